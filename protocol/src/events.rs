@@ -88,9 +88,22 @@ pub struct SessionOpened {
     /// own session (and through `via`, its upstream). It never affects where the bridge connects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// For a `ws` session: the sizes of its HTTP upgrade, as the server saw them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<HandshakeSize>,
     /// The server instance that serves the session, when several share one feed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+}
+
+/// The bytes of a WebSocket session's HTTP upgrade: the client's `GET` with its headers and
+/// the server's `101 Switching Protocols`, each with its blank line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeSize {
+    /// The request head, as received.
+    pub request: u64,
+    /// The response head, as sent.
+    pub response: u64,
 }
 
 /// `message`.
@@ -180,6 +193,9 @@ pub struct SessionInfo {
     /// See [`SessionOpened::tag`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// See [`SessionOpened::handshake`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<HandshakeSize>,
 }
 
 /// `GET /api/sessions`.
@@ -225,7 +241,10 @@ pub struct ServerInfo {
 pub fn preview(bytes: &[u8], max_chars: usize) -> String {
     // Decode at most 4 bytes per wanted char, so a huge message costs little.
     let head = &bytes[..bytes.len().min(max_chars.saturating_mul(4))];
-    String::from_utf8_lossy(head).chars().take(max_chars).collect()
+    String::from_utf8_lossy(head)
+        .chars()
+        .take(max_chars)
+        .collect()
 }
 
 #[cfg(test)]
@@ -244,7 +263,10 @@ mod tests {
             instance: None,
         });
         let json = serde_json::to_string(&e).unwrap();
-        assert!(json.starts_with(r#"{"type":"message","id":7,"kind":"tcp","dir":"in""#), "{json}");
+        assert!(
+            json.starts_with(r#"{"type":"message","id":7,"kind":"tcp","dir":"in""#),
+            "{json}"
+        );
         let back: MonitorEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
         let lag = serde_json::to_string(&MonitorEvent::Lagged { skipped: 5 }).unwrap();

@@ -121,8 +121,7 @@ impl LineFramer {
             if let Some(i) = memchr::memchr(b'\n', data).filter(|&i| i < self.max_pending) {
                 emit(&data[..=i]);
                 data = &data[i + 1..];
-                while let Some(i) = memchr::memchr(b'\n', data).filter(|&i| i < self.max_pending)
-                {
+                while let Some(i) = memchr::memchr(b'\n', data).filter(|&i| i < self.max_pending) {
                     emit(&data[..=i]);
                     data = &data[i + 1..];
                 }
@@ -169,7 +168,8 @@ impl Stamper {
     /// Feeds bytes read from the peer; appends the reply to `out` (every complete line, and
     /// pieces of an over-long one, each behind `stamp`).
     pub fn push(&mut self, data: &[u8], stamp: &Stamp, out: &mut Vec<u8>) {
-        self.framer.push(data, |piece| stamp_into(out, stamp, piece));
+        self.framer
+            .push(data, |piece| stamp_into(out, stamp, piece));
     }
 
     /// The peer paused: appends the stamped unfinished line, if any, to `out`.
@@ -230,8 +230,14 @@ mod tests {
     #[test]
     fn stamp_format_matches_the_lesson() {
         assert_eq!(stamp().as_str(), "[2026-01-01 12:00:00]:");
-        assert_eq!(Stamp::new(7, 3, 9, 1, 2, 3).as_str(), "[0007-03-09 01:02:03]:");
-        assert_eq!(Stamp::new(12345, 1, 1, 0, 0, 0).as_str(), "[9999-01-01 00:00:00]:");
+        assert_eq!(
+            Stamp::new(7, 3, 9, 1, 2, 3).as_str(),
+            "[0007-03-09 01:02:03]:"
+        );
+        assert_eq!(
+            Stamp::new(12345, 1, 1, 0, 0, 0).as_str(),
+            "[9999-01-01 00:00:00]:"
+        );
     }
 
     #[test]
@@ -273,10 +279,16 @@ mod tests {
     #[test]
     fn long_line_is_handed_on_in_bounded_pieces() {
         let (out, pending) = frame(4, &[b"abcdefghij\nxy"]);
-        assert_eq!(out, vec![b"abcd".to_vec(), b"efgh".to_vec(), b"ij\n".to_vec()]);
+        assert_eq!(
+            out,
+            vec![b"abcd".to_vec(), b"efgh".to_vec(), b"ij\n".to_vec()]
+        );
         assert_eq!(pending, 2);
         let (out, pending) = frame(4, &[b"ab", b"cdefg", b"h\n"]);
-        assert_eq!(out, vec![b"abcd".to_vec(), b"efgh".to_vec(), b"\n".to_vec()]);
+        assert_eq!(
+            out,
+            vec![b"abcd".to_vec(), b"efgh".to_vec(), b"\n".to_vec()]
+        );
         assert_eq!(pending, 0);
     }
 

@@ -16,8 +16,8 @@ pub mod framing;
 pub mod wire;
 
 pub use events::{
-    Direction, FeedStatus, MessageEvent, MonitorEvent, ServerInfo, SessionClosed, SessionInfo,
-    SessionKind, SessionOpened, SessionsSnapshot, WebTransportInfo,
+    Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, ServerInfo, SessionClosed,
+    SessionInfo, SessionKind, SessionOpened, SessionsSnapshot, WebTransportInfo,
 };
 pub use framing::{LineFramer, STAMP_LEN, Stamp, Stamper};
 

@@ -1,1 +1,280 @@
-//! socklab server
+//! socklab-server: the lesson's network services, a WebSocket bridge for the browser, a live
+//! monitor feed and the page, in one tokio process.
+//!
+//! # Layout
+//! * [`config`] — every flag, parsed once by clap into [`Config`].
+//! * [`registry`] — one session model for every kind: ids, byte counts, the monitor bus.
+//! * `tcp_echo`, `udp_echo`, `banner` — the lesson's services.
+//! * `http` — the axum app: the page, `/healthz`, `/api/*`; `bridge` (`/ws`) and
+//!   `monitor` (`/api/events`) are its WebSocket endpoints.
+//! * `shared` — what every task shares: config, registry, the one connection limit, the one
+//!   shutdown token and the task tracker.
+//! * [`shutdown`] — Ctrl-C / SIGTERM.
+//!
+//! The line framing and stamping live in `socklab-protocol`, shared with the page.
+//!
+//! # Use
+//! The caller binds ([`bind`]) and chooses the shutdown trigger, so tests bind port 0 and stop
+//! the server when they like:
+//! ```no_run
+//! # async fn demo() -> Result<(), socklab_server::ServerError> {
+//! let config = socklab_server::Config::for_tests();
+//! let listeners = socklab_server::bind(&config).await?;
+//! println!("echo on {}", listeners.addrs().tcp[0]);
+//! socklab_server::run(config, listeners, socklab_server::shutdown::signal()).await
+//! # }
+//! ```
+
+pub mod config;
+pub mod registry;
+pub mod shutdown;
+
+mod banner;
+mod bridge;
+mod clock;
+mod http;
+mod monitor;
+mod shared;
+mod static_files;
+mod tcp_echo;
+mod udp_echo;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+pub use registry::Registry;
+
+use shared::Shared;
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be opened.
+    #[error("cannot listen on {addr} ({service}): {source}")]
+    Bind {
+        /// The service the address was for.
+        service: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why not (address in use, permission denied, …).
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where each service really listens (after binding, so port 0 is resolved).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Addrs {
+    /// TCP echo listeners.
+    pub tcp: Vec<SocketAddr>,
+    /// UDP echo sockets.
+    pub udp: Vec<SocketAddr>,
+    /// Banner listeners.
+    pub banner: Vec<SocketAddr>,
+    /// HTTP listeners.
+    pub http: Vec<SocketAddr>,
+}
+
+/// The bound sockets of every service, ready for [`run`].
+#[derive(Debug)]
+pub struct Listeners {
+    tcp: Vec<TcpListener>,
+    udp: Vec<UdpSocket>,
+    banner: Vec<TcpListener>,
+    http: Vec<TcpListener>,
+    addrs: Addrs,
+}
+
+impl Listeners {
+    /// Where the listeners are.
+    pub fn addrs(&self) -> &Addrs {
+        &self.addrs
+    }
+}
+
+/// Binds every listener the configuration asks for. Fails on the first address that cannot be
+/// bound, naming it and its service.
+pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
+    let mut l = Listeners {
+        tcp: Vec::new(),
+        udp: Vec::new(),
+        banner: Vec::new(),
+        http: Vec::new(),
+        addrs: Addrs::default(),
+    };
+    for &addr in &config.tcp {
+        let listener = bind_tcp(addr).map_err(|source| bind_error("tcp echo", addr, source))?;
+        l.addrs.tcp.push(local_addr(&listener, addr));
+        l.tcp.push(listener);
+    }
+    if !config.no_udp {
+        for &addr in &config.udp {
+            let socket = bind_udp(addr).map_err(|source| bind_error("udp echo", addr, source))?;
+            l.addrs.udp.push(socket.local_addr().unwrap_or(addr));
+            l.udp.push(socket);
+        }
+    }
+    if !config.no_banner {
+        for &addr in &config.banner {
+            let listener = bind_tcp(addr).map_err(|source| bind_error("banner", addr, source))?;
+            l.addrs.banner.push(local_addr(&listener, addr));
+            l.banner.push(listener);
+        }
+    }
+    for &addr in &config.http {
+        let listener = bind_tcp(addr).map_err(|source| bind_error("http", addr, source))?;
+        l.addrs.http.push(local_addr(&listener, addr));
+        l.http.push(listener);
+    }
+    Ok(l)
+}
+
+fn bind_error(service: &'static str, addr: SocketAddr, source: io::Error) -> ServerError {
+    ServerError::Bind {
+        service,
+        addr,
+        source,
+    }
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(asked)
+}
+
+/// A TCP listener like the lesson's (`SO_REUSEADDR`, so a restart does not wait for
+/// TIME_WAIT), IPv6 sockets v6-only so `0.0.0.0:P` and `[::]:P` can both be bound.
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Serves every service on `listeners` until `shutdown` resolves, then stops accepting,
+/// closes every session cleanly (WebSocket close 1001) and returns within
+/// `--shutdown-grace` seconds.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let token = CancellationToken::new();
+    let server = spawn(config, listeners, token.clone());
+    shutdown.await;
+    server.stop().await;
+    Ok(())
+}
+
+/// A server running in the background, as tests use it.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Where it listens.
+    pub addrs: Addrs,
+    /// Its registry (sessions, monitor bus).
+    pub registry: Arc<Registry>,
+    shared: Arc<Shared>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Asks every task to stop and waits (at most the grace period) for sessions to close.
+    pub async fn stop(self) {
+        let shared = self.shared;
+        shared.shutdown.cancel();
+        for l in self.listeners {
+            let _ = l.await;
+        }
+        shared.tracker.close();
+        let open = shared.registry.len();
+        if tokio::time::timeout(shared.config.shutdown_grace(), shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = shared.registry.len(),
+                "sessions still open after the grace period; cutting them"
+            );
+        }
+        tracing::info!(closed = open, "socklab stopped");
+    }
+}
+
+/// Binds nothing: starts every service on already-bound `listeners` in the background.
+/// Cancelling `shutdown` (or calling [`RunningServer::stop`]) stops it.
+pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) -> RunningServer {
+    let addrs = listeners.addrs.clone();
+    let registry = Registry::new(config.monitor_buffer, config.instance.clone());
+    let upstream = config.upstream.clone().unwrap_or_else(|| {
+        addrs
+            .tcp
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| format!("127.0.0.1:{}", socklab_protocol::DEFAULT_ECHO_PORT))
+    });
+    let shared = Arc::new(Shared {
+        limit: Arc::new(Semaphore::new(config.max_connections)),
+        config,
+        registry: Arc::clone(&registry),
+        shutdown,
+        tracker: TaskTracker::new(),
+        addrs: addrs.clone(),
+        upstream,
+    });
+    let mut tasks = Vec::new();
+    for l in listeners.tcp {
+        tasks.push(tokio::spawn(tcp_echo::serve(l, Arc::clone(&shared))));
+    }
+    for s in listeners.udp {
+        // Tracked, not a listener: it owns the UDP peers' sessions and closes them itself.
+        let shared2 = Arc::clone(&shared);
+        shared.tracker.spawn(udp_echo::serve(s, shared2));
+    }
+    for l in listeners.banner {
+        tasks.push(tokio::spawn(banner::serve(l, Arc::clone(&shared))));
+    }
+    let app = http::app(Arc::clone(&shared));
+    for l in listeners.http {
+        tasks.push(tokio::spawn(http::serve(
+            l,
+            app.clone(),
+            Arc::clone(&shared),
+        )));
+    }
+    RunningServer {
+        addrs,
+        registry,
+        shared,
+        listeners: tasks,
+    }
+}
+
+/// Binds and starts a server in the background: the one-call form tests use.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    let listeners = bind(&config).await?;
+    Ok(spawn(config, listeners, CancellationToken::new()))
+}

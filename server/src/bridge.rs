@@ -1,0 +1,452 @@
+//! The WebSocket bridge `/ws`: the browser cannot open raw TCP, so each WebSocket session gets
+//! its own TCP connection to the upstream (this server's echo, or `--upstream`), and the bridge
+//! forwards both ways: client messages become lines, upstream lines become messages.
+//!
+//! One task per session, one `select!` loop, no channels: while a send waits (a slow browser,
+//! a slow upstream) nothing else is read, so backpressure reaches the other side through TCP and
+//! no buffer grows without bound.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::SinkExt;
+use serde::Deserialize;
+use socklab_protocol::events::HandshakeSize;
+use socklab_protocol::framing::{strip_newline, text_to_line};
+use socklab_protocol::{LineFramer, SessionKind, close_code};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite;
+
+use crate::http::{ConnAddrs, check_origin, headers_len, request_head_len};
+use crate::registry::{Extra, LinkGuard, Session};
+use crate::shared::Shared;
+
+/// tungstenite's read buffer; its 128 KiB default would cost gigabytes at 10k sessions.
+pub(crate) const READ_BUFFER: usize = 4 * 1024;
+/// Upstream bytes read with one syscall (on the stack, only while a read is processed).
+const UPSTREAM_CHUNK: usize = 16 * 1024;
+/// Upstream reply bytes turned into messages before they are sent, so a fast upstream is
+/// forwarded in bounded batches.
+const BATCH_BYTES: usize = 64 * 1024;
+/// How long the upstream may take to accept the bridge's connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closing peer gets to answer our close frame.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `?tag=`: a label the client picks to find its own session on the monitor. It is the only
+/// parameter, and nothing a client sends can change where the bridge connects.
+#[derive(Debug, Deserialize)]
+pub(crate) struct BridgeQuery {
+    tag: Option<String>,
+}
+
+/// `GET /ws`: checks Origin and the connection limit, then upgrades.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn handler(
+    ws: WebSocketUpgrade,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<BridgeQuery>,
+    Extension(addrs): Extension<ConnAddrs>,
+    State(shared): State<Arc<Shared>>,
+) -> Response {
+    if let Err(refused) = check_origin(&headers, &shared) {
+        return refused;
+    }
+    let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
+        tracing::warn!(peer = %addrs.peer, "connection limit reached: WebSocket refused");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "socklab is at its --max-connections limit; try again later\n",
+        )
+            .into_response();
+    };
+    let tag = query.tag.map(|t| sanitize_tag(&t));
+    let request = request_head_len(&method, &uri, &headers);
+    let tracked = shared.tracker.token();
+    let ws = tune(ws, &shared);
+    let shared2 = Arc::clone(&shared);
+    let response_size = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let response_size2 = Arc::clone(&response_size);
+    let response = ws
+        .on_failed_upgrade(|err| tracing::warn!(cause = %err, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket| async move {
+            let handshake = HandshakeSize {
+                request,
+                response: response_size2.load(std::sync::atomic::Ordering::Relaxed),
+            };
+            let session = shared2.registry.open(
+                SessionKind::Ws,
+                addrs.peer,
+                addrs.local,
+                Extra {
+                    tag,
+                    handshake: Some(handshake),
+                },
+            );
+            run(socket, session, shared2).await;
+            drop(permit);
+            drop(tracked);
+        });
+    response_size.store(
+        response_head_len(&response),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    response
+}
+
+/// Small buffers and the message limit for one WebSocket.
+pub(crate) fn tune(ws: WebSocketUpgrade, shared: &Shared) -> WebSocketUpgrade {
+    let max = shared.config.max_message;
+    ws.read_buffer_size(READ_BUFFER)
+        // Write frames out at once rather than gathering 128 KiB first.
+        .write_buffer_size(0)
+        // A browser that stops reading makes sends wait, not this buffer grow.
+        .max_write_buffer_size(max.saturating_mul(2).max(READ_BUFFER * 4))
+        .max_message_size(max)
+        .max_frame_size(max)
+}
+
+/// The `101 Switching Protocols` head as hyper will write it (it adds `date`).
+fn response_head_len(response: &Response) -> u64 {
+    let status_line = "HTTP/1.1 101 Switching Protocols\r\n".len();
+    let date = "date: Wed, 25 Nov 2026 22:04:35 GMT\r\n".len();
+    (status_line + headers_len(response.headers()) + date + 2) as u64
+}
+
+fn sanitize_tag(tag: &str) -> String {
+    tag.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect()
+}
+
+/// One bridged session, from upgrade to close.
+async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
+    let (mut upstream, _link) = match connect_upstream(&shared, session.id()).await {
+        Ok(pair) => pair,
+        Err(err) => {
+            let why = format!("upstream {} unreachable: {err}", shared.upstream);
+            tracing::warn!(id = session.id(), "{why}");
+            session.set_reason(why.clone());
+            close(&mut socket, close_code::SERVER_ERROR, &why).await;
+            return;
+        }
+    };
+    let config = &shared.config;
+    let mut framer = LineFramer::new(config.max_message);
+    let mut line = Vec::new();
+    let mut batch: Vec<Message> = Vec::new();
+    let idle = config.idle_timeout();
+    let ping_every = config.ping_interval();
+    let write_timeout = config.write_timeout();
+    let mut idle_deadline = Instant::now() + idle;
+    let mut last_heard = Instant::now();
+    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    loop {
+        tokio::select! {
+            msg = socket.recv() => {
+                last_heard = Instant::now();
+                let data: &[u8] = match &msg {
+                    Some(Ok(Message::Text(text))) => {
+                        line.clear();
+                        text_to_line(text.as_str(), &mut line);
+                        session.received(text.as_bytes());
+                        &line
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        session.received(bytes);
+                        bytes
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(frame))) => {
+                        session.set_reason(match frame {
+                            Some(f) => format!("client closed ({} {})", f.code, f.reason),
+                            None => "client closed".to_owned(),
+                        });
+                        break;
+                    }
+                    Some(Err(err)) => {
+                        let (code, why) = classify(err, config.max_message);
+                        session.set_reason(why.clone());
+                        if let Some(code) = code {
+                            tracing::info!(id = session.id(), code, "{why}");
+                            close(&mut socket, code, &why).await;
+                        }
+                        break;
+                    }
+                    None => {
+                        session.set_reason("client went away");
+                        break;
+                    }
+                };
+                idle_deadline = Instant::now() + idle;
+                if data.is_empty() {
+                    continue;
+                }
+                match tokio::time::timeout(write_timeout, upstream.write_all(data)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => {
+                        let why = format!("upstream failed: {err}");
+                        session.set_reason(why.clone());
+                        close(&mut socket, close_code::SERVER_ERROR, &why).await;
+                        break;
+                    }
+                    Err(_) => {
+                        let why = "upstream stopped reading".to_owned();
+                        session.set_reason(why.clone());
+                        close(&mut socket, close_code::SERVER_ERROR, &why).await;
+                        break;
+                    }
+                }
+            }
+            ready = upstream.readable() => {
+                let drained = match ready {
+                    Ok(()) => drain_upstream(&upstream, &mut framer, &mut batch),
+                    Err(err) => Err(err),
+                };
+                if !batch.is_empty() {
+                    idle_deadline = Instant::now() + idle;
+                    let sent = tokio::time::timeout(write_timeout, send_batch(&mut socket, &session, &mut batch)).await;
+                    match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => {
+                            session.set_reason(format!("client went away: {err}"));
+                            break;
+                        }
+                        Err(_) => {
+                            session.set_reason(format!(
+                                "client not reading: messages blocked for {}s",
+                                write_timeout.as_secs()
+                            ));
+                            break;
+                        }
+                    }
+                }
+                match drained {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        session.set_reason("upstream closed");
+                        close(&mut socket, close_code::NORMAL, "upstream closed the connection").await;
+                        break;
+                    }
+                    Err(err) => {
+                        let why = format!("upstream failed: {err}");
+                        session.set_reason(why.clone());
+                        close(&mut socket, close_code::SERVER_ERROR, &why).await;
+                        break;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > ping_every * 2 {
+                    session.set_reason("peer stopped answering pings");
+                    break;
+                }
+                let ping = socket.send(Message::Ping(Bytes::from_static(b"socklab")));
+                if tokio::time::timeout(write_timeout, ping).await.map_or(true, |r| r.is_err()) {
+                    session.set_reason("client went away");
+                    break;
+                }
+            }
+            () = tokio::time::sleep_until(idle_deadline) => {
+                let why = format!("idle for {}s", idle.as_secs());
+                session.set_reason(why.clone());
+                close(&mut socket, close_code::GOING_AWAY, &why).await;
+                break;
+            }
+            () = shared.shutdown.cancelled() => {
+                session.set_reason("server shutting down");
+                close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;
+                break;
+            }
+        }
+    }
+    // Tell the upstream we are done; it sees a clean FIN, not a reset.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, upstream.shutdown()).await;
+}
+
+/// Opens the session's own connection to the upstream, linked to the session so the monitor
+/// can show which echo connection serves which browser.
+async fn connect_upstream(shared: &Shared, id: u64) -> io::Result<(TcpStream, LinkGuard)> {
+    let addr = tokio::net::lookup_host(&shared.upstream)
+        .await?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for that name"))?;
+    let (socket, any) = match addr.ip() {
+        IpAddr::V4(_) => (TcpSocket::new_v4()?, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        IpAddr::V6(_) => (TcpSocket::new_v6()?, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+    };
+    // Bind first, so the link exists before the echo service can accept us. On loopback the
+    // source address is the upstream's own, so the echo sees exactly this address.
+    let source = if addr.ip().is_loopback() {
+        addr.ip()
+    } else {
+        any
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    let local = socket.local_addr()?;
+    let link = shared.registry.link(local, id);
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    let _ = stream.set_nodelay(true);
+    Ok((stream, link))
+}
+
+/// Reads everything the upstream has ready and turns it into messages, one per line; the
+/// unfinished line goes too when the upstream paused. Returns whether the upstream closed.
+fn drain_upstream(
+    upstream: &TcpStream,
+    framer: &mut LineFramer,
+    batch: &mut Vec<Message>,
+) -> io::Result<bool> {
+    let mut buf = [0u8; UPSTREAM_CHUNK];
+    let mut batched = 0;
+    loop {
+        if batched >= BATCH_BYTES {
+            return Ok(false);
+        }
+        match upstream.try_read(&mut buf) {
+            Ok(0) => {
+                framer.flush(|piece| batch.push(to_message(piece)));
+                return Ok(true);
+            }
+            Ok(n) => {
+                batched += n;
+                framer.push(&buf[..n], |piece| batch.push(to_message(piece)));
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                framer.flush(|piece| batch.push(to_message(piece)));
+                return Ok(false);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                framer.flush(|piece| batch.push(to_message(piece)));
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// One upstream line, without its `\n`: text when it is UTF-8, binary otherwise.
+fn to_message(piece: &[u8]) -> Message {
+    let payload = strip_newline(piece);
+    match std::str::from_utf8(payload) {
+        Ok(text) => Message::Text(Utf8Bytes::from(text)),
+        Err(_) => Message::Binary(Bytes::copy_from_slice(payload)),
+    }
+}
+
+/// Sends a batch with one flush at the end (one write for many small frames).
+async fn send_batch(
+    socket: &mut WebSocket,
+    session: &Session,
+    batch: &mut Vec<Message>,
+) -> Result<(), axum::Error> {
+    for msg in batch.drain(..) {
+        match &msg {
+            Message::Text(t) => session.sent(t.as_bytes()),
+            Message::Binary(b) => session.sent(b),
+            _ => {}
+        }
+        socket.feed(msg).await?;
+    }
+    socket.flush().await
+}
+
+/// Maps a WebSocket read error to the close code the client should get (None: the peer is
+/// gone, there is nobody to tell) and a reason in words.
+pub(crate) fn classify(err: &axum::Error, max_message: usize) -> (Option<u16>, String) {
+    let inner = std::error::Error::source(err)
+        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+        .or_else(|| {
+            let e: &(dyn std::error::Error + 'static) = err;
+            e.downcast_ref::<tungstenite::Error>()
+        });
+    match inner {
+        Some(tungstenite::Error::Capacity(_)) => (
+            Some(close_code::TOO_BIG),
+            format!("message too big: the limit is {max_message} bytes"),
+        ),
+        Some(tungstenite::Error::Utf8(_)) => (
+            Some(close_code::INVALID_DATA),
+            "invalid UTF-8 in a text message".to_owned(),
+        ),
+        Some(tungstenite::Error::Protocol(p)) => (
+            Some(close_code::PROTOCOL_ERROR),
+            format!("protocol error: {p}"),
+        ),
+        Some(tungstenite::Error::Io(e)) => (None, format!("client went away: {e}")),
+        Some(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+            (None, "client went away".to_owned())
+        }
+        _ => (None, format!("client error: {err}")),
+    }
+}
+
+/// Sends a close frame and waits briefly for the peer's answer, so the close is clean.
+pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(truncate_reason(reason)),
+    };
+    if tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame))))
+        .await
+        .map_or(true, |r| r.is_err())
+    {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// A close reason may hold at most 123 bytes (RFC 6455 §5.5); cut at a character boundary.
+fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_fit_in_a_close_frame() {
+        assert_eq!(truncate_reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = truncate_reason(&long);
+        assert!(cut.len() <= 123 && cut.len() % 2 == 0);
+    }
+
+    #[test]
+    fn tags_are_tame() {
+        assert_eq!(sanitize_tag("ab-1_c<script>"), "ab-1_cscript");
+        assert_eq!(sanitize_tag(&"x".repeat(100)).len(), 64);
+    }
+
+    #[test]
+    fn lines_become_text_or_binary() {
+        assert!(matches!(to_message(b"[t]:hi\n"), Message::Text(t) if t.as_str() == "[t]:hi"));
+        assert!(matches!(to_message(b"\xff\n"), Message::Binary(b) if &b[..] == b"\xff"));
+    }
+}

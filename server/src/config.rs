@@ -1,0 +1,196 @@
+//! Every flag of `socklab-server`, parsed once by clap into a plain struct.
+//!
+//! Tests build a [`Config`] with [`Config::for_tests`] (every listener on `127.0.0.1:0`) or with
+//! `Config::parse_from([...])`, exactly as a user would type the flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// socklab-server: the lesson's TCP/UDP echo and banner services, a WebSocket bridge for the
+/// browser, a live monitor feed and the page, in one process.
+///
+/// Every listener flag can be given several times (for example `--tcp 127.0.0.1:21566 --tcp
+/// [::1]:21566` for IPv4 and IPv6). Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for
+/// more or less detail.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "socklab-server", version, about, long_about = None, max_term_width = 100)]
+pub struct Config {
+    /// TCP timestamp echo: answers every line with `[%Y-%m-%d %H:%M:%S]:line`.
+    #[arg(long = "tcp", value_name = "ADDR", default_value = "127.0.0.1:21566")]
+    pub tcp: Vec<SocketAddr>,
+
+    /// UDP timestamp echo: answers every datagram with one stamped datagram.
+    #[arg(long = "udp", value_name = "ADDR", default_value = "127.0.0.1:21566")]
+    pub udp: Vec<SocketAddr>,
+
+    /// Banner service: sends the welcome text and closes, like the lesson's first server.
+    #[arg(long = "banner", value_name = "ADDR", default_value = "127.0.0.1:9001")]
+    pub banner: Vec<SocketAddr>,
+
+    /// The banner's text; `\r\n` is appended.
+    #[arg(long, value_name = "TEXT", default_value = socklab_protocol::DEFAULT_BANNER_TEXT)]
+    pub banner_text: String,
+
+    /// HTTP: the page, the WebSocket bridge `/ws`, the monitor `/api/events`, `/api/sessions`,
+    /// `/healthz`.
+    #[arg(long = "http", value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: Vec<SocketAddr>,
+
+    /// Do not start the UDP echo.
+    #[arg(long)]
+    pub no_udp: bool,
+
+    /// Do not start the banner service.
+    #[arg(long)]
+    pub no_banner: bool,
+
+    /// Where the built page is (Trunk's output directory).
+    #[arg(long, value_name = "DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Where the bridge connects for every WebSocket session (default: this server's first
+    /// TCP echo listener). Fixed by the operator: clients can never choose the target.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub upstream: Option<String>,
+
+    /// Also accept WebSocket handshakes whose Origin is this (e.g. `https://lab.example.org`);
+    /// repeatable. The server's own origin is always allowed; `*` allows any (not advised).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+
+    /// Open sessions of all kinds together (TCP, banner, WebSocket, and each bridge's upstream
+    /// connection); beyond it new TCP connections are closed at once and handshakes get 503.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Largest WebSocket message the bridge accepts, in bytes (larger: close 1009).
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
+    pub max_message: usize,
+
+    /// Most bytes of an unfinished line held back; a longer line is answered in pieces.
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
+    pub max_line: usize,
+
+    /// Close a WebSocket session with 1001 after this many seconds without a message.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub idle_timeout: u64,
+
+    /// Seconds between the server's WebSocket pings; a peer that misses two is dropped.
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    pub ping_interval: u64,
+
+    /// Drop a client whose replies could not be written for this many seconds (it stopped
+    /// reading and its buffers are full).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub write_timeout: u64,
+
+    /// Drop this share of UDP echo replies on purpose (0–100), so loss can be seen on loopback.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub udp_drop: f64,
+
+    /// A UDP peer counts as one session on the monitor until it has been silent this long.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub udp_idle: u64,
+
+    /// How many monitor events a slow subscriber may fall behind before it loses some
+    /// (it is told with a `lagged` event; the echo path never waits for it).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub monitor_buffer: usize,
+
+    /// Largest HTTP request head, in bytes (larger: the connection is closed).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    pub max_header: usize,
+
+    /// Drop an HTTP client that has not sent its whole request head within this many seconds
+    /// (slowloris).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub header_timeout: u64,
+
+    /// Seconds to let sessions close cleanly at shutdown before they are cut.
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    pub shutdown_grace: u64,
+
+    /// This instance's name, shown on monitor events when several instances share a feed.
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+}
+
+impl Config {
+    /// Every listener on `127.0.0.1:0` and the page from `static_dir`: what tests start.
+    pub fn for_tests() -> Self {
+        let mut config = Config::parse_from([
+            "socklab-server",
+            "--tcp",
+            "127.0.0.1:0",
+            "--udp",
+            "127.0.0.1:0",
+            "--banner",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ]);
+        config.shutdown_grace = 2;
+        config
+    }
+
+    /// [`Config::idle_timeout`] as a duration.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout.max(1))
+    }
+
+    /// [`Config::ping_interval`] as a duration.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval.max(1))
+    }
+
+    /// [`Config::write_timeout`] as a duration.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout.max(1))
+    }
+
+    /// [`Config::udp_idle`] as a duration.
+    pub fn udp_idle(&self) -> Duration {
+        Duration::from_secs(self.udp_idle.max(1))
+    }
+
+    /// [`Config::header_timeout`] as a duration.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout.max(1))
+    }
+
+    /// [`Config::shutdown_grace`] as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_lesson_ports() {
+        let c = Config::parse_from(["socklab-server"]);
+        assert_eq!(c.tcp, vec!["127.0.0.1:21566".parse().unwrap()]);
+        assert_eq!(c.banner, vec!["127.0.0.1:9001".parse().unwrap()]);
+        assert_eq!(c.http, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.max_message, 65_536);
+    }
+
+    #[test]
+    fn listener_flags_repeat() {
+        let c = Config::parse_from(["s", "--tcp", "127.0.0.1:1", "--tcp", "[::1]:1"]);
+        assert_eq!(c.tcp.len(), 2);
+        assert!(c.tcp[1].is_ipv6());
+    }
+}

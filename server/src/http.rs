@@ -1,0 +1,173 @@
+//! The HTTP side: an axum app served by hyper with a bounded request head and a time limit on
+//! it (slowloris), the Origin rule shared by both WebSocket endpoints, and the small JSON APIs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socklab_protocol::ServerInfo;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::shared::Shared;
+use crate::{bridge, monitor, static_files};
+
+/// Both ends of an HTTP connection, put in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnAddrs {
+    /// The client.
+    pub peer: SocketAddr,
+    /// The listener's address the client reached.
+    pub local: SocketAddr,
+}
+
+/// The axum application: the page, the WebSocket endpoints and the APIs.
+pub(crate) fn app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/ws", get(bridge::handler))
+        .route("/api/events", get(monitor::handler))
+        .route("/api/sessions", get(sessions))
+        .route("/api/info", get(info))
+        .fallback_service(static_files::router(Arc::clone(&shared)))
+        .with_state(shared)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn sessions(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    no_store(Json(shared.registry.snapshot()))
+}
+
+async fn info(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let list = |v: &[SocketAddr]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    no_store(Json(ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        tcp: list(&shared.addrs.tcp),
+        udp: list(&shared.addrs.udp),
+        banner: list(&shared.addrs.banner),
+        upstream: shared.upstream.clone(),
+        max_message: shared.config.max_message,
+        instance: shared.registry.instance().map(str::to_owned),
+    }))
+}
+
+fn no_store(body: impl IntoResponse) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+/// Accepts HTTP connections until shutdown. Plain HTTP connections finish their request at
+/// shutdown; upgraded WebSockets are closed by their own tasks.
+pub(crate) async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_timeout())
+        // hyper refuses buffers under 8 KiB; a head over the limit gets 431.
+        .max_buf_size(shared.config.max_header.max(8192));
+    let listen_addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    tracing::warn!(addr = %listen_addr, cause = %err, "http accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let addrs = ConnAddrs {
+            peer,
+            local: stream.local_addr().unwrap_or(listen_addr),
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            req.extensions_mut().insert(addrs);
+            app.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let token = shared.shutdown.clone();
+        shared.tracker.spawn(async move {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = token.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%peer, cause = %err, "http connection ended with an error");
+            }
+        });
+    }
+}
+
+/// The Origin rule of `/ws` and `/api/events`: a browser page may open them only from the
+/// server's own origin (http or https with the Host the client used) or an origin listed with
+/// `--allow-origin`. Tools that send no Origin are allowed: the rule stops cross-site
+/// WebSocket hijacking by other web pages, not clients that could open a socket anyway.
+pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), Response> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let own = !host.is_empty()
+        && ["http://", "https://"].iter().any(|scheme| {
+            origin.len() == scheme.len() + host.len()
+                && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
+                && origin[scheme.len()..].eq_ignore_ascii_case(host)
+        });
+    let listed = shared
+        .config
+        .allow_origin
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin));
+    if own || listed {
+        Ok(())
+    } else {
+        tracing::warn!(origin, host, "WebSocket handshake refused: foreign Origin");
+        Err((
+            StatusCode::FORBIDDEN,
+            format!(
+                "Origin {origin} is not allowed here (only this server's own origin and \
+                 --allow-origin ones are)\n"
+            ),
+        )
+            .into_response())
+    }
+}
+
+/// The size of a request head as it came on the wire (request line, headers, blank line).
+pub(crate) fn request_head_len(method: &Method, uri: &Uri, headers: &HeaderMap) -> u64 {
+    let target = uri.path_and_query().map(|p| p.as_str().len()).unwrap_or(1);
+    // "GET " + target + " HTTP/1.1\r\n"
+    let line = method.as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    (line + headers_len(headers) + 2) as u64
+}
+
+/// The bytes of `name: value\r\n` for every header.
+pub(crate) fn headers_len(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum()
+}

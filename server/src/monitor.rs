@@ -1,0 +1,90 @@
+//! The monitor feed `/api/events`: every session of every kind, live, as JSON text frames.
+//! A new subscriber first gets a `session_opened` for every session already open, then the
+//! live events. A subscriber that falls behind loses events (and is told so with `lagged`);
+//! it never slows the services.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
+use socklab_protocol::{MonitorEvent, close_code};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::bridge::{close, tune};
+use crate::http::check_origin;
+use crate::shared::Shared;
+
+/// `GET /api/events`.
+pub(crate) async fn handler(
+    ws: WebSocketUpgrade,
+    headers: HeaderMap,
+    State(shared): State<Arc<Shared>>,
+) -> Response {
+    if let Err(refused) = check_origin(&headers, &shared) {
+        return refused;
+    }
+    let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "socklab is at its --max-connections limit; try again later\n",
+        )
+            .into_response();
+    };
+    let tracked = shared.tracker.token();
+    tune(ws, &shared).on_upgrade(move |socket| async move {
+        feed(socket, shared).await;
+        drop(permit);
+        drop(tracked);
+    })
+}
+
+async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
+    // Subscribe before taking the snapshot: an event can then be seen twice, never missed.
+    let mut events = shared.registry.subscribe();
+    let write_timeout = shared.config.write_timeout();
+    for event in shared.registry.opened_events() {
+        if let Some(json) = to_json(&event) {
+            if socket.feed(Message::Text(json)).await.is_err() {
+                return;
+            }
+        }
+    }
+    if socket.flush().await.is_err() {
+        return;
+    }
+    loop {
+        let json = tokio::select! {
+            event = events.recv() => match event {
+                Ok(json) => json,
+                Err(RecvError::Lagged(skipped)) => {
+                    match to_json(&MonitorEvent::Lagged { skipped }) {
+                        Some(json) => json,
+                        None => continue,
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            msg = socket.recv() => match msg {
+                // The feed is one-way; whatever the client sends is ignored, but it must be
+                // read so pings are answered and a close is seen.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => continue,
+            },
+            () = shared.shutdown.cancelled() => {
+                close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;
+                return;
+            }
+        };
+        let sent = tokio::time::timeout(write_timeout, socket.send(Message::Text(json))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
+fn to_json(event: &MonitorEvent) -> Option<Utf8Bytes> {
+    serde_json::to_string(event).ok().map(Utf8Bytes::from)
+}

@@ -1,0 +1,435 @@
+//! One session model for every kind (tcp, udp, banner, ws, wt): the registry hands out ids,
+//! counts bytes, answers `/api/sessions`, and publishes monitor events on a broadcast channel.
+//!
+//! Publishing never waits: `tokio::sync::broadcast` overwrites the oldest event when a
+//! subscriber falls behind (that subscriber is told it lagged), so a slow monitor can lose
+//! events but can never slow an echo client. When nobody subscribes, a message costs two atomic
+//! adds and no allocation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use socklab_protocol::events::{
+    HandshakeSize, MessageEvent, MonitorEvent, SessionClosed, SessionInfo, SessionOpened,
+    SessionsSnapshot, preview,
+};
+use socklab_protocol::{Direction, PREVIEW_CHARS, SessionKind};
+use tokio::sync::broadcast;
+
+use crate::clock::rfc3339_now;
+
+/// The shared session registry and event bus.
+#[derive(Debug)]
+pub struct Registry {
+    /// The next session id; ids are never reused within one process.
+    next_id: AtomicU64,
+    /// Open sessions, by id (ordered, so snapshots list the oldest first).
+    sessions: Mutex<BTreeMap<u64, Arc<SessionState>>>,
+    /// The monitor bus; events are serialised once, here, and shared by every subscriber.
+    events: broadcast::Sender<Utf8Bytes>,
+    /// Local addresses of the bridge's upstream sockets, so the echo service can tell which
+    /// `ws`/`wt` session a connection it accepts belongs to.
+    links: Mutex<HashMap<SocketAddr, u64>>,
+    /// The instance name carried on every event, if any.
+    instance: Option<String>,
+}
+
+/// What the registry knows of one open session.
+#[derive(Debug)]
+pub struct SessionState {
+    /// The session's id.
+    pub id: u64,
+    /// Its kind.
+    pub kind: SessionKind,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address the client reached.
+    pub local: SocketAddr,
+    /// When it opened, RFC 3339.
+    pub opened_at: String,
+    /// When it opened, for the duration in logs.
+    pub opened: Instant,
+    /// Bytes received from the client.
+    pub bytes_in: AtomicU64,
+    /// Bytes sent to the client.
+    pub bytes_out: AtomicU64,
+    /// The `ws`/`wt` session this upstream connection serves.
+    pub via: Option<u64>,
+    /// The client's tag (WebSocket `?tag=`).
+    pub tag: Option<String>,
+    /// The HTTP upgrade's size, for WebSocket sessions.
+    pub handshake: Option<HandshakeSize>,
+}
+
+/// How a session is introduced to the registry, beyond its kind and addresses.
+#[derive(Debug, Default, Clone)]
+pub struct Extra {
+    /// The client's tag (WebSocket `?tag=`).
+    pub tag: Option<String>,
+    /// The HTTP upgrade's size.
+    pub handshake: Option<HandshakeSize>,
+}
+
+impl Registry {
+    /// A registry whose bus keeps `capacity` events for slow subscribers.
+    pub fn new(capacity: usize, instance: Option<String>) -> Arc<Self> {
+        let (events, _) = broadcast::channel(capacity.max(16));
+        Arc::new(Registry {
+            next_id: AtomicU64::new(1),
+            sessions: Mutex::new(BTreeMap::new()),
+            events,
+            links: Mutex::new(HashMap::new()),
+            instance,
+        })
+    }
+
+    /// Registers a new session and announces it.
+    pub fn open(
+        self: &Arc<Self>,
+        kind: SessionKind,
+        peer: SocketAddr,
+        local: SocketAddr,
+        extra: Extra,
+    ) -> Session {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let via = if kind == SessionKind::Tcp {
+            let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
+            // A bridge socket bound to the unspecified address is known by its port alone.
+            let unspecified = match peer {
+                SocketAddr::V4(_) => SocketAddr::from(([0u8; 4], peer.port())),
+                SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], peer.port())),
+            };
+            links
+                .get(&peer)
+                .or_else(|| links.get(&unspecified))
+                .copied()
+        } else {
+            None
+        };
+        let state = Arc::new(SessionState {
+            id,
+            kind,
+            peer,
+            local,
+            opened_at: rfc3339_now(),
+            opened: Instant::now(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            via,
+            tag: extra.tag,
+            handshake: extra.handshake,
+        });
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::clone(&state));
+        tracing::info!(id, %kind, %peer, %local, via, "session opened");
+        if self.has_subscribers() {
+            self.publish(&MonitorEvent::SessionOpened(self.opened_event(&state)));
+        }
+        Session {
+            state,
+            registry: Arc::clone(self),
+            reason: None,
+        }
+    }
+
+    /// Notes that a bridge's upstream socket bound to `local` serves session `id`, before it
+    /// connects, so the echo service sees the link when it accepts.
+    pub fn link(self: &Arc<Self>, local: SocketAddr, id: u64) -> LinkGuard {
+        self.links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(local, id);
+        LinkGuard {
+            registry: Arc::clone(self),
+            local,
+        }
+    }
+
+    /// Subscribes to the monitor bus.
+    pub fn subscribe(&self) -> broadcast::Receiver<Utf8Bytes> {
+        self.events.subscribe()
+    }
+
+    /// Whether anyone listens; when nobody does, message events are not even built.
+    pub fn has_subscribers(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
+    /// Serialises an event once and hands it to every subscriber; never waits.
+    pub fn publish(&self, event: &MonitorEvent) {
+        match serde_json::to_string(event) {
+            // An error only means nobody listens right now.
+            Ok(json) => drop(self.events.send(Utf8Bytes::from(json))),
+            Err(err) => tracing::error!(cause = %err, "could not serialise a monitor event"),
+        }
+    }
+
+    /// A `session_opened` event for every open session, oldest first: what a new subscriber
+    /// is sent before the live events.
+    pub fn opened_events(&self) -> Vec<MonitorEvent> {
+        self.open_sessions()
+            .iter()
+            .map(|s| MonitorEvent::SessionOpened(self.opened_event(s)))
+            .collect()
+    }
+
+    /// The `/api/sessions` snapshot.
+    pub fn snapshot(&self) -> SessionsSnapshot {
+        let sessions = self
+            .open_sessions()
+            .iter()
+            .map(|s| SessionInfo {
+                id: s.id,
+                kind: s.kind,
+                peer: s.peer.to_string(),
+                local: s.local.to_string(),
+                opened_at: s.opened_at.clone(),
+                bytes_in: s.bytes_in.load(Ordering::Relaxed),
+                bytes_out: s.bytes_out.load(Ordering::Relaxed),
+                via: s.via,
+                tag: s.tag.clone(),
+                handshake: s.handshake,
+            })
+            .collect();
+        SessionsSnapshot {
+            instance: self.instance.clone(),
+            sessions,
+        }
+    }
+
+    /// How many sessions are open.
+    pub fn len(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The instance name, if any.
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.as_deref()
+    }
+
+    fn open_sessions(&self) -> Vec<Arc<SessionState>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn opened_event(&self, s: &SessionState) -> SessionOpened {
+        SessionOpened {
+            id: s.id,
+            kind: s.kind,
+            peer: s.peer.to_string(),
+            local: s.local.to_string(),
+            at: s.opened_at.clone(),
+            via: s.via,
+            tag: s.tag.clone(),
+            handshake: s.handshake,
+            instance: self.instance.clone(),
+        }
+    }
+}
+
+/// Removes a bridge link when the upstream connection attempt is over.
+#[derive(Debug)]
+pub struct LinkGuard {
+    registry: Arc<Registry>,
+    local: SocketAddr,
+}
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        self.registry
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.local);
+    }
+}
+
+/// An open session. Dropping it closes it: it leaves the registry, the close is logged and
+/// announced with the reason given by [`Session::set_reason`] (or "dropped").
+#[derive(Debug)]
+pub struct Session {
+    state: Arc<SessionState>,
+    registry: Arc<Registry>,
+    reason: Option<String>,
+}
+
+impl Session {
+    /// The session's id.
+    pub fn id(&self) -> u64 {
+        self.state.id
+    }
+
+    /// The session's kind.
+    pub fn kind(&self) -> SessionKind {
+        self.state.kind
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.state.peer
+    }
+
+    /// Counts bytes received from the client and, if anyone watches, announces them.
+    pub fn received(&self, data: &[u8]) {
+        self.state
+            .bytes_in
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.announce(Direction::In, data);
+    }
+
+    /// Counts bytes sent to the client and, if anyone watches, announces them.
+    pub fn sent(&self, data: &[u8]) {
+        self.state
+            .bytes_out
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.announce(Direction::Out, data);
+    }
+
+    /// Why the session is closing, for the log and the `session_closed` event. The first
+    /// reason given wins: it is the cause, later ones are consequences.
+    pub fn set_reason(&mut self, reason: impl Into<String>) {
+        if self.reason.is_none() {
+            self.reason = Some(reason.into());
+        }
+    }
+
+    fn announce(&self, dir: Direction, data: &[u8]) {
+        if data.is_empty() || !self.registry.has_subscribers() {
+            return;
+        }
+        self.registry.publish(&MonitorEvent::Message(MessageEvent {
+            id: self.state.id,
+            kind: self.state.kind,
+            dir,
+            bytes: data.len() as u64,
+            preview: preview(data, PREVIEW_CHARS),
+            at: rfc3339_now(),
+            instance: self.registry.instance.clone(),
+        }));
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let s = &self.state;
+        self.registry
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&s.id);
+        let reason = self.reason.take().unwrap_or_else(|| "dropped".to_owned());
+        let bytes_in = s.bytes_in.load(Ordering::Relaxed);
+        let bytes_out = s.bytes_out.load(Ordering::Relaxed);
+        tracing::info!(
+            id = s.id,
+            kind = %s.kind,
+            peer = %s.peer,
+            bytes_in,
+            bytes_out,
+            duration_ms = s.opened.elapsed().as_millis() as u64,
+            reason = %reason,
+            "session closed"
+        );
+        if self.registry.has_subscribers() {
+            self.registry
+                .publish(&MonitorEvent::SessionClosed(SessionClosed {
+                    id: s.id,
+                    kind: s.kind,
+                    at: rfc3339_now(),
+                    bytes_in,
+                    bytes_out,
+                    reason,
+                    instance: self.registry.instance.clone(),
+                }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[tokio::test]
+    async fn sessions_are_announced_counted_and_removed() {
+        let reg = Registry::new(64, None);
+        let mut rx = reg.subscribe();
+        let mut s = reg.open(SessionKind::Tcp, addr(1), addr(2), Extra::default());
+        s.received(b"hi\n");
+        s.sent(b"[t]:hi\n");
+        assert_eq!(reg.snapshot().sessions[0].bytes_in, 3);
+        s.set_reason("client closed");
+        s.set_reason("later");
+        drop(s);
+        assert!(reg.is_empty());
+        let events: Vec<MonitorEvent> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|b| serde_json::from_str(b.as_str()).unwrap())
+            .collect();
+        assert_eq!(events.len(), 4);
+        match &events[3] {
+            MonitorEvent::SessionClosed(c) => {
+                assert_eq!((c.bytes_in, c.bytes_out), (3, 7));
+                assert_eq!(c.reason, "client closed");
+            }
+            other => panic!("expected session_closed, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn links_tag_the_upstream_session() {
+        let reg = Registry::new(64, Some("a".into()));
+        let ws = reg.open(
+            SessionKind::Ws,
+            addr(1),
+            addr(2),
+            Extra {
+                tag: Some("t".into()),
+                ..Extra::default()
+            },
+        );
+        let guard = reg.link(addr(3), ws.id());
+        let up = reg.open(SessionKind::Tcp, addr(3), addr(4), Extra::default());
+        drop(guard);
+        let later = reg.open(SessionKind::Tcp, addr(3), addr(4), Extra::default());
+        let snap = reg.snapshot();
+        assert_eq!(snap.sessions[1].via, Some(ws.id()));
+        assert_eq!(snap.sessions[2].via, None);
+        assert_eq!(snap.instance.as_deref(), Some("a"));
+        drop((up, later));
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_never_reads_only_lags() {
+        let reg = Registry::new(16, None);
+        let mut rx = reg.subscribe();
+        let s = reg.open(SessionKind::Tcp, addr(1), addr(2), Extra::default());
+        for _ in 0..1000 {
+            s.received(b"x");
+        }
+        assert!(matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+    }
+}

@@ -1,0 +1,89 @@
+//! What every service shares: the configuration, the session registry, the one connection
+//! limit and the one shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socklab_protocol::SessionKind;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::Addrs;
+use crate::config::Config;
+use crate::registry::{Extra, Registry, Session};
+
+/// State shared by every task of one server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The parsed flags.
+    pub config: Config,
+    /// Sessions and the monitor bus.
+    pub registry: Arc<Registry>,
+    /// `--max-connections`: one permit per open session of any kind, taken before the session
+    /// is served and released when it ends.
+    pub limit: Arc<Semaphore>,
+    /// Cancelled once, at shutdown; every session task watches it (axum's graceful shutdown
+    /// does not reach upgraded WebSockets, so they must watch it themselves).
+    pub shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for them to close cleanly.
+    pub tracker: TaskTracker,
+    /// Where the listeners really are (ports chosen by the OS when 0 was asked for).
+    pub addrs: Addrs,
+    /// Where the bridge connects: `--upstream`, or the first TCP echo listener.
+    pub upstream: String,
+}
+
+/// Accepts connections until shutdown and serves each in its own task, within the connection
+/// limit: a connection over the limit is closed at once. Per-connection errors are logged and
+/// never stop the listener.
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    kind: SessionKind,
+    handler: F,
+) where
+    F: Fn(TcpStream, Session, Arc<Shared>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listen_addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    loop {
+        let accepted = tokio::select! {
+            () = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a little rather than spin.
+                tracing::warn!(%kind, addr = %listen_addr, cause = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
+            tracing::warn!(
+                %kind,
+                %peer,
+                max = shared.config.max_connections,
+                "connection limit reached: closing the new connection"
+            );
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().unwrap_or(listen_addr);
+        let session = shared.registry.open(kind, peer, local, Extra::default());
+        let task = handler(stream, session, Arc::clone(&shared));
+        shared.tracker.spawn(async move {
+            task.await;
+            drop(permit);
+        });
+    }
+    tracing::debug!(%kind, addr = %listen_addr, "listener stopped");
+}

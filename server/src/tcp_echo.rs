@@ -1,0 +1,135 @@
+//! The lesson's TCP server, done right: every line is answered with `[time]:line`, many clients
+//! at once, bytes verbatim, bounded memory per connection.
+
+use std::io;
+use std::sync::Arc;
+
+use socklab_protocol::{SessionKind, Stamper};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::clock::stamp_now;
+use crate::registry::Session;
+use crate::shared::{Shared, accept_loop};
+
+/// Bytes read with one syscall. It lives on the stack only while a read is processed, so an
+/// idle connection holds no read buffer at all.
+const READ_CHUNK: usize = 16 * 1024;
+/// Reply bytes gathered before they are written, so a client that streams without pausing
+/// is answered as it goes and the reply buffer stays bounded.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Accepts echo clients until shutdown.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    accept_loop(
+        listener,
+        shared,
+        SessionKind::Tcp,
+        |stream, session, shared| handle(stream, session, shared),
+    )
+    .await;
+}
+
+/// How reading stopped for now.
+enum Drained {
+    /// Nothing more is readable: the client paused.
+    Paused,
+    /// The reply buffer is full: write it, then read on.
+    Full,
+    /// The client closed its sending side.
+    Eof,
+}
+
+async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>) {
+    let mut stamper = Stamper::new(shared.config.max_line);
+    let mut out = Vec::new();
+    let write_timeout = shared.config.write_timeout();
+    loop {
+        tokio::select! {
+            ready = stream.readable() => if let Err(err) = ready {
+                session.set_reason(format!("read error: {err}"));
+                break;
+            },
+            () = shared.shutdown.cancelled() => {
+                session.set_reason("server shutting down");
+                break;
+            }
+        }
+        let drained = drain(&stream, &session, &mut stamper, &mut out);
+        if !out.is_empty() {
+            match tokio::time::timeout(write_timeout, stream.write_all(&out)).await {
+                Ok(Ok(())) => session.sent(&out),
+                Ok(Err(err)) => {
+                    session.set_reason(format!("write error: {err}"));
+                    break;
+                }
+                Err(_) => {
+                    session.set_reason(format!(
+                        "client not reading: replies blocked for {}s",
+                        write_timeout.as_secs()
+                    ));
+                    break;
+                }
+            }
+            out.clear();
+            if out.capacity() > WRITE_CHUNK * 2 {
+                out = Vec::new();
+            }
+        }
+        match drained {
+            Ok(Drained::Paused | Drained::Full) => {}
+            Ok(Drained::Eof) => {
+                session.set_reason("client closed");
+                // Half-close: the client may still read what we answered; say we are done.
+                let _ = stream.shutdown().await;
+                break;
+            }
+            Err(err) => {
+                session.set_reason(match err.kind() {
+                    io::ErrorKind::ConnectionReset => "client reset the connection".to_owned(),
+                    _ => format!("read error: {err}"),
+                });
+                break;
+            }
+        }
+        if stamper.pending() == 0 {
+            stamper.shrink();
+        }
+    }
+}
+
+/// Reads everything readable right now without waiting, stamping as it goes. When the client
+/// paused (or closed) the unfinished line is answered too.
+fn drain(
+    stream: &TcpStream,
+    session: &Session,
+    stamper: &mut Stamper,
+    out: &mut Vec<u8>,
+) -> io::Result<Drained> {
+    let mut buf = [0u8; READ_CHUNK];
+    loop {
+        if out.len() >= WRITE_CHUNK {
+            return Ok(Drained::Full);
+        }
+        match stream.try_read(&mut buf) {
+            Ok(0) => {
+                stamper.flush(&stamp_now(), out);
+                return Ok(Drained::Eof);
+            }
+            Ok(n) => {
+                session.received(&buf[..n]);
+                stamper.push(&buf[..n], &stamp_now(), out);
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                stamper.flush(&stamp_now(), out);
+                return Ok(Drained::Paused);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                // Answer what arrived before the error; it is lost only if writing fails too.
+                stamper.flush(&stamp_now(), out);
+                return Err(err);
+            }
+        }
+    }
+}

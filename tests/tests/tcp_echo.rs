@@ -1,0 +1,201 @@
+//! The TCP timestamp echo, byte for byte against DESIGN.md's contract.
+
+use std::time::Duration;
+
+use socklab_tests::{LineClient, TIMEOUT, assert_stamped, start_server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn a_line_is_answered_with_a_stamp() {
+    let server = start_server().await;
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    c.send(b"hello\n").await;
+    assert_stamped(&c.line().await, b"hello\n");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_lines_in_one_write_get_two_replies() {
+    let server = start_server().await;
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    c.send(b"a\nb\n").await;
+    assert_stamped(&c.line().await, b"a\n");
+    assert_stamped(&c.line().await, b"b\n");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_line_is_answered_when_the_client_pauses() {
+    let server = start_server().await;
+    let mut s = TcpStream::connect(server.addrs.tcp[0]).await.unwrap();
+    s.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    // Exactly `[t]:hello`, no newline added — what the lesson's client.py expects.
+    assert_stamped(&buf[..n], b"hello");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bytes_come_back_verbatim() {
+    let server = start_server().await;
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    let weird = b"\x00\xff\xfe\r caf\xc3\xa9 \r\n";
+    c.send(weird).await;
+    assert_stamped(&c.line().await, weird);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn utf8_text_from_the_lesson_round_trips() {
+    let server = start_server().await;
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    c.send("你好,socket!\n".as_bytes()).await;
+    assert_stamped(&c.line().await, "你好,socket!\n".as_bytes());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn many_clients_keep_their_own_order() {
+    let server = start_server().await;
+    let addr = server.addrs.tcp[0];
+    let tasks: Vec<_> = (0..50)
+        .map(|client| {
+            tokio::spawn(async move {
+                let mut c = LineClient::connect(addr).await;
+                let mut all = Vec::new();
+                for i in 0..20 {
+                    all.extend_from_slice(format!("c{client}-m{i}\n").as_bytes());
+                }
+                c.send(&all).await;
+                for i in 0..20 {
+                    assert_stamped(&c.line().await, format!("c{client}-m{i}\n").as_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ipv6_works_when_asked_for() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIP: this machine has no IPv6 loopback");
+        return;
+    }
+    let server =
+        socklab_tests::start_server_with(|c| c.tcp = vec!["[::1]:0".parse().unwrap()]).await;
+    assert!(server.addrs.tcp[0].is_ipv6());
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    c.send(b"v6\n").await;
+    assert_stamped(&c.line().await, b"v6\n");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stamp_is_local_time_honouring_tz() {
+    // The server formats with chrono's Local, which reads TZ; compare against the same clock.
+    let server = start_server().await;
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    let before = chrono::Local::now()
+        .format("[%Y-%m-%d %H:%M:%S]:")
+        .to_string();
+    c.send(b"x\n").await;
+    let reply = c.line().await;
+    let after = chrono::Local::now()
+        .format("[%Y-%m-%d %H:%M:%S]:")
+        .to_string();
+    let stamp = String::from_utf8_lossy(&reply[..22]).to_string();
+    assert!(
+        stamp >= before && stamp <= after,
+        "{stamp} not in [{before}, {after}]"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ten_megabytes_without_a_newline_all_come_back() {
+    let server = start_server_small_lines().await;
+    let s = TcpStream::connect(server.addrs.tcp[0]).await.unwrap();
+    let (mut r, mut w) = s.into_split();
+    const TOTAL: usize = 10 * 1024 * 1024;
+    let writer = tokio::spawn(async move {
+        let chunk: Vec<u8> = (0..64 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut sent = 0;
+        while sent < TOTAL {
+            w.write_all(&chunk).await.unwrap();
+            sent += chunk.len();
+        }
+        w.shutdown().await.unwrap();
+    });
+    // Strip the stamps and check every byte came back once, in order.
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    writer.await.unwrap();
+    let payload = unstamp(&got);
+    assert_eq!(payload.len(), TOTAL);
+    assert!(
+        payload
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == b'a' + ((i % (64 * 1024)) % 26) as u8)
+    );
+    server.stop().await;
+}
+
+/// Removes every `[YYYY-MM-DD HH:MM:SS]:` stamp (payload here is only lowercase letters).
+fn unstamp(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    let mut pieces = 0;
+    let mut piece_len = 0;
+    while i < data.len() {
+        if data[i] == b'[' {
+            assert_eq!(data[i + 21], b':', "stamp at {i}");
+            i += 22;
+            pieces += 1;
+            piece_len = 0;
+        } else {
+            piece_len += 1;
+            assert!(piece_len <= 4096, "a piece longer than --max-line");
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    assert!(
+        pieces >= 10 * 1024 * 1024 / 4096,
+        "answered in {pieces} pieces"
+    );
+    out
+}
+
+async fn start_server_small_lines() -> socklab_server::RunningServer {
+    socklab_tests::start_server_with(|c| c.max_line = 4096).await
+}
+
+#[tokio::test]
+async fn a_client_that_resets_mid_stream_does_not_disturb_others() {
+    let server = start_server().await;
+    let addr = server.addrs.tcp[0];
+    let s = TcpStream::connect(addr).await.unwrap();
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    let (_, mut w) = s.into_split();
+    w.write_all(b"half a li").await.unwrap();
+    drop(w); // with linger 0: RST
+    let mut c = LineClient::connect(addr).await;
+    c.send(b"still here\n").await;
+    assert_stamped(&c.line().await, b"still here\n");
+    server.stop().await;
+}
