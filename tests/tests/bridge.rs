@@ -1,0 +1,339 @@
+//! The WebSocket bridge `/ws`, through tokio-tungstenite as the client.
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use socklab_tests::{
+    LineClient, Monitor, TIMEOUT, assert_stamped, next_message, send_text, start_server,
+    start_server_with, ws_connect,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+
+fn text(msg: Message) -> String {
+    match msg {
+        Message::Text(t) => t.to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn hi_comes_back_stamped_as_one_message() {
+    let server = start_server().await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    send_text(&mut ws, "hi").await;
+    let reply = text(next_message(&mut ws).await.unwrap());
+    assert_stamped(reply.as_bytes(), b"hi");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_multi_line_message_gets_one_reply_per_line() {
+    let server = start_server().await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    send_text(&mut ws, "one\ntwo\nthree").await;
+    for expected in ["one", "two", "three"] {
+        assert_stamped(
+            text(next_message(&mut ws).await.unwrap()).as_bytes(),
+            expected.as_bytes(),
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn binary_messages_go_verbatim_and_invalid_utf8_comes_back_binary() {
+    let server = start_server().await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    ws.send(Message::binary(b"\xff\xfe\n".to_vec()))
+        .await
+        .unwrap();
+    match next_message(&mut ws).await.unwrap() {
+        Message::Binary(b) => assert_stamped(&b, b"\xff\xfe"),
+        other => panic!("expected binary, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn too_big_a_message_closes_with_1009() {
+    let server = start_server_with(|c| c.max_message = 1024).await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    send_text(&mut ws, &"x".repeat(2000)).await;
+    let (code, reason) = next_message(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("1024"), "{reason}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_upstream_closes_with_1011_and_others_are_served() {
+    // A port that was just free: nothing listens there.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = start_server_with(|c| c.upstream = Some(dead.to_string())).await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    let (code, reason) = next_message(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, 1011);
+    assert!(reason.contains("unreachable"), "{reason}");
+    // The server still serves everyone else.
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    c.send(b"ok?\n").await;
+    assert_stamped(&c.line().await, b"ok?\n");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn upstream_closing_closes_with_1000() {
+    // An upstream that says one line and hangs up.
+    let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = up.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = up.accept().await.unwrap();
+        s.write_all(b"bye\n").await.unwrap();
+    });
+    let server = start_server_with(|c| c.upstream = Some(up_addr.to_string())).await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    assert_eq!(text(next_message(&mut ws).await.unwrap()), "bye");
+    let (code, _) = next_message(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, 1000);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_upstream_line_is_forwarded_when_upstream_pauses() {
+    let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = up.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = up.accept().await.unwrap();
+        s.write_all(b"no newline").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let server = start_server_with(|c| c.upstream = Some(up_addr.to_string())).await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    assert_eq!(text(next_message(&mut ws).await.unwrap()), "no newline");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_close_with_1001() {
+    let server = start_server_with(|c| c.idle_timeout = 1).await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    let (code, reason) = next_message(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, 1001);
+    assert!(reason.contains("idle"), "{reason}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sessions_with_1001() {
+    let server = start_server().await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    send_text(&mut ws, "hi").await;
+    next_message(&mut ws).await.unwrap();
+    let stopping = tokio::spawn(server.stop());
+    let (code, _) = next_message(&mut ws).await.unwrap_err().unwrap();
+    assert_eq!(code, 1001);
+    tokio::time::timeout(TIMEOUT, stopping)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_with_403() {
+    let server = start_server().await;
+    let err = ws_connect(&server, "/ws", &[("origin", "http://evil.example")])
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    // The same rule guards the monitor.
+    assert!(
+        ws_connect(&server, "/api/events", &[("origin", "http://evil.example")])
+            .await
+            .is_err()
+    );
+    // The server's own origin, and no Origin at all (tools), are allowed.
+    let own = format!("http://{}", server.addrs.http[0]);
+    assert!(
+        ws_connect(&server, "/ws", &[("origin", &own)])
+            .await
+            .is_ok()
+    );
+    assert!(ws_connect(&server, "/ws", &[]).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_allowed_origin_is_accepted() {
+    let server =
+        start_server_with(|c| c.allow_origin = vec!["https://lab.example.org".into()]).await;
+    assert!(
+        ws_connect(&server, "/ws", &[("origin", "https://lab.example.org")])
+            .await
+            .is_ok()
+    );
+    assert!(
+        ws_connect(&server, "/ws", &[("origin", "https://other.example.org")])
+            .await
+            .is_err()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn no_query_parameter_changes_the_upstream() {
+    let server = start_server().await;
+    let mut ws = ws_connect(
+        &server,
+        "/ws?tag=t1&upstream=127.0.0.1:1&host=10.0.0.1&target=x",
+        &[("x-upstream", "127.0.0.1:1")],
+    )
+    .await
+    .unwrap();
+    send_text(&mut ws, "where").await;
+    assert_stamped(
+        text(next_message(&mut ws).await.unwrap()).as_bytes(),
+        b"where",
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_monitor_links_a_ws_session_to_its_upstream_tcp_session() {
+    let server = start_server().await;
+    let mut mon = Monitor::connect(&server).await;
+    let _ws = ws_connect(&server, "/ws?tag=page-42", &[]).await.unwrap();
+    let ws_id = match mon
+        .wait_for(|e| matches!(e, socklab_protocol::MonitorEvent::SessionOpened(o) if o.kind == socklab_protocol::SessionKind::Ws))
+        .await
+    {
+        socklab_protocol::MonitorEvent::SessionOpened(o) => {
+            assert_eq!(o.tag.as_deref(), Some("page-42"));
+            let hs = o.handshake.expect("handshake size");
+            assert!(hs.request > 100 && hs.response > 100, "{hs:?}");
+            o.id
+        }
+        _ => unreachable!(),
+    };
+    mon.wait_for(|e| matches!(e, socklab_protocol::MonitorEvent::SessionOpened(o) if o.kind == socklab_protocol::SessionKind::Tcp && o.via == Some(ws_id)))
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn two_hundred_sessions_times_fifty_messages_all_in_order() {
+    let server = start_server().await;
+    let url = format!("ws://{}/ws", server.addrs.http[0]);
+    let tasks: Vec<_> = (0..200)
+        .map(|s| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+                for m in 0..50 {
+                    ws.feed(Message::text(format!("s{s}m{m}"))).await.unwrap();
+                }
+                ws.flush().await.unwrap();
+                for m in 0..50 {
+                    let reply = text(next_message(&mut ws).await.unwrap());
+                    assert_stamped(reply.as_bytes(), format!("s{s}m{m}").as_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
+    let server = start_server().await;
+    let mut s = raw_ws(&server).await;
+    // A masked text frame whose payload is not UTF-8.
+    s.write_all(&masked_frame(0x81, b"\xff\xfe")).await.unwrap();
+    assert_eq!(read_close_code(&mut s).await, 1007);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unmasked_client_frame_closes_with_1002() {
+    let server = start_server().await;
+    let mut s = raw_ws(&server).await;
+    s.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
+    assert_eq!(read_close_code(&mut s).await, 1002);
+    server.stop().await;
+}
+
+/// A raw TCP connection that has completed a WebSocket handshake on `/ws`.
+async fn raw_ws(server: &socklab_server::RunningServer) -> tokio::net::TcpStream {
+    use tokio::io::AsyncReadExt;
+    let mut s = tokio::net::TcpStream::connect(server.addrs.http[0])
+        .await
+        .unwrap();
+    let req = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addrs.http[0]
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        tokio::time::timeout(TIMEOUT, s.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut f = vec![first, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Reads frames until a close frame and returns its code.
+async fn read_close_code(s: &mut tokio::net::TcpStream) -> u16 {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let mut chunk = [0u8; 512];
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed without a close frame; got {buf:?}");
+            buf.extend_from_slice(&chunk[..n]);
+            let mut i = 0;
+            while i + 2 <= buf.len() {
+                let opcode = buf[i] & 0x0f;
+                let len = (buf[i + 1] & 0x7f) as usize;
+                if i + 2 + len > buf.len() {
+                    break;
+                }
+                if opcode == 0x8 {
+                    return u16::from_be_bytes([buf[i + 2], buf[i + 3]]);
+                }
+                i += 2 + len;
+            }
+        }
+    })
+    .await
+    .unwrap()
+}

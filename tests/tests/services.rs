@@ -1,0 +1,249 @@
+//! The banner, the UDP echo, the lesson's own client.py, and the monitor feed over raw clients.
+
+use std::time::Duration;
+
+use socklab_protocol::{Direction, MonitorEvent, SessionKind};
+use socklab_tests::{
+    LineClient, Monitor, TIMEOUT, assert_stamped, start_server, start_server_with,
+};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpStream, UdpSocket};
+
+#[tokio::test]
+async fn the_banner_greets_in_the_lessons_words_and_closes() {
+    let server = start_server().await;
+    let mut s = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, "欢迎访问菜鸟教程!\r\n".as_bytes());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_banner_text_can_be_changed() {
+    let server = start_server_with(|c| c.banner_text = "hello class".into()).await;
+    let mut s = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"hello class\r\n");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_datagram_gets_one_stamped_datagram() {
+    let server = start_server().await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(server.addrs.udp[0]).await.unwrap();
+    for msg in [&b"ping"[..], b"\xff\x00raw", b"two\nlines"] {
+        sock.send(msg).await.unwrap();
+        let mut buf = [0u8; 2048];
+        let n = tokio::time::timeout(TIMEOUT, sock.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_stamped(&buf[..n], msg);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_udp_reply_is_dropped_and_the_echo_goes_on() {
+    let server = start_server().await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(server.addrs.udp[0]).await.unwrap();
+    // 65507 bytes is the largest IPv4 datagram: stamped, the reply could not be sent.
+    sock.send(&vec![b'x'; 65_507]).await.unwrap();
+    sock.send(b"small").await.unwrap();
+    let mut buf = vec![0u8; 70_000];
+    let n = tokio::time::timeout(TIMEOUT, sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_stamped(&buf[..n], b"small");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn udp_drop_loses_about_that_share() {
+    let server = start_server_with(|c| c.udp_drop = 50.0).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(server.addrs.udp[0]).await.unwrap();
+    for i in 0..200 {
+        sock.send(format!("{i}").as_bytes()).await.unwrap();
+    }
+    let mut got = 0;
+    let mut buf = [0u8; 256];
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(500), sock.recv(&mut buf)).await
+    {
+        got += 1;
+    }
+    assert!(
+        (50..=150).contains(&got),
+        "{got} of 200 came back at 50% drop"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_lessons_client_py_works_unchanged() {
+    let server = start_server().await;
+    let addr = server.addrs.tcp[0];
+    // The lesson's client.py, only HOST and PORT pointed at the test server.
+    let script = format!(
+        r#"from socket import *
+from time import ctime
+HOST = '{ip}' #服务端ip
+PORT = {port} #服务端端口号
+BUFSIZ = 1024
+ADDR = (HOST, PORT)
+tcpCliSock = socket(AF_INET, SOCK_STREAM) #创建socket对象
+tcpCliSock.connect(ADDR) #连接服务器
+while True:
+    data = input('>>').strip()
+    if not data:
+        break
+    tcpCliSock.send(data.encode('utf-8')) #发送消息
+    data = tcpCliSock.recv(BUFSIZ) #读取消息
+    if not data:
+        break
+    print(data.decode('utf-8'))
+tcpCliSock.close() #关闭客户端
+"#,
+        ip = addr.ip(),
+        port = addr.port()
+    );
+    let dir = std::env::temp_dir().join(format!("socklab-client-py-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("client.py");
+    std::fs::write(&path, script).unwrap();
+    let mut child = tokio::process::Command::new("python3")
+        .arg(&path)
+        .env("PYTHONIOENCODING", "utf-8")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        // Each line waits for its reply before the next input() reads, as a person would type.
+        stdin.write_all("hello\n你好\n\n".as_bytes()).await.unwrap();
+    }
+    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let replies: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.trim_start_matches(">>"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(replies.len(), 2, "{stdout}");
+    assert_stamped(replies[0].as_bytes(), b"hello");
+    assert_stamped(replies[1].as_bytes(), "你好".as_bytes());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_raw_tcp_clients_messages_appear_on_the_monitor() {
+    let server = start_server().await;
+    let mut mon = Monitor::connect(&server).await;
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    c.send(b"seen?\n").await;
+    c.line().await;
+    let opened = mon
+        .wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Tcp))
+        .await;
+    let MonitorEvent::SessionOpened(opened) = opened else {
+        unreachable!()
+    };
+    chrono::DateTime::parse_from_rfc3339(&opened.at).expect("at is RFC 3339");
+    let id = opened.id;
+    let msg = mon
+        .wait_for(|e| matches!(e, MonitorEvent::Message(m) if m.id == id && m.dir == Direction::In))
+        .await;
+    let MonitorEvent::Message(m) = msg else {
+        unreachable!()
+    };
+    assert_eq!(m.preview, "seen?\n");
+    assert_eq!(m.bytes, 6);
+    mon.wait_for(|e| matches!(e, MonitorEvent::Message(m) if m.id == id && m.dir == Direction::Out && m.bytes == 28))
+        .await;
+    drop(c);
+    let closed = mon
+        .wait_for(|e| matches!(e, MonitorEvent::SessionClosed(c) if c.id == id))
+        .await;
+    let MonitorEvent::SessionClosed(closed) = closed else {
+        unreachable!()
+    };
+    assert_eq!((closed.bytes_in, closed.bytes_out), (6, 28));
+    assert_eq!(closed.reason, "client closed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_subscriber_first_sees_sessions_already_open() {
+    let server = start_server().await;
+    let _c = LineClient::connect(server.addrs.tcp[0]).await;
+    // Wait until the server registered it.
+    tokio::time::timeout(TIMEOUT, async {
+        while server.registry.is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let mut mon = Monitor::connect(&server).await;
+    match mon.next().await {
+        MonitorEvent::SessionOpened(o) => assert_eq!(o.kind, SessionKind::Tcp),
+        other => panic!("expected the snapshot first, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn udp_and_banner_sessions_appear_on_the_monitor() {
+    let server = start_server().await;
+    let mut mon = Monitor::connect(&server).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(b"u", server.addrs.udp[0]).await.unwrap();
+    mon.wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Udp))
+        .await;
+    let _b = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
+    mon.wait_for(|e| matches!(e, MonitorEvent::SessionClosed(c) if c.kind == SessionKind::Banner && c.bytes_out > 0))
+        .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_does_not_slow_echo_clients() {
+    let server = start_server_with(|c| c.monitor_buffer = 64).await;
+    // Subscribe and never read a single event.
+    let _stuck = socklab_tests::ws_connect(&server, "/api/events", &[])
+        .await
+        .unwrap();
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    let started = std::time::Instant::now();
+    // Enough traffic to fill the subscriber's socket buffers many times over.
+    let line = format!("{}\n", "m".repeat(1000));
+    for _ in 0..5000 {
+        c.send(line.as_bytes()).await;
+        c.line().await;
+    }
+    // Not a timing assertion: the point is that this finished at all (a blocking bus would
+    // have stalled once the subscriber's buffers filled). Report the time for people.
+    eprintln!(
+        "5000 round trips with a stuck subscriber: {:?}",
+        started.elapsed()
+    );
+    server.stop().await;
+}
