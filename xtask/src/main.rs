@@ -1,1 +1,296 @@
-fn main() {}
+//! `cargo xtask`: socklab's automation (see `HELP`). Std and anyhow only, so it compiles fast.
+//!
+//! Adding a subcommand: one arm in [`dispatch`], one function, one paragraph in `HELP`.
+
+mod cmd;
+mod page;
+mod tools;
+
+use std::env;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use crate::tools::Toolbox;
+
+const HELP: &str = "\
+cargo xtask: build, run and test socklab
+
+USAGE
+    cargo xtask <COMMAND> [OPTIONS]
+
+COMMANDS
+    run [--] [SERVER FLAGS...]
+        Install the page's tools if missing, build the page (trunk, release) into dist/,
+        then run `socklab-server --static-dir dist/ SERVER FLAGS...` (release build).
+        Example: cargo xtask run -- --http 127.0.0.1:8081
+
+    test [--no-browser] [-- TEST RUNNER ARGS...]
+        Install what is missing (page tools; Chromium, chromedriver and CJK fonts from apt),
+        build the page, then run every test in the workspace: doctests with `cargo test --doc`
+        and the rest with `cargo nextest run` (or everything with `cargo test` when nextest is
+        not installed). The tests get SOCKLAB_DIST=dist/, SOCKLAB_REQUIRE_BROWSER=1,
+        CHROMIUM=/usr/bin/chromium and CHROMEDRIVER=/usr/bin/chromedriver.
+        --no-browser: install no browser, leave CHROMIUM/CHROMEDRIVER/SOCKLAB_REQUIRE_BROWSER
+        unset and set SOCKLAB_SKIP_BROWSER=1, so browser tests skip (quick local loops).
+        Args after `--` go to the test runner (e.g. a test name filter; doctests are then skipped).
+
+    lint
+        cargo fmt --all --check; cargo clippy --workspace --all-targets -- -D warnings;
+        cargo clippy -p socklab-web --target wasm32-unknown-unknown -- -D warnings.
+
+    tools [--no-browser]
+        Only install what is missing, and report what was present and what was installed.
+
+    help
+        This text.
+
+Tools are installed only when missing or at another version: the wasm32 target (rustup),
+trunk 0.21.14 and wasm-bindgen-cli at Cargo.lock's wasm-bindgen version (cargo install, into
+$CARGO_HOME/bin, which is put on PATH for every command xtask runs), apt packages as root or
+through sudo.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    match command {
+        "run" => run(rest),
+        "test" => test(rest),
+        "lint" => lint(rest),
+        "tools" => tools_cmd(rest),
+        "help" | "-h" | "--help" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{HELP}"),
+    }
+}
+
+/// Flags before an optional `--`, and the arguments after it.
+struct Args<'a> {
+    flags: Vec<&'a str>,
+    passthrough: &'a [String],
+}
+
+/// Splits at the first `--`; accepts only `allowed` flags before it.
+fn parse<'a>(command: &str, args: &'a [String], allowed: &[&str]) -> Result<Args<'a>> {
+    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let (before, after) = args.split_at(split);
+    let flags: Vec<&str> = before.iter().map(String::as_str).collect();
+    if let Some(bad) = flags.iter().find(|f| !allowed.contains(f)) {
+        bail!("`cargo xtask {command}` does not take `{bad}`\n\n{HELP}");
+    }
+    Ok(Args {
+        flags,
+        passthrough: after.get(1..).unwrap_or_default(),
+    })
+}
+
+fn run(args: &[String]) -> Result<()> {
+    // Everything is for the server; a leading `--` is optional.
+    let server_args = args.strip_prefix(&["--".to_owned()]).unwrap_or(args);
+    let mut toolbox = Toolbox::default();
+    tools::page_tools(&mut toolbox)?;
+    page::build()?;
+    let mut server = cmd::cargo();
+    server
+        .args([
+            "run",
+            "--release",
+            "-p",
+            "socklab-server",
+            "--bin",
+            "socklab-server",
+            "--",
+        ])
+        .arg("--static-dir")
+        .arg(page::dist_dir())
+        .args(server_args)
+        .current_dir(cmd::root());
+    println!("$ {}", cmd::display(&server));
+    exec(server)
+}
+
+/// Replaces this process with `cmd` (so Ctrl-C and the exit status are the server's own).
+#[cfg(unix)]
+fn exec(mut cmd: std::process::Command) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let err = cmd.exec();
+    bail!("could not start `{}`: {err}", cmd::display(&cmd))
+}
+
+#[cfg(not(unix))]
+fn exec(mut cmd: std::process::Command) -> Result<()> {
+    let status = cmd.status()?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", cmd::display(&cmd));
+    }
+    Ok(())
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let args = parse("test", args, &["--no-browser"])?;
+    let browser = !args.flags.contains(&"--no-browser");
+
+    let mut toolbox = Toolbox::default();
+    tools::page_tools(&mut toolbox)?;
+    if browser {
+        tools::browser_tools(&mut toolbox)?;
+    }
+    let page_built = page::build()?;
+
+    let env_for = |cmd: &mut std::process::Command| {
+        cmd.current_dir(cmd::root())
+            .env("SOCKLAB_DIST", page::dist_dir());
+        if browser {
+            cmd.env("SOCKLAB_REQUIRE_BROWSER", "1")
+                .env("CHROMIUM", tools::CHROMIUM)
+                .env("CHROMEDRIVER", tools::CHROMEDRIVER)
+                .env_remove("SOCKLAB_SKIP_BROWSER");
+        } else {
+            cmd.env("SOCKLAB_SKIP_BROWSER", "1")
+                .env_remove("SOCKLAB_REQUIRE_BROWSER")
+                .env_remove("CHROMIUM")
+                .env_remove("CHROMEDRIVER");
+        }
+    };
+
+    let nextest = cmd::probe(cmd::cargo().args(["nextest", "--version"])).is_some();
+    // (what, result) for each runner, in order. Doctests go first so that nextest's summary is
+    // the last thing the log shows.
+    let mut results: Vec<(&str, Result<()>)> = Vec::new();
+    if nextest {
+        if args.passthrough.is_empty() {
+            let mut doc = cmd::cargo();
+            doc.args(["test", "--doc", "--workspace"]);
+            env_for(&mut doc);
+            results.push(("doctests", cmd::run(&mut doc)));
+        } else {
+            println!("test: a test filter was given, so doctests are skipped");
+        }
+        let mut run = cmd::cargo();
+        run.args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(args.passthrough);
+        env_for(&mut run);
+        results.push(("nextest", cmd::run(&mut run)));
+    } else {
+        println!("test: cargo-nextest is not installed, using cargo test");
+        let mut run = cmd::cargo();
+        run.args(["test", "--workspace", "--no-fail-fast"]);
+        if !args.passthrough.is_empty() {
+            run.arg("--").args(args.passthrough);
+        }
+        env_for(&mut run);
+        results.push(("cargo test", cmd::run(&mut run)));
+    }
+
+    let page = if page_built {
+        "page built into dist/"
+    } else {
+        "no page (no Trunk.toml)"
+    };
+    let browser = if browser {
+        "browser tests required"
+    } else {
+        "browser tests skipped (--no-browser)"
+    };
+    let secs = started.elapsed().as_secs();
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|(_, result)| result.is_err())
+        .map(|(what, _)| *what)
+        .collect();
+    let ran: Vec<&str> = results.iter().map(|(what, _)| *what).collect();
+    if failed.is_empty() {
+        println!(
+            "xtask test: OK: {} passed; {page}; {browser}; {secs} s",
+            ran.join(" and ")
+        );
+        Ok(())
+    } else {
+        for (what, result) in &results {
+            if let Err(err) = result {
+                eprintln!("xtask test: {what}: {err:#}");
+            }
+        }
+        println!(
+            "xtask test: FAILED: {} failed; {page}; {browser}; {secs} s",
+            failed.join(" and ")
+        );
+        bail!("tests failed")
+    }
+}
+
+fn lint(args: &[String]) -> Result<()> {
+    parse("lint", args, &[])?;
+    let mut toolbox = Toolbox::default();
+    tools::lint_tools(&mut toolbox)?;
+    let checks: [(&str, &[&str]); 3] = [
+        ("rustfmt", &["fmt", "--all", "--check"]),
+        (
+            "clippy (native)",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "clippy (page, wasm32)",
+            &[
+                "clippy",
+                "-p",
+                "socklab-web",
+                "--target",
+                tools::WASM_TARGET,
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+    ];
+    // Run every check, then report, so one run shows every problem.
+    let mut failed = Vec::new();
+    for (what, cargo_args) in checks {
+        if let Err(err) = cmd::run(cmd::cargo().args(cargo_args).current_dir(cmd::root())) {
+            eprintln!("xtask lint: {what}: {err:#}");
+            failed.push(what);
+        }
+    }
+    if failed.is_empty() {
+        println!("xtask lint: OK: rustfmt, clippy (native), clippy (page, wasm32)");
+        Ok(())
+    } else {
+        bail!("lint failed: {}", failed.join(", "))
+    }
+}
+
+fn tools_cmd(args: &[String]) -> Result<()> {
+    let args = parse("tools", args, &["--no-browser"])?;
+    let mut toolbox = Toolbox::default();
+    tools::page_tools(&mut toolbox)?;
+    if !args.flags.contains(&"--no-browser") {
+        tools::browser_tools(&mut toolbox)?;
+    }
+    println!("{}", toolbox.summary());
+    Ok(())
+}
