@@ -1,0 +1,192 @@
+//! The two binaries as a user runs them: flags, errors, exit codes, the `>>` prompt.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use socklab_server::{Config, start};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_socklab-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_socklab-client");
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn port_zero_flags() -> Vec<&'static str> {
+    vec![
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--banner",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ]
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error_and_a_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut flags = port_zero_flags();
+    flags[1] = &addr;
+    let out = tokio::time::timeout(TIMEOUT, Command::new(SERVER).args(&flags).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&addr) && stderr.contains("tcp echo"),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let mut child = Command::new(SERVER)
+        .args(port_zero_flags())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(TIMEOUT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("socklab is running"), "{first}");
+    let second = lines.next_line().await.unwrap().unwrap();
+    assert!(
+        second.contains("try: nc 127.0.0.1 "),
+        "the nc line: {second}"
+    );
+    let pid = child.id().unwrap().to_string();
+    let kill = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn help_explains_every_flag() {
+    let out = Command::new(SERVER).arg("--help").output().await.unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--tcp",
+        "--udp",
+        "--banner",
+        "--http",
+        "--upstream",
+        "--allow-origin",
+        "--max-connections",
+        "--max-message",
+        "--max-line",
+        "--idle-timeout",
+        "--static-dir",
+        "--udp-drop",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let out = Command::new(CLIENT).arg("--help").output().await.unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--udp") && help.contains("--ws"));
+}
+
+async fn client_session(args: &[String], input: &str) -> (bool, String) {
+    let mut child = Command::new(CLIENT)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn replies(out: &str) -> Vec<String> {
+    out.split(">>")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn assert_stamp_then(reply: &str, rest: &str) {
+    assert!(
+        reply.starts_with('[') && reply.get(20..22) == Some("]:"),
+        "{reply}"
+    );
+    assert_eq!(&reply[22..], rest);
+}
+
+#[tokio::test]
+async fn the_client_prompts_and_prints_whole_replies_over_tcp_udp_and_ws() {
+    let server = start(Config::for_tests()).await.unwrap();
+    let tcp = server.addrs.tcp[0].to_string();
+    let (ok, out) = client_session(
+        std::slice::from_ref(&tcp),
+        "hello\n  spaced  \n\nnot sent\n",
+    )
+    .await;
+    assert!(ok, "{out}");
+    let r = replies(&out);
+    assert_eq!(r.len(), 2, "{out}");
+    assert_stamp_then(&r[0], "hello");
+    assert_stamp_then(&r[1], "spaced");
+
+    let (ok, out) = client_session(
+        &["--udp".into(), server.addrs.udp[0].to_string()],
+        "datagram\n",
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_stamp_then(&replies(&out)[0], "datagram");
+
+    let url = format!("ws://{}/ws", server.addrs.http[0]);
+    let (ok, out) = client_session(&["--ws".into(), url], "bridged\n").await;
+    assert!(ok, "{out}");
+    assert_stamp_then(&replies(&out)[0], "bridged");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_says_when_the_server_is_not_there() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (ok, out) = client_session(&[free.to_string()], "x\n").await;
+    assert!(!ok);
+    assert!(
+        out.contains("cannot connect") && out.contains(&free.to_string()),
+        "{out}"
+    );
+}
