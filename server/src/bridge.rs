@@ -61,7 +61,7 @@ pub(crate) async fn handler(
     State(shared): State<Arc<Shared>>,
 ) -> Response {
     if let Err(refused) = check_origin(&headers, &shared) {
-        return refused;
+        return refused.into_response();
     }
     let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
         tracing::warn!(peer = %addrs.peer, "connection limit reached: WebSocket refused");
@@ -435,7 +435,7 @@ mod tests {
         assert_eq!(truncate_reason("short"), "short");
         let long = "é".repeat(100);
         let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123 && cut.len() % 2 == 0);
+        assert!(cut.len() <= 123 && cut.len().is_multiple_of(2));
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared
 /// server's own origin (http or https with the Host the client used) or an origin listed with
 /// `--allow-origin`. Tools that send no Origin are allowed: the rule stops cross-site
 /// WebSocket hijacking by other web pages, not clients that could open a socket anyway.
-pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), Response> {
+pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), OriginRefused> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -145,14 +145,29 @@ pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), R
         Ok(())
     } else {
         tracing::warn!(origin, host, "WebSocket handshake refused: foreign Origin");
-        Err((
+        Err(OriginRefused {
+            origin: origin.to_owned(),
+        })
+    }
+}
+
+/// A handshake refused by the Origin rule; answered with 403.
+#[derive(Debug)]
+pub(crate) struct OriginRefused {
+    origin: String,
+}
+
+impl IntoResponse for OriginRefused {
+    fn into_response(self) -> Response {
+        (
             StatusCode::FORBIDDEN,
             format!(
-                "Origin {origin} is not allowed here (only this server's own origin and \
-                 --allow-origin ones are)\n"
+                "Origin {} is not allowed here (only this server's own origin and \
+                 --allow-origin ones are)\n",
+                self.origin
             ),
         )
-            .into_response())
+            .into_response()
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) async fn handler(
     State(shared): State<Arc<Shared>>,
 ) -> Response {
     if let Err(refused) = check_origin(&headers, &shared) {
-        return refused;
+        return refused.into_response();
     }
     let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
         return (
@@ -46,10 +46,10 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
     let mut events = shared.registry.subscribe();
     let write_timeout = shared.config.write_timeout();
     for event in shared.registry.opened_events() {
-        if let Some(json) = to_json(&event) {
-            if socket.feed(Message::Text(json)).await.is_err() {
-                return;
-            }
+        if let Some(json) = to_json(&event)
+            && socket.feed(Message::Text(json)).await.is_err()
+        {
+            return;
         }
     }
     if socket.flush().await.is_err() {

@@ -21,13 +21,7 @@ const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Accepts echo clients until shutdown.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    accept_loop(
-        listener,
-        shared,
-        SessionKind::Tcp,
-        |stream, session, shared| handle(stream, session, shared),
-    )
-    .await;
+    accept_loop(listener, shared, SessionKind::Tcp, handle).await;
 }
 
 /// How reading stopped for now.

@@ -267,10 +267,7 @@ pub fn parse_http_response(raw: &[u8]) -> HttpResponse {
     if chunked {
         let mut out = Vec::new();
         let mut rest = &body[..];
-        loop {
-            let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
             let size_text = String::from_utf8_lossy(&rest[..eol]).into_owned();
             let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
                 .expect("chunk size");

@@ -1,4 +1,5 @@
 //! The WebSocket bridge `/ws`, through tokio-tungstenite as the client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
 //! The banner, the UDP echo, the lesson's own client.py, and the monitor feed over raw clients.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
