@@ -174,6 +174,7 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
                             Some(f) => format!("client closed ({} {})", f.code, f.reason),
                             None => "client closed".to_owned(),
                         });
+                        answer_close(&mut socket).await;
                         break;
                     }
                     Some(Err(err)) => {
@@ -415,6 +416,12 @@ pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
         }
     })
     .await;
+}
+
+/// Sends the close frame tungstenite queued in reply to the client's close (it goes out only
+/// with the next write or flush), so the client sees a clean close, not a dropped connection.
+pub(crate) async fn answer_close(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.flush()).await;
 }
 
 /// A close reason may hold at most 123 bytes (RFC 6455 §5.5); cut at a character boundary.

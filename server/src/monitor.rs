@@ -13,7 +13,7 @@ use futures_util::SinkExt;
 use socklab_protocol::{MonitorEvent, close_code};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::bridge::{close, tune};
+use crate::bridge::{answer_close, close, tune};
 use crate::http::check_origin;
 use crate::shared::Shared;
 
@@ -70,7 +70,11 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
             msg = socket.recv() => match msg {
                 // The feed is one-way; whatever the client sends is ignored, but it must be
                 // read so pings are answered and a close is seen.
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(Message::Close(_))) => {
+                    answer_close(&mut socket).await;
+                    return;
+                }
+                Some(Err(_)) | None => return,
                 Some(Ok(_)) => continue,
             },
             () = shared.shutdown.cancelled() => {
