@@ -236,6 +236,13 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
                 }
                 match drained {
                     Ok(false) => {}
+                    // At shutdown the echo closes its side too: the client hears the real
+                    // reason, 1001, not "upstream closed".
+                    Ok(true) | Err(_) if shared.shutdown.is_cancelled() => {
+                        session.set_reason("server shutting down");
+                        close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;
+                        break;
+                    }
                     Ok(true) => {
                         session.set_reason("upstream closed");
                         close(&mut socket, close_code::NORMAL, "upstream closed the connection").await;
