@@ -116,6 +116,30 @@ pub struct Config {
     /// This instance's name, shown on monitor events when several instances share a feed.
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
+
+    /// Behind a TCP load balancer: every connection to the TCP echo and banner listeners starts
+    /// with a PROXY protocol header (v1 or v2: HAProxy's `send-proxy-v2`, nginx's
+    /// `proxy_protocol on`), and the client it names is the one logged and monitored. Only
+    /// --trusted-proxy peers are served; others are refused with a log line.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
+    /// Behind an HTTP load balancer: believe `X-Forwarded-For` from --trusted-proxy peers, so
+    /// WebSocket sessions show the real client.
+    #[arg(long)]
+    pub forwarded_for: bool,
+
+    /// A proxy whose PROXY header or X-Forwarded-For is believed (an IP, or a network like
+    /// 10.0.0.0/8); repeatable. None given: loopback only.
+    #[arg(long = "trusted-proxy", value_name = "IP|CIDR")]
+    pub trusted_proxy: Vec<crate::proxy::Cidr>,
+
+    /// One monitor for several instances: publish this instance's session events to Redis
+    /// pub/sub (`redis://HOST:6379/`) and stream every instance's on `/api/events`, tagged
+    /// with --instance (default: host name and HTTP port). If Redis goes away the services go
+    /// on, and the feed says `degraded` until it is back.
+    #[arg(long, value_name = "URL", value_parser = crate::cluster::parse_url)]
+    pub monitor_redis: Option<String>,
 }
 
 impl Config {

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::shared::Shared;
-use crate::{bridge, monitor, static_files};
+use crate::{bridge, monitor, proxy, static_files};
 
 /// Both ends of an HTTP connection, put in every request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -93,7 +93,14 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared
             local: stream.local_addr().unwrap_or(listen_addr),
         };
         let app = app.clone();
+        let forwarded = shared.config.forwarded_for.then(|| Arc::clone(&shared));
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+            let mut addrs = addrs;
+            if let Some(shared) = &forwarded {
+                // Behind a trusted proxy: the client it names (per request, as proxies reuse
+                // connections for many clients).
+                addrs.peer = proxy::forwarded_client(req.headers(), addrs.peer, &shared.config);
+            }
             req.extensions_mut().insert(addrs);
             app.clone().oneshot(req.map(axum::body::Body::new))
         });

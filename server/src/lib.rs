@@ -10,6 +10,9 @@
 //! * `shared` — what every task shares: config, registry, the one connection limit, the one
 //!   shutdown token and the task tracker.
 //! * [`shutdown`] — Ctrl-C / SIGTERM.
+//! * `proxy` — behind a load balancer: the real client from a PROXY protocol header or
+//!   `X-Forwarded-For`, believed only from `--trusted-proxy` peers.
+//! * `cluster` — `--monitor-redis`: one monitor for several instances through Redis pub/sub.
 //!
 //! The line framing and stamping live in `socklab-protocol`, shared with the page.
 //!
@@ -32,8 +35,10 @@ pub mod shutdown;
 mod banner;
 mod bridge;
 mod clock;
+mod cluster;
 mod http;
 mod monitor;
+mod proxy;
 mod shared;
 mod static_files;
 mod tcp_echo;
@@ -52,6 +57,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::Config;
+pub use proxy::Cidr;
 pub use registry::Registry;
 
 use shared::Shared;
@@ -228,7 +234,15 @@ impl RunningServer {
 /// Cancelling `shutdown` (or calling [`RunningServer::stop`]) stops it.
 pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) -> RunningServer {
     let addrs = listeners.addrs.clone();
+    let mut config = config;
+    if config.monitor_redis.is_some() && config.instance.is_none() {
+        config.instance = Some(cluster::default_instance(&addrs));
+    }
     let registry = Registry::new(config.monitor_buffer, config.instance.clone());
+    let tracker = TaskTracker::new();
+    let cluster = config.monitor_redis.as_deref().map(|url| {
+        cluster::Cluster::start(url, &registry, config.monitor_buffer, &shutdown, &tracker)
+    });
     let upstream = config.upstream.clone().unwrap_or_else(|| {
         addrs
             .tcp
@@ -241,9 +255,10 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
         config,
         registry: Arc::clone(&registry),
         shutdown,
-        tracker: TaskTracker::new(),
+        tracker,
         addrs: addrs.clone(),
         upstream,
+        cluster,
     });
     let mut tasks = Vec::new();
     for l in listeners.tcp {

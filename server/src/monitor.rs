@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use socklab_protocol::{MonitorEvent, close_code};
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::bridge::{answer_close, close, tune};
@@ -44,8 +45,14 @@ pub(crate) async fn handler(
 async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
     // Subscribe before taking the snapshot: an event can then be seen twice, never missed.
     let mut events = shared.registry.subscribe();
+    // With --monitor-redis, the other instances' sessions come on a second bus.
+    let mut remote = shared.cluster.as_ref().map(|c| c.subscribe());
     let write_timeout = shared.config.write_timeout();
-    for event in shared.registry.opened_events() {
+    let mut snapshot = shared.registry.opened_events();
+    if let Some(cluster) = &shared.cluster {
+        snapshot.extend(cluster.snapshot());
+    }
+    for event in snapshot {
         if let Some(json) = to_json(&event)
             && socket.feed(Message::Text(json)).await.is_err()
         {
@@ -56,17 +63,9 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
         return;
     }
     loop {
-        let json = tokio::select! {
-            event = events.recv() => match event {
-                Ok(json) => json,
-                Err(RecvError::Lagged(skipped)) => {
-                    match to_json(&MonitorEvent::Lagged { skipped }) {
-                        Some(json) => json,
-                        None => continue,
-                    }
-                }
-                Err(RecvError::Closed) => break,
-            },
+        let event = tokio::select! {
+            event = events.recv() => event,
+            Some(event) = recv_remote(&mut remote) => event,
             msg = socket.recv() => match msg {
                 // The feed is one-way; whatever the client sends is ignored, but it must be
                 // read so pings are answered and a close is seen.
@@ -82,10 +81,28 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
                 return;
             }
         };
+        let json = match event {
+            Ok(json) => json,
+            Err(RecvError::Lagged(skipped)) => match to_json(&MonitorEvent::Lagged { skipped }) {
+                Some(json) => json,
+                None => continue,
+            },
+            Err(RecvError::Closed) => break,
+        };
         let sent = tokio::time::timeout(write_timeout, socket.send(Message::Text(json))).await;
         if !matches!(sent, Ok(Ok(()))) {
             return;
         }
+    }
+}
+
+/// The next event of the cluster bus; never, without one.
+async fn recv_remote(
+    remote: &mut Option<broadcast::Receiver<Utf8Bytes>>,
+) -> Option<Result<Utf8Bytes, RecvError>> {
+    match remote {
+        Some(rx) => Some(rx.recv().await),
+        None => std::future::pending().await,
     }
 }
 

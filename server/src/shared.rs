@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::Addrs;
 use crate::config::Config;
+use crate::proxy;
 use crate::registry::{Extra, Registry, Session};
 
 /// State shared by every task of one server.
@@ -35,6 +36,8 @@ pub struct Shared {
     pub addrs: Addrs,
     /// Where the bridge connects: `--upstream`, or the first TCP echo listener.
     pub upstream: String,
+    /// With `--monitor-redis`: the other instances' sessions for `/api/events`.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Accepts connections until shutdown and serves each in its own task, within the connection
@@ -46,7 +49,7 @@ pub async fn accept_loop<F, Fut>(
     kind: SessionKind,
     handler: F,
 ) where
-    F: Fn(TcpStream, Session, Arc<Shared>) -> Fut,
+    F: Fn(TcpStream, Session, Arc<Shared>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let listen_addr = listener
@@ -57,7 +60,7 @@ pub async fn accept_loop<F, Fut>(
             () = shared.shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
-        let (stream, peer) = match accepted {
+        let (mut stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
                 // Out of file descriptors and the like: wait a little rather than spin.
@@ -78,6 +81,19 @@ pub async fn accept_loop<F, Fut>(
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(listen_addr);
+        // Behind a proxy the client is named in a header that may take a round trip to come,
+        // so it is read in the connection's own task. The bridge's own upstream sends none.
+        if shared.config.proxy_protocol && shared.registry.linked(peer).is_none() {
+            let (handler, shared) = (handler.clone(), Arc::clone(&shared));
+            Arc::clone(&shared).tracker.spawn(async move {
+                if let Some(client) = proxy::accept_header(&mut stream, peer, &shared).await {
+                    let session = shared.registry.open(kind, client, local, Extra::default());
+                    handler(stream, session, Arc::clone(&shared)).await;
+                }
+                drop(permit);
+            });
+            continue;
+        }
         let session = shared.registry.open(kind, peer, local, Extra::default());
         let task = handler(stream, session, Arc::clone(&shared));
         shared.tracker.spawn(async move {
