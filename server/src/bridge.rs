@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use serde::Deserialize;
 use socklab_protocol::events::HandshakeSize;
-use socklab_protocol::framing::{strip_newline, text_to_line};
+use socklab_protocol::framing::{LinePayload, line_payload, text_to_line};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -349,10 +349,9 @@ fn drain_upstream(
 
 /// One upstream line, without its `\n`: text when it is UTF-8, binary otherwise.
 fn to_message(piece: &[u8]) -> Message {
-    let payload = strip_newline(piece);
-    match std::str::from_utf8(payload) {
-        Ok(text) => Message::Text(Utf8Bytes::from(text)),
-        Err(_) => Message::Binary(Bytes::copy_from_slice(payload)),
+    match line_payload(piece) {
+        LinePayload::Text(text) => Message::Text(Utf8Bytes::from(text)),
+        LinePayload::Binary(bytes) => Message::Binary(Bytes::copy_from_slice(bytes)),
     }
 }
 
