@@ -1,0 +1,429 @@
+//! The page end to end: the real Trunk build (`SOCKLAB_DIST`) served by the real server, in
+//! real headless Chromium driven over WebDriver (see `webdriver/mod.rs` for the harness and for
+//! when these tests skip).
+
+mod webdriver;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use socklab_tests::socklab_server::RunningServer;
+use socklab_tests::{LineClient, assert_stamped, start_server_with};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use webdriver::{Browser, PAGE_TIMEOUT, Setup, screenshot_dir, setup};
+
+/// WebDriver's Enter key.
+const ENTER: &str = "\u{E007}";
+
+async fn serve_page(setup: &Setup) -> RunningServer {
+    let dist = setup.dist.clone();
+    start_server_with(move |c| c.static_dir = dist).await
+}
+
+/// Opens the page and waits until its bridge session is open.
+async fn open_connected(browser: &Browser, server: &RunningServer) {
+    browser.open(server.addrs.http[0]).await;
+    browser
+        .wait_for(
+            "#bs-status[data-status=open]",
+            "the bridge connection to open",
+        )
+        .await;
+}
+
+/// Sends `text` from the page's input with Enter and returns the stamped reply's text.
+async fn send_from_page(browser: &Browser, text: &str) -> String {
+    browser.type_into("#bs-input", text).await;
+    browser.type_into("#bs-input", ENTER).await;
+    let replies = "#bs-log .entry.received .msg";
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        if let Some(reply) = browser
+            .texts(replies)
+            .await
+            .into_iter()
+            .find(|r| r.ends_with(&format!("]:{text}")))
+        {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reply to {text:?} in the log; log: {:?}",
+            browser.texts("#bs-log .entry").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn assert_no_console_errors(browser: &Browser) {
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+#[tokio::test]
+async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
+    let Some(setup) = setup("typing_a_message_and_pressing_enter_shows_the_stamped_reply") else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    open_connected(&browser, &server).await;
+    // The console probe works (so "no console errors" below means something), and is emptied.
+    browser.js("console.error('probe'); return null;").await;
+    let probe = browser.console_errors().await;
+    assert!(probe.iter().any(|e| e.contains("probe")), "{probe:?}");
+
+    let reply = send_from_page(&browser, "hello from chromium").await;
+    assert_stamped(reply.as_bytes(), b"hello from chromium");
+
+    // The log says who sent what, how big it was, and how long the round trip took.
+    let sent = browser.text("#bs-log .entry.sent").await;
+    assert!(
+        sent.contains("hello from chromium") && sent.contains("19 B"),
+        "{sent:?}"
+    );
+    let received = browser.text("#bs-log .entry.received").await;
+    assert!(received.contains("ms"), "no round-trip time: {received:?}");
+    browser
+        .wait_text(".stats", PAGE_TIMEOUT, "the RTT summary", |t| {
+            t.contains("RTT p50")
+        })
+        .await;
+    // Shift+Enter makes a new line; the two lines get two replies.
+    browser.type_into("#bs-input", "first").await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#bs-input"))
+        .await
+        .unwrap()
+        .send_keys("\u{E008}\u{E007}\u{E008}second")
+        .await
+        .unwrap();
+    browser.type_into("#bs-input", ENTER).await;
+    browser
+        .wait_text("#bs-log", PAGE_TIMEOUT, "two replies", |t| {
+            t.contains("]:first") && t.contains("]:second")
+        })
+        .await;
+
+    // The page finds its own upstream TCP session on the monitor and marks it in the C/S panel.
+    browser
+        .wait_for(
+            "#cs-sessions .session.mine[data-kind=tcp]",
+            "this page's upstream session",
+        )
+        .await;
+    let upstream = browser.text("#bs-upstream").await;
+    let mine = browser.text("#cs-sessions .session.mine .s-id").await;
+    assert!(
+        !mine.is_empty() && upstream.contains(&mine),
+        "{upstream:?} vs {mine:?}"
+    );
+    // The bridge's upstream carried the message as a raw line.
+    browser
+        .wait_text(
+            "#cs-sessions .session.mine",
+            PAGE_TIMEOUT,
+            "the upstream line",
+            |t| t.contains("hello from chromium\\n"),
+        )
+        .await;
+
+    assert_no_console_errors(&browser).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_line_from_a_raw_tcp_client_appears_in_the_cs_panel_within_2s() {
+    let Some(setup) = setup("a_line_from_a_raw_tcp_client_appears_in_the_cs_panel_within_2s")
+    else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    browser.open(server.addrs.http[0]).await;
+    browser
+        .wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
+            t.contains("online")
+        })
+        .await;
+
+    let mut client = LineClient::connect(server.addrs.tcp[0]).await;
+    let start = Instant::now();
+    client.send(b"typed in a terminal\n").await;
+    let reply = client.line().await;
+    assert_stamped(&reply, b"typed in a terminal\n");
+    browser
+        .wait_text(
+            "#cs-sessions",
+            Duration::from_secs(2).saturating_sub(start.elapsed()),
+            "the raw client's line",
+            |t| t.contains("typed in a terminal"),
+        )
+        .await;
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    eprintln!("raw TCP line visible in the page after {elapsed:?}");
+
+    // Its reply too, and the session is counted and labelled as TCP.
+    browser
+        .wait_text("#cs-sessions", PAGE_TIMEOUT, "the echo's reply", |t| {
+            t.contains("]:typed in a terminal\\n")
+        })
+        .await;
+    let count = browser.text("#cs-count").await;
+    assert!(count.starts_with('1'), "{count:?}");
+
+    // It disappears from the open list when the client hangs up, with the reason.
+    drop(client);
+    browser
+        .wait_text(
+            "#cs-sessions .session.closed",
+            PAGE_TIMEOUT,
+            "the closed session",
+            |t| t.contains("closed"),
+        )
+        .await;
+
+    assert_no_console_errors(&browser).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_upstream_stops_the_1011_close_is_explained() {
+    let Some(setup) = setup("when_the_upstream_stops_the_1011_close_is_explained") else {
+        return;
+    };
+    // An upstream the test controls: it accepts and holds connections until it is stopped.
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    let upstream_task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = upstream.accept().await {
+            held.push(conn);
+        }
+    });
+    let dist = setup.dist.clone();
+    let server = start_server_with(move |c| {
+        c.static_dir = dist;
+        c.upstream = Some(upstream_addr.to_string());
+    })
+    .await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    open_connected(&browser, &server).await;
+
+    // Stop the upstream: the bridge loses it (1000), and every reconnect finds nobody (1011).
+    upstream_task.abort();
+    let _ = upstream_task.await;
+    let close = browser
+        .wait_text("#close-info", PAGE_TIMEOUT, "the 1011 close", |t| {
+            t.contains("1011")
+        })
+        .await;
+    assert!(close.contains("server error"), "{close:?}");
+    assert!(close.contains("could not reach its upstream"), "{close:?}");
+    assert!(
+        close.contains("reason:"),
+        "the server's reason is shown: {close:?}"
+    );
+    // The page keeps trying, with a countdown, and says so.
+    let status = browser.text("#bs-status").await;
+    assert!(
+        status.contains("closed") || status.contains("connecting"),
+        "{status:?}"
+    );
+    let log = browser.text("#bs-log").await;
+    assert!(
+        log.contains("closed: 1000") && log.contains("closed: 1011"),
+        "{log}"
+    );
+
+    assert_no_console_errors(&browser).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_shown_clearly_and_the_page_keeps_retrying() {
+    let Some(setup) = setup("a_stopped_server_is_shown_clearly_and_the_page_keeps_retrying") else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    open_connected(&browser, &server).await;
+    server.stop().await;
+    browser
+        .wait_text(
+            "#server-pill",
+            PAGE_TIMEOUT,
+            "the server to be unreachable",
+            |t| t.contains("unreachable"),
+        )
+        .await;
+    let close = browser
+        .wait_text("#close-info", PAGE_TIMEOUT, "a close explained", |t| {
+            t.contains("1006")
+        })
+        .await;
+    assert!(close.contains("no close frame"), "{close:?}");
+    // Failed reconnects are logged by Chromium itself; nothing else may be.
+    let errors: Vec<String> = browser
+        .console_errors()
+        .await
+        .into_iter()
+        .filter(|e| !e.contains("WebSocket connection to") && !e.contains("api/info"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_language_switches_and_is_remembered() {
+    let Some(setup) = setup("the_language_switches_and_is_remembered") else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    browser.open(server.addrs.http[0]).await;
+    // An English browser gets English first.
+    browser
+        .wait_text("#bs-title", PAGE_TIMEOUT, "the English title", |t| {
+            t.contains("This browser")
+        })
+        .await;
+    browser.click("#lang-toggle").await;
+    browser
+        .wait_text("#bs-title", PAGE_TIMEOUT, "the Chinese title", |t| {
+            t.contains("本浏览器")
+        })
+        .await;
+    assert_eq!(
+        browser.js("return document.documentElement.lang;").await,
+        "zh-CN"
+    );
+    let teach = browser.text("#teach-title").await;
+    assert!(teach.contains("不同"), "{teach:?}");
+
+    // Remembered across a reload.
+    browser.client.refresh().await.unwrap();
+    browser
+        .wait_text(
+            "#bs-title",
+            PAGE_TIMEOUT,
+            "the remembered Chinese title",
+            |t| t.contains("本浏览器"),
+        )
+        .await;
+    // And back, from the keyboard: the toggle is a real button.
+    browser
+        .js("document.getElementById('lang-toggle').focus(); return null;")
+        .await;
+    browser.type_into("#lang-toggle", ENTER).await;
+    browser
+        .wait_text("#bs-title", PAGE_TIMEOUT, "English again", |t| {
+            t.contains("This browser")
+        })
+        .await;
+
+    assert_no_console_errors(&browser).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+/// Fills the page with some life (a raw TCP client, a UDP peer, a banner visit, messages from
+/// the page) and saves screenshots at desktop and phone widths under `target/screenshots/`.
+/// With `SOCKLAB_UPDATE_DOCS=1` it also refreshes `docs/screenshot-{desktop,phone}.png`.
+#[tokio::test]
+async fn screenshots_at_desktop_and_phone_widths() {
+    let Some(setup) = setup("screenshots_at_desktop_and_phone_widths") else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1366, 900).await;
+    open_connected(&browser, &server).await;
+    browser
+        .wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
+            t.contains("online")
+        })
+        .await;
+
+    // A banner visit (opens and closes at once).
+    let mut banner = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
+    let mut welcome = Vec::new();
+    banner.read_to_end(&mut welcome).await.unwrap();
+    // A raw TCP client, like `nc`.
+    let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
+    nc.send("你好，socklab\n".as_bytes()).await;
+    nc.line().await;
+    nc.send(b"hello from nc\n").await;
+    nc.line().await;
+    // A UDP peer.
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.send_to(b"a datagram", server.addrs.udp[0])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let _ = tokio::time::timeout(Duration::from_secs(2), udp.recv_from(&mut buf)).await;
+    // The page's own messages.
+    send_from_page(&browser, "hi").await;
+    send_from_page(&browser, "How does my message travel?").await;
+    browser
+        .wait_text("#cs-sessions", PAGE_TIMEOUT, "the raw sessions", |t| {
+            t.contains("hello from nc") && t.contains("a datagram")
+        })
+        .await;
+    browser
+        .js("document.activeElement.blur(); return null;")
+        .await;
+
+    let dir = screenshot_dir();
+    browser
+        .screenshot(&dir.join("desktop.png"), 1366, 900, false)
+        .await;
+    browser
+        .screenshot(&dir.join("desktop-full.png"), 1366, 900, true)
+        .await;
+    browser.click("#lang-toggle").await;
+    browser
+        .wait_text("#bs-title", PAGE_TIMEOUT, "Chinese", |t| {
+            t.contains("本浏览器")
+        })
+        .await;
+    browser
+        .screenshot(&dir.join("desktop-zh.png"), 1366, 900, false)
+        .await;
+    browser.click("#lang-toggle").await;
+
+    // Phone width: nothing may stick out sideways.
+    browser.client.set_window_size(360, 780).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let overflow = browser
+        .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        .await;
+    assert_eq!(overflow, 0, "the page is wider than a 360 px screen");
+    browser
+        .screenshot(&dir.join("phone.png"), 360, 780, false)
+        .await;
+    browser
+        .screenshot(&dir.join("phone-full.png"), 360, 780, true)
+        .await;
+
+    if std::env::var("SOCKLAB_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(dir.join("desktop.png"), docs.join("screenshot-desktop.png")).unwrap();
+        std::fs::copy(
+            dir.join("phone-full.png"),
+            docs.join("screenshot-phone.png"),
+        )
+        .unwrap();
+    }
+
+    assert_no_console_errors(&browser).await;
+    drop(nc);
+    browser.quit().await;
+    server.stop().await;
+}

@@ -1,0 +1,391 @@
+//! A small harness for the browser tests: finds the built page and the browser, starts one
+//! `chromedriver` per test on a free port, opens headless Chromium through it (fantoccini,
+//! plain HTTP, no TLS), and offers the few waits and probes the tests need.
+//!
+//! The tests need three things: the Trunk build (`SOCKLAB_DIST`), `chromedriver` and Chromium
+//! (`CHROMEDRIVER`/`CHROMIUM`, else the Debian paths). When one is missing they print why and
+//! pass, unless `SOCKLAB_REQUIRE_BROWSER=1` (CI) makes that a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+/// How long a wait for the page lasts before the test fails.
+pub const PAGE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What the browser tests need from the machine.
+pub struct Setup {
+    /// The built page (Trunk's `dist/`).
+    pub dist: PathBuf,
+    /// The `chromedriver` binary.
+    pub chromedriver: PathBuf,
+    /// The Chromium binary.
+    pub chromium: PathBuf,
+}
+
+fn first_existing(env: &str, candidates: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
+    candidates.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// Finds the page and the browser, or explains what is missing: a failure when
+/// `SOCKLAB_REQUIRE_BROWSER=1`, else a skip (`None`).
+pub fn setup(test: &str) -> Option<Setup> {
+    let required = std::env::var("SOCKLAB_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let mut missing = Vec::new();
+    let dist = std::env::var_os("SOCKLAB_DIST").map(PathBuf::from);
+    match &dist {
+        None => missing.push(
+            "SOCKLAB_DIST is not set (build the page with `trunk build --release --offline` \
+             and point SOCKLAB_DIST at dist/, or run `cargo xtask test`)"
+                .to_string(),
+        ),
+        Some(d) if !d.join("index.html").is_file() => missing.push(format!(
+            "SOCKLAB_DIST={} has no index.html (build the page first)",
+            d.display()
+        )),
+        Some(_) => {}
+    }
+    let chromedriver = first_existing("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
+    if chromedriver.is_none() {
+        missing.push(
+            "chromedriver not found (set CHROMEDRIVER or `apt-get install chromium-driver`)".into(),
+        );
+    }
+    let chromium = first_existing(
+        "CHROMIUM",
+        &[
+            "/usr/bin/chromium",
+            "/usr/bin/chromium-browser",
+            "/usr/bin/google-chrome",
+        ],
+    );
+    if chromium.is_none() {
+        missing.push("Chromium not found (set CHROMIUM or `apt-get install chromium`)".into());
+    }
+    if missing.is_empty() {
+        return Some(Setup {
+            dist: dist?,
+            chromedriver: chromedriver?,
+            chromium: chromium?,
+        });
+    }
+    let why = missing.join("; ");
+    if required {
+        panic!("{test}: SOCKLAB_REQUIRE_BROWSER=1 but {why}");
+    }
+    eprintln!("SKIPPED {test}: {why} (set SOCKLAB_REQUIRE_BROWSER=1 to make this a failure)");
+    None
+}
+
+/// One headless Chromium, driven over WebDriver, with its own chromedriver and profile.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    driver: Child,
+    driver_port: u16,
+    profile: PathBuf,
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with a `width`×`height` window.
+    pub async fn start(setup: &Setup, width: u32, height: u32) -> Browser {
+        let driver_port = free_port();
+        let driver = Command::new(&setup.chromedriver)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", driver_port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = std::env::temp_dir().join(format!(
+            "socklab-chromium-{}-{driver_port}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).expect("profile dir");
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:loggingPrefs": { "browser": "ALL" },
+            "goog:chromeOptions": {
+                "binary": setup.chromium,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--no-first-run",
+                    "--disable-sync",
+                    "--hide-scrollbars",
+                    "--lang=en-US",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+                "prefs": { "intl.accept_languages": "en-US,en" },
+            },
+        });
+        let caps = match caps {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("a WebDriver session with headless Chromium");
+        client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+        Browser {
+            client,
+            driver,
+            driver_port,
+            profile,
+        }
+    }
+
+    /// Opens the page served at `http`.
+    pub async fn open(&self, http: SocketAddr) {
+        self.client
+            .goto(&format!("http://{http}/"))
+            .await
+            .expect("navigate to the page");
+    }
+
+    /// Runs `script` (a function body; `return` gives the value) in the page.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// The text of the first element matching `css` (empty if there is none).
+    pub async fn text(&self, css: &str) -> String {
+        let script = format!(
+            "const e = document.querySelector({}); return e ? e.innerText : '';",
+            json!(css)
+        );
+        self.js(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The texts of every element matching `css`.
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let script = format!(
+            "return Array.from(document.querySelectorAll({})).map(e => e.innerText);",
+            json!(css)
+        );
+        match self.js(&script).await {
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Waits until `check` accepts the text of `css`; returns that text. Fails after
+    /// `timeout`, showing the last text seen.
+    pub async fn wait_text(
+        &self,
+        css: &str,
+        timeout: Duration,
+        what: &str,
+        mut check: impl FnMut(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.text(css).await;
+            if check(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what} in `{css}`; last text: {text:?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until an element matches `css`.
+    pub async fn wait_for(&self, css: &str, what: &str) {
+        let script = format!("return document.querySelector({}) !== null;", json!(css));
+        let deadline = Instant::now() + PAGE_TIMEOUT;
+        while self.js(&script).await != Value::Bool(true) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what} (`{css}`)"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    /// Types `text` into the element matching `css`, as keystrokes.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}`: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+    }
+
+    /// The browser console's entries at level SEVERE since the last call (errors, uncaught
+    /// exceptions, failed loads).
+    pub async fn console_errors(&self) -> Vec<String> {
+        let Some(session) = self.client.session_id().await.ok().flatten() else {
+            return Vec::new();
+        };
+        let body = json!({ "type": "browser" }).to_string();
+        let reply = http_post(
+            self.driver_port,
+            &format!("/session/{session}/se/log"),
+            &body,
+        )
+        .await;
+        reply["value"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Saves a PNG of the whole page (the window grows to the page's height first) or, with
+    /// `full_page = false`, of the window's first screen.
+    pub async fn screenshot(&self, path: &Path, width: u32, height: u32, full_page: bool) {
+        self.js("window.scrollTo(0, 0); return null;").await;
+        if full_page {
+            let h = self
+                .js("return Math.ceil(document.documentElement.scrollHeight);")
+                .await
+                .as_u64()
+                .unwrap_or(u64::from(height));
+            self.client
+                .set_window_size(width, h.max(u64::from(height)) as u32)
+                .await
+                .expect("resize");
+        }
+        // Let layout settle and animations end.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let png = self.client.screenshot().await.expect("screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot dir");
+        }
+        std::fs::write(path, png).expect("write screenshot");
+        if full_page {
+            self.client
+                .set_window_size(width, height)
+                .await
+                .expect("resize back");
+        }
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    /// Ends the session and stops chromedriver.
+    pub async fn quit(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A minimal HTTP/1.1 JSON POST to chromedriver (for its non-W3C log endpoint).
+async fn http_post(port: u16, path: &str, body: &str) -> Value {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return Value::Null;
+    };
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return Value::Null;
+    }
+    // Read the head, then exactly Content-Length bytes (chromedriver keeps the connection).
+    let mut response = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let text = String::from_utf8_lossy(&response).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())
+                        .flatten()
+                })
+                .unwrap_or(usize::MAX);
+            if body.len() >= len {
+                return serde_json::from_str(body).unwrap_or(Value::Null);
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => response.extend_from_slice(&buf[..n]),
+            _ => return Value::Null,
+        }
+    }
+}
+
+/// Where screenshots go: `<target>/screenshots/`.
+pub fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("screenshots")
+}

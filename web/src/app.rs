@@ -1,0 +1,135 @@
+//! The root component: the header, the two panels side by side, the teaching strip.
+//!
+//! It owns the page's state (two reducers and the server info) and the two connections, and
+//! hands each panel exactly what it shows.
+
+use socklab_protocol::ServerInfo;
+use yew::prelude::*;
+
+use crate::components::bs_panel::BsPanel;
+use crate::components::cs_panel::CsPanel;
+use crate::components::teaching::Teaching;
+use crate::components::widgets::Logo;
+use crate::i18n::Lang;
+use crate::services::api;
+use crate::services::bridge::BridgeHandle;
+use crate::services::monitor::MonitorHandle;
+use crate::state::bridge::BridgeState;
+use crate::state::monitor::{Feed, MonitorState};
+use crate::util;
+
+#[component]
+pub fn App() -> Html {
+    let lang = use_state(Lang::initial);
+    // A random tag for this page load: the server echoes it in the `ws` session's
+    // `session_opened`, which is how the C/S panel finds this page's own upstream.
+    let tag = use_memo((), |_| util::random_tag());
+    let bridge_state = use_reducer(BridgeState::default);
+    let monitor_state = use_reducer({
+        let tag = (*tag).clone();
+        move || MonitorState::new(tag)
+    });
+    let info = use_state(|| None::<ServerInfo>);
+
+    let bridge = {
+        let dispatch = bridge_state.dispatcher();
+        let tag = (*tag).clone();
+        use_memo((), move |_| {
+            BridgeHandle::new(util::ws_url(&format!("ws?tag={tag}")), dispatch)
+        })
+    };
+    let monitor = {
+        let dispatch = monitor_state.dispatcher();
+        let setter = info.setter();
+        // Each (re)connect of the feed refreshes the server info: the server may have restarted
+        // with other addresses.
+        let on_open = Callback::from(move |()| {
+            let setter = setter.clone();
+            yew::platform::spawn_local(async move {
+                if let Ok(info) = api::server_info().await {
+                    setter.set(Some(info));
+                }
+            });
+        });
+        use_memo((), move |_| {
+            MonitorHandle::new(util::ws_url("api/events"), dispatch, on_open)
+        })
+    };
+    {
+        let bridge = (*bridge).clone();
+        let monitor = (*monitor).clone();
+        use_effect_with((), move |_| {
+            monitor.connect();
+            bridge.connect();
+        });
+    }
+    use_effect_with(*lang, |lang| lang.remember());
+
+    let l = *lang;
+    let toggle_lang = {
+        let lang = lang.clone();
+        Callback::from(move |_: MouseEvent| lang.set(lang.other()))
+    };
+    let upstream = monitor_state.my_upstream().cloned();
+    let feed_live = monitor_state.feed == Feed::Live;
+    let (server_class, server_text) = match monitor_state.feed {
+        Feed::Live => ("pill ok", l.t("server online", "服务器在线")),
+        Feed::Connecting => ("pill wait", l.t("connecting…", "连接中…")),
+        Feed::Down { .. } => ("pill bad", l.t("server unreachable", "服务器无法访问")),
+    };
+
+    html! {
+        <div class="page">
+            <a class="skip" href="#bs-input">{ l.t("Skip to the message box", "跳到消息输入框") }</a>
+            <header class="top">
+                <div class="brand">
+                    <Logo />
+                    <div>
+                        <h1>{ "socklab" }</h1>
+                        <p class="tagline">{ l.t(
+                            "C/S and B/S side by side — one echo server, two kinds of client",
+                            "C/S 与 B/S 并排对照——同一个回显服务器，两种客户端",
+                        ) }</p>
+                    </div>
+                </div>
+                <div class="top-actions">
+                    <span class={server_class} id="server-pill" role="status">
+                        <span class="dot" aria-hidden="true"></span>{ server_text }
+                    </span>
+                    <button id="lang-toggle" class="btn ghost" onclick={toggle_lang}
+                        lang={l.other().code()}
+                        aria-label={l.t("切换到中文", "Switch to English")}>
+                        { l.t("中文", "English") }
+                    </button>
+                </div>
+            </header>
+
+            <p class="intro">
+                { l.t(
+                    "Type on the left: your browser cannot open a raw TCP socket, so it speaks WebSocket to a bridge, which opens a real TCP connection to the echo service. On the right: every raw TCP/UDP client the server is serving right now — open a terminal and join.",
+                    "在左边输入：浏览器不能直接打开 TCP 套接字，所以它用 WebSocket 连到桥，由桥建立真正的 TCP 连接去访问回显服务。右边：服务器此刻正在服务的每一个原始 TCP/UDP 客户端——打开终端，一起加入。",
+                ) }
+            </p>
+
+            <main class="panels">
+                <BsPanel lang={l} state={bridge_state.clone()} bridge={(*bridge).clone()}
+                    upstream={upstream} info={(*info).clone()} />
+                <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()}
+                    feed_live={feed_live} />
+            </main>
+
+            <Teaching lang={l} exchange={bridge_state.exchange.clone()} info={(*info).clone()}
+                tag={(*tag).clone()} handshake={monitor_state.my_handshake} />
+
+            <footer class="foot">
+                <span>{ l.t(
+                    "Lesson 23 · network programming — socket, TCP vs UDP, C/S vs B/S",
+                    "第二十三课 · 网络编程——socket、TCP 与 UDP、C/S 与 B/S",
+                ) }</span>
+                <span class="muted">
+                    { info.as_ref().map(|i| format!("socklab-server {}", i.version)).unwrap_or_default() }
+                </span>
+            </footer>
+        </div>
+    }
+}

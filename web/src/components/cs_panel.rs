@@ -1,0 +1,313 @@
+//! The C/S panel: every raw TCP/UDP/banner session the server is serving right now, with their
+//! messages as they happen (from `/api/events`), and the commands that join them.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use socklab_protocol::{
+    DEFAULT_BANNER_PORT, DEFAULT_ECHO_PORT, Direction, ServerInfo, SessionKind,
+};
+use yew::prelude::*;
+
+use super::widgets::{Command, CopyButton, fmt_bytes};
+use crate::i18n::Lang;
+use crate::state::monitor::{Feed, MonitorState, SessionView};
+use crate::util;
+
+/// Open sessions drawn at most (the rest are counted).
+const MAX_SHOWN: usize = 40;
+
+#[derive(Properties, PartialEq)]
+pub struct CsPanelProps {
+    pub lang: Lang,
+    pub state: UseReducerHandle<MonitorState>,
+    pub info: Option<ServerInfo>,
+    pub feed_live: bool,
+}
+
+#[component]
+pub fn CsPanel(props: &CsPanelProps) -> Html {
+    let l = props.lang;
+    let st = &props.state;
+    let my_ws = st.my_ws;
+
+    let open: Vec<&Rc<SessionView>> = st
+        .sessions
+        .values()
+        .filter(|s| s.closed.is_none())
+        .collect();
+    let closed: Vec<&Rc<SessionView>> = st
+        .sessions
+        .values()
+        .filter(|s| s.closed.is_some())
+        .rev()
+        .collect();
+    let hidden = open.len().saturating_sub(MAX_SHOWN);
+    let raw_open = open.iter().filter(|s| s.opened.via.is_none()).count();
+    let browsers = st
+        .browsers
+        .values()
+        .filter(|b| b.kind == SessionKind::Ws)
+        .count();
+
+    let feed_note = match st.feed {
+        Feed::Live => html! {},
+        Feed::Connecting => html! {
+            <div class="feed-note">{ l.t("Connecting to the monitor feed…", "正在连接监视器…") }</div>
+        },
+        Feed::Down { .. } => html! {
+            <div class="feed-note bad" role="status">{ l.t(
+                "Monitor feed lost — retrying. The list below may be stale.",
+                "监视器连接已断开——正在重试。下面的列表可能已过时。",
+            ) }</div>
+        },
+    };
+
+    html! {
+        <section class="panel cs" aria-labelledby="cs-title">
+            <div class="panel-head">
+                <div>
+                    <h2 id="cs-title"><span class="tag cs">{ "C/S" }</span>{ l.t("Raw socket clients", "原始套接字客户端") }</h2>
+                    <p class="sub">{ l.t("client → TCP → echo — no browser, no bridge", "客户端 → TCP → 回显——没有浏览器，没有桥") }</p>
+                </div>
+                <div class="counts">
+                    <span class="count" id="cs-count" title={l.t("raw clients connected now", "当前连接的原始客户端")}>
+                        <b>{ raw_open }</b>{ l.t(" clients", " 个客户端") }
+                    </span>
+                    <span class="count muted" title={l.t("browsers connected over WebSocket (this one included)", "通过 WebSocket 连接的浏览器（包括本页面）")}>
+                        <b>{ browsers }</b>{ l.t(" browsers", " 个浏览器") }
+                    </span>
+                </div>
+            </div>
+            <JoinBox lang={l} info={props.info.clone()} />
+            { feed_note }
+            if st.lagged > 0 {
+                <div class="feed-note">{ format!("{} {}", st.lagged, l.t(
+                    "events skipped: this page could not keep up (the echo never waits for the monitor).",
+                    "个事件被跳过：本页面处理不过来（回显从不等待监视器）。",
+                )) }</div>
+            }
+            if open.is_empty() && closed.is_empty() {
+                <div class="sessions empty-state" id="cs-sessions">
+                    <svg viewBox="0 0 64 48" width="64" height="48" aria-hidden="true" class="empty-art">
+                        <rect x="2" y="4" width="60" height="40" rx="6" fill="none" stroke="currentColor" stroke-width="3" />
+                        <path d="M12 18l8 6-8 6M26 32h14" fill="none" stroke="currentColor" stroke-width="3" stroke-linecap="round" stroke-linejoin="round" />
+                    </svg>
+                    <p><b>{ l.t("No raw clients yet.", "还没有原始客户端。") }</b></p>
+                    <p>{ l.t(
+                        "Open a terminal, run one of the commands above, type a line and press Enter: it appears here as it happens.",
+                        "打开终端，运行上面的任意一条命令，输入一行并回车：它会实时出现在这里。",
+                    ) }</p>
+                </div>
+            } else {
+                <ul class="sessions" id="cs-sessions" aria-live="polite">
+                    { for open.iter().take(MAX_SHOWN).map(|s| session_view(l, s, my_ws)) }
+                    if hidden > 0 {
+                        <li class="more">{ format!("+{hidden} {}", l.t("more open sessions", "个会话未显示")) }</li>
+                    }
+                    { for closed.iter().map(|s| session_view(l, s, my_ws)) }
+                </ul>
+            }
+        </section>
+    }
+}
+
+/// One session: kind, id, addresses, byte counts, its newest messages, how it closed.
+fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<u64>) -> Html {
+    let o = &s.opened;
+    let mine = my_ws.is_some() && o.via == my_ws;
+    let (kind_class, kind_text) = match o.kind {
+        SessionKind::Tcp => ("kind tcp", "TCP"),
+        SessionKind::Udp => ("kind udp", "UDP"),
+        SessionKind::Banner => ("kind banner", "BANNER"),
+        SessionKind::Ws => ("kind ws", "WS"),
+        SessionKind::Wt => ("kind wt", "WT"),
+    };
+    let role = match (mine, o.via) {
+        (true, _) => {
+            html! { <span class="role mine">{ l.t("this page, via the bridge", "本页面（经由桥）") }</span> }
+        }
+        (false, Some(ws)) => html! {
+            <span class="role via">{ format!("{} #{ws}", l.t("bridge upstream of browser", "桥的上游，浏览器")) }</span>
+        },
+        (false, None) => html! {},
+    };
+    let class = classes!(
+        "session",
+        mine.then_some("mine"),
+        o.via.is_some().then_some("bridged"),
+        s.closed.is_some().then_some("closed")
+    );
+    html! {
+        <li {class} key={o.id} data-id={o.id.to_string()} data-kind={o.kind.as_str()}>
+            <div class="s-head">
+                <span class={kind_class}>{ kind_text }</span>
+                <b class="s-id">{ format!("#{}", o.id) }</b>
+                <code class="s-addr" title={l.t("client → server", "客户端 → 服务器")}>{ format!("{} → {}", o.peer, o.local) }</code>
+                { role }
+                <span class="spacer"></span>
+                <span class="s-bytes" title={l.t("bytes from the client / to the client", "来自客户端 / 发往客户端的字节数")}>
+                    { format!("↑{} ↓{}", fmt_bytes(s.bytes_in), fmt_bytes(s.bytes_out)) }
+                </span>
+            </div>
+            if !s.messages.is_empty() {
+                <ol class="s-msgs">
+                    { for s.messages.iter().map(|m| {
+                        let (cls, arrow, who) = match m.dir {
+                            Direction::In => ("in", "→", l.t("client → server", "客户端 → 服务器")),
+                            Direction::Out => ("out", "←", l.t("server → client (reply)", "服务器 → 客户端（回复）")),
+                        };
+                        html! {
+                            <li class={cls}>
+                                <span class="arrow" title={who} aria-label={who}>{ arrow }</span>
+                                <time>{ m.clock.clone() }</time>
+                                <span class="msg">{ show_controls(&m.preview) }</span>
+                                <span class="meta">{ fmt_bytes(m.bytes) }</span>
+                            </li>
+                        }
+                    }) }
+                </ol>
+            }
+            if let Some(c) = &s.closed {
+                <div class="s-closed">
+                    { format!("{} {} · {}", l.t("closed", "已关闭"), util::clock_of(&c.at), c.reason) }
+                </div>
+            }
+        </li>
+    }
+}
+
+/// Shows control characters as escapes, `hi\n`: the unit the echo answers is a line, and the
+/// banner ends in `\r\n`.
+fn show_controls(preview: &str) -> Html {
+    let mut parts: Vec<Html> = Vec::new();
+    let mut run = String::new();
+    for c in preview.chars() {
+        let escape = match c {
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            _ => {
+                run.push(c);
+                continue;
+            }
+        };
+        if !run.is_empty() {
+            parts.push(html! { { std::mem::take(&mut run) } });
+        }
+        parts.push(html! { <span class="ctl">{ escape }</span> });
+    }
+    if !run.is_empty() {
+        parts.push(html! { { run } });
+    }
+    parts.into_iter().collect()
+}
+
+/// The host and port to show in join commands for one listener address: an unspecified
+/// address (`0.0.0.0`, `[::]`) is shown as the host the page was loaded from.
+fn join_target(addr: Option<&String>, default_port: u16) -> (String, u16) {
+    let parsed = addr.and_then(|a| a.parse::<SocketAddr>().ok());
+    match parsed {
+        Some(sa) if !sa.ip().is_unspecified() => (sa.ip().to_string(), sa.port()),
+        Some(sa) => (fallback_host(), sa.port()),
+        None => (fallback_host(), default_port),
+    }
+}
+
+fn fallback_host() -> String {
+    let h = util::page_hostname();
+    if h.is_empty() {
+        "127.0.0.1".into()
+    } else {
+        h.trim_matches(['[', ']']).to_string()
+    }
+}
+
+/// `host:port`, bracketing IPv6.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct JoinBoxProps {
+    lang: Lang,
+    info: Option<ServerInfo>,
+}
+
+/// Copyable commands that join the C/S side, with the lesson's client.py.
+#[component]
+fn JoinBox(props: &JoinBoxProps) -> Html {
+    let l = props.lang;
+    let info = props.info.as_ref();
+    let (host, port) = join_target(info.and_then(|i| i.tcp.first()), DEFAULT_ECHO_PORT);
+    let udp = info
+        .and_then(|i| i.udp.first())
+        .map(|a| join_target(Some(a), DEFAULT_ECHO_PORT));
+    let banner = info
+        .and_then(|i| i.banner.first())
+        .map(|a| join_target(Some(a), DEFAULT_BANNER_PORT));
+    let client_py = client_py(&host, port);
+    html! {
+        <div class="join">
+            <div class="join-title">{ l.t("Join from a terminal", "在终端中加入") }</div>
+            <Command lang={l} cmd={format!("nc {host} {port}")}
+                note={l.t("raw TCP: type a line, press Enter", "原始 TCP：输入一行，回车")} />
+            <Command lang={l} cmd={format!("socklab-client {}", host_port(&host, port))}
+                note={l.t("the lesson's >> client, in Rust", "课程里的 >> 客户端，Rust 版")} />
+            <Command lang={l} cmd={"python3 client.py".to_string()}
+                note={l.t("the lesson's client.py (below)", "课程里的 client.py（见下）")} />
+            <details class="more-cmds">
+                <summary>{ l.t("client.py, UDP and the banner", "client.py、UDP 与欢迎横幅") }</summary>
+                <div class="code-block">
+                    <div class="code-head">
+                        <span>{ "client.py" }</span>
+                        <CopyButton lang={l} text={client_py.clone()} label="client.py" />
+                    </div>
+                    <pre><code>{ client_py }</code></pre>
+                </div>
+                if let Some((h, p)) = udp {
+                    <Command lang={l} cmd={format!("nc -u {h} {p}")}
+                        note={l.t("UDP: each line is one datagram, no connection", "UDP：每行一个数据报，没有连接")} />
+                }
+                if let Some((h, p)) = banner {
+                    <Command lang={l} cmd={format!("nc {h} {p}")}
+                        note={l.t("the welcome banner: one message, then close", "欢迎横幅：发一条消息就关闭")} />
+                }
+            </details>
+        </div>
+    }
+}
+
+/// The lesson's client.py, pointed at this server.
+fn client_py(host: &str, port: u16) -> String {
+    let family = if host.contains(':') {
+        "AF_INET6"
+    } else {
+        "AF_INET"
+    };
+    format!(
+        "from socket import *\n\
+         \n\
+         HOST = '{host}'  # the server's IP\n\
+         PORT = {port}  # the echo port\n\
+         BUFSIZ = 1024\n\
+         ADDR = (HOST, PORT)\n\
+         \n\
+         tcpCliSock = socket({family}, SOCK_STREAM)\n\
+         tcpCliSock.connect(ADDR)\n\
+         while True:\n\
+         \x20   data = input('>>').strip()\n\
+         \x20   if not data:\n\
+         \x20       break\n\
+         \x20   tcpCliSock.send(data.encode('utf-8'))\n\
+         \x20   data = tcpCliSock.recv(BUFSIZ)\n\
+         \x20   if not data:\n\
+         \x20       break\n\
+         \x20   print(data.decode('utf-8'))\n\
+         tcpCliSock.close()\n"
+    )
+}

@@ -1,0 +1,6 @@
+//! One file per part of the screen.
+
+pub mod bs_panel;
+pub mod cs_panel;
+pub mod teaching;
+pub mod widgets;

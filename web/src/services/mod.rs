@@ -1,0 +1,6 @@
+//! The page's I/O. Components never touch sockets: they read reducer state and call these.
+
+pub mod api;
+pub mod bridge;
+pub mod monitor;
+pub mod socket;

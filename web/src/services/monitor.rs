@@ -1,0 +1,180 @@
+//! The monitor feed: `/api/events`, one JSON [`MonitorEvent`] per text frame. On connect the
+//! server first announces every open session, then live events follow.
+//!
+//! Events are handed to the reducer in batches (at most ten a second), so a burst of thousands
+//! (a benchmark) costs a few renders, not thousands. The feed reconnects on its own.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use gloo_timers::callback::Timeout;
+use socklab_protocol::MonitorEvent;
+use yew::{Callback, UseReducerDispatcher};
+
+use super::socket::{self, Socket, SocketEvent};
+use crate::state::monitor::{MonitorAction, MonitorState};
+use crate::util;
+
+/// How long events gather before the page redraws.
+const BATCH_MS: u32 = 100;
+/// The longest wait between attempts.
+const MAX_BACKOFF_MS: u32 = 10_000;
+
+struct Monitor {
+    url: String,
+    dispatch: UseReducerDispatcher<MonitorState>,
+    /// Called each time the feed (re)connects.
+    on_open: Callback<()>,
+    socket: Option<Socket>,
+    /// Identifies the current socket and retry timer.
+    generation: u64,
+    attempt: u32,
+    /// Events waiting for the next batch.
+    buffer: Vec<(MonitorEvent, String)>,
+    flush_scheduled: bool,
+}
+
+/// A handle to the monitor feed.
+#[derive(Clone)]
+pub struct MonitorHandle(Rc<RefCell<Monitor>>);
+
+impl PartialEq for MonitorHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl MonitorHandle {
+    /// A feed from `url` (call [`MonitorHandle::connect`] to start).
+    pub fn new(
+        url: String,
+        dispatch: UseReducerDispatcher<MonitorState>,
+        on_open: Callback<()>,
+    ) -> Self {
+        MonitorHandle(Rc::new(RefCell::new(Monitor {
+            url,
+            dispatch,
+            on_open,
+            socket: None,
+            generation: 0,
+            attempt: 0,
+            buffer: Vec::new(),
+            flush_scheduled: false,
+        })))
+    }
+
+    /// Connects (again).
+    pub fn connect(&self) {
+        let (url, dispatch) = {
+            let b = self.0.borrow();
+            (b.url.clone(), b.dispatch.clone())
+        };
+        dispatch.dispatch(MonitorAction::Connecting);
+        let mut m = self.0.borrow_mut();
+        m.generation += 1;
+        m.buffer.clear();
+        if let Some(old) = m.socket.take() {
+            socket::retire(old);
+        }
+        let generation = m.generation;
+        let weak = Rc::downgrade(&self.0);
+        let on_event = Rc::new(move |ev| handle_event(&weak, generation, ev));
+        match Socket::open(&url, on_event) {
+            Ok(s) => m.socket = Some(s),
+            Err(_) => {
+                drop(m);
+                self.lost(generation);
+            }
+        }
+    }
+
+    fn lost(&self, generation: u64) {
+        let (dispatch, delay) = {
+            let mut m = self.0.borrow_mut();
+            if m.generation != generation {
+                return;
+            }
+            if let Some(s) = m.socket.take() {
+                socket::retire(s);
+            }
+            m.buffer.clear();
+            m.attempt += 1;
+            let delay = 1000u32
+                .saturating_mul(1 << (m.attempt - 1).min(4))
+                .min(MAX_BACKOFF_MS);
+            (m.dispatch.clone(), delay)
+        };
+        dispatch.dispatch(MonitorAction::Down {
+            retry_at_ms: util::now_ms() + f64::from(delay),
+        });
+        let weak = Rc::downgrade(&self.0);
+        Timeout::new(delay, move || {
+            if let Some(rc) = weak.upgrade() {
+                let handle = MonitorHandle(rc);
+                if handle.0.borrow().generation == generation {
+                    handle.connect();
+                }
+            }
+        })
+        .forget();
+    }
+
+    fn flush(&self, generation: u64) {
+        let (dispatch, events) = {
+            let mut m = self.0.borrow_mut();
+            m.flush_scheduled = false;
+            if m.generation != generation || m.buffer.is_empty() {
+                return;
+            }
+            (m.dispatch.clone(), std::mem::take(&mut m.buffer))
+        };
+        dispatch.dispatch(MonitorAction::Events(events));
+    }
+}
+
+fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent) {
+    let Some(rc) = weak.upgrade() else { return };
+    let handle = MonitorHandle(rc);
+    if handle.0.borrow().generation != generation {
+        return;
+    }
+    match ev {
+        SocketEvent::Open => {
+            let (dispatch, on_open) = {
+                let mut m = handle.0.borrow_mut();
+                m.attempt = 0;
+                (m.dispatch.clone(), m.on_open.clone())
+            };
+            dispatch.dispatch(MonitorAction::Opened);
+            on_open.emit(());
+        }
+        SocketEvent::Text(text) => {
+            // Unknown event types (a newer server) are skipped, not fatal.
+            let Ok(event) = serde_json::from_str::<MonitorEvent>(&text) else {
+                return;
+            };
+            let clock = match &event {
+                MonitorEvent::SessionOpened(e) => util::clock_of(&e.at),
+                MonitorEvent::Message(e) => util::clock_of(&e.at),
+                MonitorEvent::SessionClosed(e) => util::clock_of(&e.at),
+                _ => util::clock_now(),
+            };
+            let schedule = {
+                let mut m = handle.0.borrow_mut();
+                m.buffer.push((event, clock));
+                !std::mem::replace(&mut m.flush_scheduled, true)
+            };
+            if schedule {
+                let weak = Rc::downgrade(&handle.0);
+                Timeout::new(BATCH_MS, move || {
+                    if let Some(rc) = weak.upgrade() {
+                        MonitorHandle(rc).flush(generation);
+                    }
+                })
+                .forget();
+            }
+        }
+        SocketEvent::Binary(_) => {}
+        SocketEvent::Closed { .. } => handle.lost(generation),
+    }
+}

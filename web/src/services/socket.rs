@@ -1,0 +1,105 @@
+//! A thin wrapper over the browser's `WebSocket` that turns its four callbacks into one stream
+//! of [`SocketEvent`]s, and detaches them cleanly when dropped.
+
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+/// What happened on a socket.
+#[derive(Debug, Clone)]
+pub enum SocketEvent {
+    /// The handshake finished; messages may flow.
+    Open,
+    /// A text message arrived.
+    Text(String),
+    /// A binary message arrived.
+    Binary(Vec<u8>),
+    /// The connection closed (after a close frame, or abnormally with code 1006).
+    Closed {
+        /// The close code (1006 when no close frame arrived).
+        code: u16,
+        /// The reason the peer gave, possibly empty.
+        reason: String,
+        /// Whether the closing handshake completed.
+        clean: bool,
+    },
+}
+
+/// An open (or opening) WebSocket and the closures the browser calls.
+pub struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Socket {
+    /// Starts connecting to `url`; every event goes to `on_event`.
+    pub fn open(url: &str, on_event: Rc<dyn Fn(SocketEvent)>) -> Result<Socket, String> {
+        let ws = WebSocket::new(url).map_err(|e| format!("{e:?}"))?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+
+        let cb = on_event.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || cb(SocketEvent::Open));
+        let cb = on_event.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let data = e.data();
+            if let Some(text) = data.as_string() {
+                cb(SocketEvent::Text(text));
+            } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
+                cb(SocketEvent::Binary(js_sys::Uint8Array::new(&buf).to_vec()));
+            }
+        });
+        let cb = on_event;
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            cb(SocketEvent::Closed {
+                code: e.code(),
+                reason: e.reason(),
+                clean: e.was_clean(),
+            })
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), String> {
+        self.ws.send_with_str(text).map_err(|e| format!("{e:?}"))
+    }
+
+    /// Starts a normal close (code 1000); a `Closed` event follows.
+    pub fn close(&self) {
+        let _ = self.ws.close_with_code(1000);
+    }
+
+    /// Whether the socket is open.
+    pub fn is_open(&self) -> bool {
+        self.ws.ready_state() == WebSocket::OPEN
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        if self.ws.ready_state() < WebSocket::CLOSING {
+            let _ = self.ws.close();
+        }
+    }
+}
+
+/// Drops a socket later, outside the callback that may be running right now (a closure must
+/// not be freed while the browser is still inside it).
+pub fn retire(socket: Socket) {
+    yew::platform::spawn_local(async move { drop(socket) });
+}

@@ -1,0 +1,330 @@
+//! The B/S panel's state: connection status, the message log, round-trip times, the last close.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use yew::Reducible;
+
+/// How many log entries are kept (older ones scroll away).
+const MAX_LOG: usize = 500;
+/// How many round-trip times feed the summary.
+const MAX_RTTS: usize = 1000;
+
+/// Where the bridge connection is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// The handshake is under way.
+    Connecting,
+    /// Messages flow.
+    Open,
+    /// We asked to close and wait for the close frame.
+    Closing,
+    /// Closed; a reconnect is due at `retry_at_ms` (`performance.now()` time).
+    Waiting {
+        /// When the next attempt starts.
+        retry_at_ms: f64,
+        /// How many attempts failed in a row.
+        attempt: u32,
+    },
+    /// Closed and staying closed until the user reconnects.
+    Closed,
+}
+
+/// A close, as the browser reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloseInfo {
+    /// The close code (1006: no close frame, the connection just dropped).
+    pub code: u16,
+    /// The server's reason, possibly empty.
+    pub reason: String,
+    /// Whether the closing handshake completed.
+    pub clean: bool,
+    /// Local time of the close.
+    pub clock: String,
+}
+
+/// Who a log entry is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// This browser sent it.
+    Sent,
+    /// The bridge sent it (one upstream line).
+    Received,
+    /// A note about the connection itself.
+    System,
+}
+
+/// A connection event worth a line in the log (translated when shown).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// Connecting to this URL.
+    Connecting(String),
+    /// The WebSocket is open.
+    Opened,
+    /// It closed.
+    Closed(CloseInfo),
+    /// Next attempt in this many seconds.
+    Retrying(u32),
+    /// Sending failed (not connected).
+    NotSent,
+}
+
+/// What a log entry carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A text message.
+    Text(String),
+    /// A binary message (shown as hex + ASCII).
+    Binary(Vec<u8>),
+    /// A connection note.
+    Note(Note),
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Position in the log (stable key for rendering).
+    pub seq: u64,
+    /// Sent, received or system.
+    pub dir: Dir,
+    /// Local time with milliseconds.
+    pub clock: String,
+    /// Payload size in bytes (UTF-8 for text).
+    pub bytes: usize,
+    /// The content.
+    pub body: Body,
+    /// For a reply: time since the message it answers was sent.
+    pub rtt_ms: Option<f64>,
+}
+
+/// The newest message and its reply, for the teaching strip's "bytes on the wire".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Exchange {
+    /// What was sent (text).
+    pub sent: String,
+    /// The first reply line, once it came.
+    pub reply: Option<String>,
+    /// Increases with every message sent (restarts the path animation).
+    pub count: u64,
+}
+
+/// The whole B/S state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeState {
+    /// Connection status.
+    pub status: Status,
+    /// When the current connection opened (`performance.now()`), while open.
+    pub opened_at_ms: Option<f64>,
+    /// How many times a connection opened since the page loaded.
+    pub connections: u32,
+    /// The most recent close.
+    pub last_close: Option<CloseInfo>,
+    /// The log, oldest first.
+    pub log: VecDeque<Rc<Entry>>,
+    /// The next entry's `seq`.
+    next_seq: u64,
+    /// Send times of lines that wait for their reply, oldest first (the echo answers in order).
+    pending: VecDeque<f64>,
+    /// Recent round-trip times, in milliseconds.
+    pub rtts: VecDeque<f64>,
+    /// The newest message and its reply.
+    pub exchange: Exchange,
+    /// Messages sent and received on all connections.
+    pub sent_total: u64,
+    /// Replies received on all connections.
+    pub received_total: u64,
+}
+
+impl Default for BridgeState {
+    fn default() -> Self {
+        BridgeState {
+            status: Status::Connecting,
+            opened_at_ms: None,
+            connections: 0,
+            last_close: None,
+            log: VecDeque::new(),
+            next_seq: 0,
+            pending: VecDeque::new(),
+            rtts: VecDeque::new(),
+            exchange: Exchange::default(),
+            sent_total: 0,
+            received_total: 0,
+        }
+    }
+}
+
+/// Something that happened to the bridge connection.
+#[derive(Debug, Clone)]
+pub enum BridgeAction {
+    /// A connection attempt started.
+    Connecting { url: String, clock: String },
+    /// It opened.
+    Opened { clock: String, now_ms: f64 },
+    /// The user sent `text`.
+    Sent {
+        text: String,
+        clock: String,
+        now_ms: f64,
+    },
+    /// Sending failed.
+    NotSent { clock: String },
+    /// A text message from the bridge.
+    ReceivedText {
+        text: String,
+        clock: String,
+        now_ms: f64,
+    },
+    /// A binary message from the bridge.
+    ReceivedBinary {
+        data: Vec<u8>,
+        clock: String,
+        now_ms: f64,
+    },
+    /// We started closing.
+    Closing,
+    /// It closed.
+    Closed(CloseInfo),
+    /// A retry is scheduled.
+    Waiting {
+        retry_at_ms: f64,
+        attempt: u32,
+        secs: u32,
+        clock: String,
+    },
+    /// No retry: closed until the user reconnects.
+    Stopped,
+    /// Forget the log (keeps the connection).
+    ClearLog,
+}
+
+/// How many reply lines the echo sends for a message: one per line (a text message gets a
+/// `\n` unless it ends with one, so `a\nb` is two lines and `a\n` is one).
+pub fn lines_in(text: &str) -> usize {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    body.split('\n').count()
+}
+
+/// Summary of round-trip times: (count, median, max).
+pub fn rtt_summary(rtts: &VecDeque<f64>) -> Option<(usize, f64, f64)> {
+    if rtts.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<f64> = rtts.iter().copied().collect();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = sorted[sorted.len() / 2];
+    let max = sorted[sorted.len() - 1];
+    Some((sorted.len(), median, max))
+}
+
+impl BridgeState {
+    fn push(&mut self, dir: Dir, clock: String, bytes: usize, body: Body, rtt_ms: Option<f64>) {
+        self.log.push_back(Rc::new(Entry {
+            seq: self.next_seq,
+            dir,
+            clock,
+            bytes,
+            body,
+            rtt_ms,
+        }));
+        self.next_seq += 1;
+        while self.log.len() > MAX_LOG {
+            self.log.pop_front();
+        }
+    }
+
+    fn note(&mut self, clock: String, note: Note) {
+        self.push(Dir::System, clock, 0, Body::Note(note), None);
+    }
+
+    fn take_rtt(&mut self, now_ms: f64) -> Option<f64> {
+        let sent = self.pending.pop_front()?;
+        let rtt = (now_ms - sent).max(0.0);
+        self.rtts.push_back(rtt);
+        while self.rtts.len() > MAX_RTTS {
+            self.rtts.pop_front();
+        }
+        Some(rtt)
+    }
+}
+
+impl Reducible for BridgeState {
+    type Action = BridgeAction;
+
+    fn reduce(self: Rc<Self>, action: BridgeAction) -> Rc<Self> {
+        let mut s = Rc::unwrap_or_clone(self);
+        match action {
+            BridgeAction::Connecting { url, clock } => {
+                s.status = Status::Connecting;
+                s.note(clock, Note::Connecting(url));
+            }
+            BridgeAction::Opened { clock, now_ms } => {
+                s.status = Status::Open;
+                s.opened_at_ms = Some(now_ms);
+                s.connections += 1;
+                s.pending.clear();
+                s.note(clock, Note::Opened);
+            }
+            BridgeAction::Sent {
+                text,
+                clock,
+                now_ms,
+            } => {
+                for _ in 0..lines_in(&text) {
+                    s.pending.push_back(now_ms);
+                }
+                s.sent_total += 1;
+                s.exchange = Exchange {
+                    sent: text.clone(),
+                    reply: None,
+                    count: s.exchange.count + 1,
+                };
+                s.push(Dir::Sent, clock, text.len(), Body::Text(text), None);
+            }
+            BridgeAction::NotSent { clock } => s.note(clock, Note::NotSent),
+            BridgeAction::ReceivedText {
+                text,
+                clock,
+                now_ms,
+            } => {
+                let rtt = s.take_rtt(now_ms);
+                s.received_total += 1;
+                if s.exchange.reply.is_none() && s.exchange.count > 0 {
+                    s.exchange.reply = Some(text.clone());
+                }
+                s.push(Dir::Received, clock, text.len(), Body::Text(text), rtt);
+            }
+            BridgeAction::ReceivedBinary {
+                data,
+                clock,
+                now_ms,
+            } => {
+                let rtt = s.take_rtt(now_ms);
+                s.received_total += 1;
+                s.push(Dir::Received, clock, data.len(), Body::Binary(data), rtt);
+            }
+            BridgeAction::Closing => s.status = Status::Closing,
+            BridgeAction::Closed(info) => {
+                s.status = Status::Closed;
+                s.opened_at_ms = None;
+                s.pending.clear();
+                s.last_close = Some(info.clone());
+                s.note(info.clock.clone(), Note::Closed(info));
+            }
+            BridgeAction::Waiting {
+                retry_at_ms,
+                attempt,
+                secs,
+                clock,
+            } => {
+                s.status = Status::Waiting {
+                    retry_at_ms,
+                    attempt,
+                };
+                s.note(clock, Note::Retrying(secs));
+            }
+            BridgeAction::Stopped => s.status = Status::Closed,
+            BridgeAction::ClearLog => s.log.clear(),
+        }
+        Rc::new(s)
+    }
+}

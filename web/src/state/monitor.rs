@@ -1,0 +1,211 @@
+//! The C/S panel's state: the sessions the server sees, built from `/api/events`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+use socklab_protocol::{
+    Direction, FeedStatus, HandshakeSize, MonitorEvent, SessionClosed, SessionKind, SessionOpened,
+};
+use yew::Reducible;
+
+/// Messages kept per session.
+const MAX_MESSAGES: usize = 20;
+/// Closed sessions kept on screen (so a banner session, which closes at once, can be seen).
+const MAX_CLOSED: usize = 8;
+
+/// One message a session sent or received, as the monitor previewed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageView {
+    /// `In`: from the client; `Out`: the server's reply.
+    pub dir: Direction,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// The first characters, lossy UTF-8.
+    pub preview: String,
+    /// Local time.
+    pub clock: String,
+}
+
+/// A session and what we saw of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionView {
+    /// How it opened.
+    pub opened: SessionOpened,
+    /// Its newest messages, oldest first.
+    pub messages: VecDeque<MessageView>,
+    /// Bytes from the client, as far as we saw (exact once closed).
+    pub bytes_in: u64,
+    /// Bytes to the client, as far as we saw (exact once closed).
+    pub bytes_out: u64,
+    /// How it closed, once it did.
+    pub closed: Option<SessionClosed>,
+}
+
+/// The state of the feed connection itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feed {
+    /// Connecting to `/api/events`.
+    Connecting,
+    /// Live.
+    Live,
+    /// Unreachable; the next attempt is at `retry_at_ms`.
+    Down {
+        /// `performance.now()` of the next attempt.
+        retry_at_ms: f64,
+    },
+}
+
+/// Everything the C/S panel shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorState {
+    /// The feed's connection.
+    pub feed: Feed,
+    /// The tag this page gave its bridge session (`/ws?tag=`).
+    pub my_tag: String,
+    /// TCP, UDP and banner sessions, open and recently closed, by id.
+    pub sessions: BTreeMap<u64, Rc<SessionView>>,
+    /// Open browser sessions (`ws`, `wt`) by id, with their tag.
+    pub browsers: BTreeMap<u64, Rc<SessionOpened>>,
+    /// This page's newest `ws` session on the server.
+    pub my_ws: Option<u64>,
+    /// The size of that session's HTTP upgrade, as the server saw it.
+    pub my_handshake: Option<HandshakeSize>,
+    /// Closed sessions still shown, oldest first.
+    closed_order: VecDeque<u64>,
+    /// Events this page missed because it was too slow.
+    pub lagged: u64,
+    /// The feed's own health, when it reported any.
+    pub status: Option<FeedStatus>,
+}
+
+/// Something that happened to the feed.
+#[derive(Debug, Clone)]
+pub enum MonitorAction {
+    /// Connecting.
+    Connecting,
+    /// Connected: forget everything, the server sends a fresh snapshot now.
+    Opened,
+    /// Lost; retry at this time.
+    Down {
+        /// `performance.now()` of the next attempt.
+        retry_at_ms: f64,
+    },
+    /// Events, in order, with each one's local clock text.
+    Events(Vec<(MonitorEvent, String)>),
+}
+
+/// Whether a session belongs in the C/S list (browser sessions are shown by the B/S side).
+pub fn is_raw(kind: SessionKind) -> bool {
+    matches!(
+        kind,
+        SessionKind::Tcp | SessionKind::Udp | SessionKind::Banner
+    )
+}
+
+impl MonitorState {
+    /// An empty state for a page whose bridge sessions carry `my_tag`.
+    pub fn new(my_tag: String) -> Self {
+        MonitorState {
+            feed: Feed::Connecting,
+            my_tag,
+            sessions: BTreeMap::new(),
+            browsers: BTreeMap::new(),
+            my_ws: None,
+            my_handshake: None,
+            closed_order: VecDeque::new(),
+            lagged: 0,
+            status: None,
+        }
+    }
+
+    /// The open upstream TCP session of this page's bridge connection.
+    pub fn my_upstream(&self) -> Option<&Rc<SessionView>> {
+        let ws = self.my_ws?;
+        self.sessions
+            .values()
+            .find(|s| s.opened.via == Some(ws) && s.closed.is_none())
+    }
+
+    fn apply(&mut self, event: MonitorEvent, clock: String) {
+        match event {
+            MonitorEvent::SessionOpened(opened) => {
+                if is_raw(opened.kind) {
+                    let view = SessionView {
+                        opened,
+                        messages: VecDeque::new(),
+                        bytes_in: 0,
+                        bytes_out: 0,
+                        closed: None,
+                    };
+                    self.sessions.insert(view.opened.id, Rc::new(view));
+                } else {
+                    if opened.tag.as_deref() == Some(self.my_tag.as_str()) {
+                        self.my_ws = Some(opened.id);
+                        self.my_handshake = opened.handshake;
+                    }
+                    self.browsers.insert(opened.id, Rc::new(opened));
+                }
+            }
+            MonitorEvent::Message(m) => {
+                if let Some(view) = self.sessions.get_mut(&m.id) {
+                    let view = Rc::make_mut(view);
+                    match m.dir {
+                        Direction::In => view.bytes_in += m.bytes,
+                        Direction::Out => view.bytes_out += m.bytes,
+                    }
+                    view.messages.push_back(MessageView {
+                        dir: m.dir,
+                        bytes: m.bytes,
+                        preview: m.preview,
+                        clock,
+                    });
+                    while view.messages.len() > MAX_MESSAGES {
+                        view.messages.pop_front();
+                    }
+                }
+            }
+            MonitorEvent::SessionClosed(c) => {
+                if self.browsers.remove(&c.id).is_some() {
+                    return;
+                }
+                if let Some(view) = self.sessions.get_mut(&c.id) {
+                    let view = Rc::make_mut(view);
+                    view.bytes_in = c.bytes_in;
+                    view.bytes_out = c.bytes_out;
+                    view.closed = Some(c.clone());
+                    self.closed_order.push_back(c.id);
+                    while self.closed_order.len() > MAX_CLOSED {
+                        if let Some(old) = self.closed_order.pop_front() {
+                            self.sessions.remove(&old);
+                        }
+                    }
+                }
+            }
+            MonitorEvent::Lagged { skipped } => self.lagged += skipped,
+            MonitorEvent::Status(status) => self.status = Some(status),
+        }
+    }
+}
+
+impl Reducible for MonitorState {
+    type Action = MonitorAction;
+
+    fn reduce(self: Rc<Self>, action: MonitorAction) -> Rc<Self> {
+        let mut s = Rc::unwrap_or_clone(self);
+        match action {
+            MonitorAction::Connecting => s.feed = Feed::Connecting,
+            MonitorAction::Opened => {
+                let tag = std::mem::take(&mut s.my_tag);
+                s = MonitorState::new(tag);
+                s.feed = Feed::Live;
+            }
+            MonitorAction::Down { retry_at_ms } => s.feed = Feed::Down { retry_at_ms },
+            MonitorAction::Events(events) => {
+                for (event, clock) in events {
+                    s.apply(event, clock);
+                }
+            }
+        }
+        Rc::new(s)
+    }
+}

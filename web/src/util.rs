@@ -1,0 +1,183 @@
+//! Small browser helpers: clocks, URLs, hex dumps, the clipboard and local storage.
+
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Milliseconds since the page loaded, from the monotonic `performance.now()`.
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+fn two(n: u32) -> String {
+    format!("{n:02}")
+}
+
+/// The local wall-clock time with milliseconds, `22:10:00.123`.
+pub fn clock_now() -> String {
+    let d = js_sys::Date::new_0();
+    format!(
+        "{}:{}:{}.{:03}",
+        two(d.get_hours()),
+        two(d.get_minutes()),
+        two(d.get_seconds()),
+        d.get_milliseconds()
+    )
+}
+
+/// An RFC 3339 time from the server, shown as local `22:10:00` (falls back to the raw text).
+pub fn clock_of(at: &str) -> String {
+    let d = js_sys::Date::new(&JsValue::from_str(at));
+    if d.get_time().is_nan() {
+        return at.get(11..19).unwrap_or(at).to_string();
+    }
+    format!(
+        "{}:{}:{}",
+        two(d.get_hours()),
+        two(d.get_minutes()),
+        two(d.get_seconds())
+    )
+}
+
+/// The WebSocket URL of a server path (`ws`, `api/events`), relative to the page, so the page
+/// also works behind a proxy under a prefix and over `https` (→ `wss`).
+pub fn ws_url(path: &str) -> String {
+    let href = page_href();
+    let base = web_sys::Url::new(&href).ok();
+    match base.and_then(|_| web_sys::Url::new_with_base(path, &href).ok()) {
+        Some(url) => {
+            let scheme = if url.protocol() == "https:" {
+                "wss:"
+            } else {
+                "ws:"
+            };
+            url.set_protocol(scheme);
+            url.href()
+        }
+        None => format!("ws://127.0.0.1:8080/{path}"),
+    }
+}
+
+/// The page's own URL.
+pub fn page_href() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default()
+}
+
+/// The host the page was loaded from (`127.0.0.1:8080`).
+pub fn page_host() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().host().ok())
+        .unwrap_or_default()
+}
+
+/// The host name alone (`127.0.0.1`, `example.org`).
+pub fn page_hostname() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hostname().ok())
+        .unwrap_or_default()
+}
+
+/// A short random tag (8 hex digits) so the page can find its own session on the monitor.
+pub fn random_tag() -> String {
+    let n = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+    format!("{n:08x}")
+}
+
+/// Bytes as `68 69 0a  hi.`: hex, then printable ASCII with dots for the rest.
+pub fn hex_ascii(bytes: &[u8], max: usize) -> String {
+    let shown = &bytes[..bytes.len().min(max)];
+    let hex: Vec<String> = shown.iter().map(|b| format!("{b:02x}")).collect();
+    let ascii: String = shown
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    let more = if bytes.len() > max { " …" } else { "" };
+    format!("{}{more}  {ascii}", hex.join(" "))
+}
+
+/// Copies `text` to the clipboard. Returns `false` when the browser offers no clipboard
+/// (plain `http://` on a non-local host), so the caller can ask for Ctrl+C instead.
+pub fn copy_to_clipboard(text: &str) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let navigator = window.navigator();
+    let has_clipboard = js_sys::Reflect::get(&navigator, &JsValue::from_str("clipboard"))
+        .map(|c| !c.is_undefined() && !c.is_null())
+        .unwrap_or(false);
+    if has_clipboard {
+        let _promise = navigator.clipboard().write_text(text);
+        return true;
+    }
+    false
+}
+
+/// Reads a remembered setting.
+pub fn load_setting(key: &str) -> Option<String> {
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(key)
+        .ok()?
+}
+
+/// Remembers a setting (silently does nothing when storage is off, as in private windows).
+pub fn save_setting(key: &str, value: &str) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = storage.set_item(key, value);
+    }
+}
+
+/// The browser's preferred languages, most preferred first.
+pub fn browser_languages() -> Vec<String> {
+    let Some(window) = web_sys::window() else {
+        return Vec::new();
+    };
+    let langs = window.navigator().languages();
+    let mut out: Vec<String> = langs.iter().filter_map(|v| v.as_string()).collect();
+    if out.is_empty() {
+        out.extend(window.navigator().language());
+    }
+    out
+}
+
+/// The browser's `User-Agent`.
+pub fn user_agent() -> String {
+    web_sys::window()
+        .and_then(|w| w.navigator().user_agent().ok())
+        .unwrap_or_default()
+}
+
+/// Sets `<html lang>` so screen readers and fonts pick the right language.
+pub fn set_document_lang(lang: &str) {
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("lang", lang);
+    }
+}
+
+/// Scrolls an element to its bottom.
+pub fn scroll_to_bottom(el: &web_sys::Element) {
+    el.set_scroll_top(el.scroll_height());
+}
+
+/// Whether an element is scrolled (nearly) to its bottom.
+pub fn is_at_bottom(el: &web_sys::Element) -> bool {
+    el.scroll_top() + el.client_height() >= el.scroll_height() - 24
+}
+
+/// The element behind an event's target, if it is one.
+pub fn event_element(target: Option<web_sys::EventTarget>) -> Option<web_sys::Element> {
+    target.and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+}
