@@ -2,6 +2,7 @@
 //!
 //! Adding a subcommand: one arm in [`dispatch`], one function, one paragraph in `HELP`.
 
+mod bench;
 mod cmd;
 mod page;
 mod tools;
@@ -40,6 +41,14 @@ COMMANDS
         cargo fmt --all --check; cargo clippy --workspace --all-targets -- -D warnings;
         cargo clippy -p socklab-web --target wasm32-unknown-unknown -- -D warnings.
 
+    bench [--quick]
+        Benchmarks on loopback, each figure beside its baseline in the same run: TCP echo vs a
+        bare tokio echo; the /ws bridge vs direct TCP, websocat and websockify (installed at
+        pinned versions); RSS and fds at 1k and 10k idle bridged sessions; page size and time
+        to first paint (if dist/ is built). Writes target/bench/report.md and report.json.
+        About 6 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
+        nothing and measures less.
+
     tools [--no-browser]
         Only install what is missing, and report what was present and what was installed.
 
@@ -73,6 +82,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         "test" => test(rest),
         "lint" => lint(rest),
         "tools" => tools_cmd(rest),
+        "bench" => {
+            let args = parse("bench", rest, &["--quick"])?;
+            bench::bench(args.flags.contains(&"--quick"))
+        }
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

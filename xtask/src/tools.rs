@@ -152,6 +152,18 @@ impl Toolbox {
         version: &str,
         lock: Lock,
     ) -> Result<()> {
+        self.ensure_cargo_bin_with(bin, krate, version, lock, &[])
+    }
+
+    /// [`Toolbox::ensure_cargo_bin`] with more `cargo install` flags (features, say).
+    pub fn ensure_cargo_bin_with(
+        &mut self,
+        bin: &str,
+        krate: &str,
+        version: &str,
+        lock: Lock,
+        install_flags: &[&str],
+    ) -> Result<()> {
         let what = format!("{bin} {version}");
         let found = bin_version(bin);
         if found
@@ -168,7 +180,11 @@ impl Toolbox {
         if lock == Lock::Locked {
             install.arg("--locked");
         }
-        cmd::run(install.args([krate, "--version", version]))?;
+        cmd::run(
+            install
+                .args([krate, "--version", version])
+                .args(install_flags),
+        )?;
         match bin_version(bin) {
             Some(out) if reports_version(&out, version) => {}
             other => bail!(
@@ -236,10 +252,6 @@ impl Toolbox {
     }
 
     /// `python3 -m pip install PKG==VERSION` unless `pip show PKG` reports VERSION.
-    #[expect(
-        dead_code,
-        reason = "for the bench/soak tools (websockify); drop this when first used"
-    )]
     pub fn ensure_pip(&mut self, package: &str, version: &str) -> Result<()> {
         let what = format!("pip {package} {version}");
         let shown = probe(command("python3").args([

@@ -1,0 +1,119 @@
+//! `socklab-client bench` as `cargo xtask bench` drives it: a tiny run of each mode, checking the
+//! shape of what it prints (the figures themselves are the bench's business, not a test's).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use socklab_server::{Config, start};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const CLIENT: &str = env!("CARGO_BIN_EXE_socklab-client");
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn bench(args: &[&str]) -> Vec<Value> {
+    let out = tokio::time::timeout(
+        TIMEOUT,
+        Command::new(CLIENT)
+            .arg("bench")
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the bench ends by itself")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_connections_by_ten_messages_over_tcp_and_the_bridge() {
+    let server = start(Config::for_tests()).await.unwrap();
+    let tcp = server.addrs.tcp[0].to_string();
+    let ws = format!("ws://{}/ws", server.addrs.http[0]);
+    let flags = ["-c", "2", "-n", "10", "--warmup", "0", "--duration", "20"];
+    let mut args = vec!["--json", "--tcp", &tcp, "--ws", &ws];
+    args.extend(flags);
+    let outcomes = bench(&args).await;
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0]["target"], format!("tcp {tcp}"));
+    assert_eq!(outcomes[1]["target"], format!("ws {ws}"));
+    for o in &outcomes {
+        assert_eq!(o["connected"], 2, "{o}");
+        assert_eq!(o["errors"], 0, "{o}");
+        assert_eq!(o["messages"], 20, "every reply measured: {o}");
+        assert_eq!(o["total"], 20, "{o}");
+        for key in ["msgs_per_s", "p50_us", "p99_us", "p999_us", "max_us"] {
+            assert!(o[key].as_f64().unwrap() > 0.0, "{key} in {o}");
+        }
+        assert!(o["p50_us"].as_f64() <= o["p99_us"].as_f64());
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_table_puts_the_targets_side_by_side() {
+    let server = start(Config::for_tests()).await.unwrap();
+    let tcp = server.addrs.tcp[0].to_string();
+    let ws = format!("ws://{}/ws", server.addrs.http[0]);
+    let out = Command::new(CLIENT)
+        .args(["bench", "--tcp", &tcp, "--ws", &ws, "-c", "2", "-n", "5"])
+        .args(["--warmup", "0", "--duration", "20"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("msgs/s") && text.contains("p99 µs"), "{text}");
+    assert!(text.contains(&format!("tcp {tcp}")), "{text}");
+    assert!(text.contains(&format!("ws {ws}")), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_bare_echo_baseline_and_held_sessions() {
+    let mut echo = Command::new(CLIENT)
+        .args(["bench", "--serve-bare-echo", "127.0.0.1:0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(echo.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let addr = first
+        .strip_prefix("bare echo on ")
+        .expect(&first)
+        .to_owned();
+    let outcomes = bench(&[
+        "--json", "--tcp", &addr, "-c", "2", "-n", "10", "--warmup", "0",
+    ])
+    .await;
+    assert_eq!(outcomes[0]["messages"], 20);
+    assert_eq!(outcomes[0]["errors"], 0);
+    // Closing its standard input stops the bare echo.
+    drop(echo.stdin.take());
+    tokio::time::timeout(TIMEOUT, echo.wait())
+        .await
+        .expect("the bare echo exits when its stdin closes")
+        .unwrap();
+
+    let server = start(Config::for_tests()).await.unwrap();
+    let ws = format!("ws://{}/ws", server.addrs.http[0]);
+    let held = bench(&["--json", "--ws", &ws, "-c", "3", "--hold", "0"]).await;
+    assert_eq!(held[0]["sessions"], 3, "{}", held[0]);
+    assert_eq!(held[0]["failed"], 0);
+    assert!(held[0]["open_ms"].as_f64().unwrap() > 0.0);
+    server.stop().await;
+}

@@ -1,0 +1,1194 @@
+//! `cargo xtask bench`: every figure of issue 8 measured in one run, each beside its baseline,
+//! on loopback only, written to `target/bench/report.md` and `target/bench/report.json`.
+//!
+//! Every server under test is its own process (release build), so its CPU time is read from
+//! `/proc/PID/stat` (utime + stime, its children included) over each load run; the load is
+//! `socklab-client bench` in another process. Runs are interleaved (baseline, subject,
+//! baseline, subject, …) and repeated `rounds` times; the report gives the median of the
+//! rounds, so one noisy moment on a shared machine does not decide a ratio.
+//!
+//! Sections, in the order they run (capacity first, while no port is in TIME_WAIT):
+//! 3. capacity: RSS and fds of a fresh socklab-server at 1k and 10k idle bridged sessions;
+//! 1. TCP echo: socklab vs a bare tokio echo;
+//! 2. bridge: socklab's `/ws` vs direct TCP, websocat and websockify, all to one bare echo;
+//! 4. page: wasm + js size, and navigation to first contentful paint in headless Chromium.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::cmd::{self, command, probe};
+use crate::tools::{self, Lock, Toolbox};
+
+/// Pinned peers (issue 8: "install the peers in the bench script at pinned versions").
+pub const WEBSOCAT_VERSION: &str = "1.14.1";
+pub const WEBSOCKIFY_VERSION: &str = "0.13.0";
+/// Bytes per message, `\n` included (the issue's 64-byte messages).
+const SIZE: usize = 64;
+/// Open files for every process of the bench: 10k bridged sessions are 30k sockets in one
+/// socklab-server (browser side, upstream side, and the echo's end of the upstream).
+const NOFILE: u64 = 65_536;
+
+/// How much to measure.
+struct Plan {
+    quick: bool,
+    connections: Vec<usize>,
+    rounds: usize,
+    warmup: f64,
+    duration: f64,
+    capacity: Vec<usize>,
+    page_runs: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                quick,
+                connections: vec![1, 100],
+                rounds: 1,
+                warmup: 0.3,
+                duration: 1.0,
+                capacity: vec![1000],
+                page_runs: 1,
+            }
+        } else {
+            Plan {
+                quick,
+                connections: vec![1, 100, 1000],
+                rounds: 3,
+                warmup: 1.0,
+                duration: 3.0,
+                capacity: vec![1000, 10_000],
+                page_runs: 3,
+            }
+        }
+    }
+}
+
+/// `cargo xtask bench [--quick]`.
+pub fn bench(quick: bool) -> Result<()> {
+    let plan = Plan::new(quick);
+    let out_dir = target_dir().join("bench");
+    let log_dir = out_dir.join("logs");
+    fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
+
+    let mut toolbox = Toolbox::default();
+    let peers = Peers::ensure(&mut toolbox, quick);
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "--release", "-p", "socklab-server", "--bins"])
+            .current_dir(cmd::root()),
+    )?;
+    let bins = Bins::new();
+
+    let started = Instant::now();
+    let mut ctx = Ctx {
+        plan,
+        bins,
+        log_dir,
+        nofile: nofile_wrapper(),
+        hz: clock_ticks(),
+    };
+    let capacity = capacity(&mut ctx).context("capacity section")?;
+    let (tcp, bridge) = load_sections(&mut ctx, &peers).context("load sections")?;
+    let page = page(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
+    let secs = started.elapsed().as_secs_f64();
+
+    let report = json!({
+        "quick": ctx.plan.quick,
+        "seconds": secs,
+        "machine": machine(),
+        "method": {
+            "message_bytes": SIZE,
+            "pipeline_depth": 1,
+            "rounds": ctx.plan.rounds,
+            "warmup_s": ctx.plan.warmup,
+            "measured_s": ctx.plan.duration,
+            "figures": "median of the rounds",
+        },
+        "peers": peers.json(),
+        "tcp_echo": tcp,
+        "bridge": bridge,
+        "capacity": capacity,
+        "page": page,
+    });
+    let markdown = markdown(&report);
+    let json_path = out_dir.join("report.json");
+    let md_path = out_dir.join("report.md");
+    fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+    fs::write(&md_path, &markdown)?;
+    println!("{markdown}");
+    println!(
+        "bench: wrote {} and {} ({secs:.0} s measured; {})",
+        md_path.display(),
+        json_path.display(),
+        toolbox.summary()
+    );
+    Ok(())
+}
+
+/// What the bench runs: paths to the release binaries.
+struct Bins {
+    client: PathBuf,
+    server: PathBuf,
+}
+
+impl Bins {
+    fn new() -> Bins {
+        let release = target_dir().join("release");
+        Bins {
+            client: release.join("socklab-client"),
+            server: release.join("socklab-server"),
+        }
+    }
+}
+
+struct Ctx {
+    plan: Plan,
+    bins: Bins,
+    log_dir: PathBuf,
+    /// `prlimit --nofile=N:N --`, when it works here (it needs root to raise the hard limit).
+    nofile: Option<Vec<String>>,
+    /// Clock ticks per second (`getconf CLK_TCK`), the unit of `/proc/PID/stat` times.
+    hz: f64,
+}
+
+impl Ctx {
+    /// A command for `program`, with the open-files limit raised when possible.
+    fn command(&self, program: &Path) -> Command {
+        match &self.nofile {
+            Some(prefix) => {
+                let mut c = command(&prefix[0]);
+                c.args(&prefix[1..]).arg(program);
+                c
+            }
+            None => command(program),
+        }
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cmd::root().join("target"))
+}
+
+fn nofile_wrapper() -> Option<Vec<String>> {
+    let limit = format!("--nofile={NOFILE}:{NOFILE}");
+    probe(command("prlimit").args([limit.as_str(), "--", "true"]))?;
+    Some(vec!["prlimit".into(), limit, "--".into()])
+}
+
+fn clock_ticks() -> f64 {
+    probe(command("getconf").arg("CLK_TCK"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn machine() -> Value {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = probe(command("uname").arg("-r")).unwrap_or_default();
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    json!({ "cores": cores, "cpu": cpu, "kernel": kernel })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peers
+
+/// websocat and websockify: installed at pinned versions, or the reason they are not.
+struct Peers {
+    websocat: std::result::Result<(), String>,
+    websockify: std::result::Result<(), String>,
+}
+
+impl Peers {
+    /// Full runs install what is missing; `--quick` only uses what is already there.
+    fn ensure(toolbox: &mut Toolbox, quick: bool) -> Peers {
+        let websocat = if quick {
+            present("websocat", WEBSOCAT_VERSION)
+        } else {
+            // No TLS (loopback ws:// only), so it needs no OpenSSL headers.
+            toolbox
+                .ensure_cargo_bin_with(
+                    "websocat",
+                    "websocat",
+                    WEBSOCAT_VERSION,
+                    Lock::Locked,
+                    &[
+                        "--no-default-features",
+                        "--features",
+                        "signal_handler,unix_stdio",
+                    ],
+                )
+                .map_err(|e| format!("{e:#}"))
+        };
+        let websockify = if quick {
+            present("websockify", WEBSOCKIFY_VERSION)
+        } else {
+            toolbox
+                .ensure_pip("websockify", WEBSOCKIFY_VERSION)
+                .map_err(|e| format!("{e:#}"))
+        };
+        for (name, r) in [("websocat", &websocat), ("websockify", &websockify)] {
+            if let Err(why) = r {
+                println!("bench: {name} is not available, its rows are skipped: {why}");
+            }
+        }
+        Peers {
+            websocat,
+            websockify,
+        }
+    }
+
+    fn json(&self) -> Value {
+        let state = |r: &std::result::Result<(), String>, v: &str| match r {
+            Ok(()) => json!({ "version": v }),
+            Err(why) => json!({ "version": v, "missing": why }),
+        };
+        json!({
+            "websocat": state(&self.websocat, WEBSOCAT_VERSION),
+            "websockify": state(&self.websockify, WEBSOCKIFY_VERSION),
+        })
+    }
+}
+
+fn present(bin: &str, version: &str) -> std::result::Result<(), String> {
+    let out = probe(command(bin).arg("--version"));
+    match out {
+        Some(_) if bin == "websockify" => Ok(()),
+        Some(out) if out.contains(version) => Ok(()),
+        Some(out) => Err(format!(
+            "{bin} reports {out:?}, not {version}; run the full bench once to install it"
+        )),
+        None if bin == "websockify" && cmd::which(bin).is_some() => Ok(()),
+        None => Err(format!(
+            "{bin} is not installed; run the full bench once to install it"
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/// A process the bench started, in its own process group; killed (group and all) when dropped.
+struct Proc {
+    name: String,
+    child: Child,
+    /// Held open: the bare echo and `--hold` exit when it closes.
+    stdin: Option<ChildStdin>,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Result<Proc> {
+        let log = fs::File::create(log_dir.join(format!("{name}.log")))?;
+        cmd.stdin(Stdio::piped())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let line = cmd::display(&cmd);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("could not start `{line}`"))?;
+        let stdin = child.stdin.take();
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+            stdin,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails if the process has already exited (it could not bind, say).
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited early ({status}); see target/bench/logs/{}.log",
+                self.name,
+                self.name
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let group = format!("-{}", self.child.id());
+        let _ = command("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Waits until something accepts on `port`.
+fn wait_port(proc: &mut Proc, port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        proc.check_alive()?;
+        if TcpStream::connect_timeout(&local(port), Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} does not listen on port {port} after 15 s", proc.name);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// utime + stime of `pid` and all its descendants, plus what its reaped children used
+/// (cutime + cstime): websockify forks one process per connection.
+fn tree_ticks(pid: u32) -> u64 {
+    let mut procs = Vec::new();
+    if let Ok(dir) = fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some((ppid, ticks)) = stat(p) {
+                procs.push((p, ppid, ticks));
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut total = 0;
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        for &(child, ppid, ticks) in &procs {
+            if child == p {
+                total += ticks;
+            }
+            if ppid == p && !tree.contains(&child) {
+                tree.push(child);
+            }
+        }
+        i += 1;
+    }
+    total
+}
+
+/// (ppid, utime + stime + cutime + cstime) from `/proc/PID/stat`.
+fn stat(pid: u32) -> Option<(u32, u64)> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; fields are counted after its closing parenthesis.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // rest starts at field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
+    let ppid = fields.get(1)?.parse().ok()?;
+    let ticks = (11..15)
+        .filter_map(|i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Some((ppid, ticks))
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn fd_count(pid: u32) -> u64 {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 3: capacity
+
+fn capacity(ctx: &mut Ctx) -> Result<Value> {
+    let mut rows = Vec::new();
+    for &n in &ctx.plan.capacity.clone() {
+        println!("bench: capacity: {n} idle bridged sessions");
+        // A fresh server per size, in its default shape: the bridge's upstream is its own echo,
+        // so both halves of every bridged session are counted.
+        let (tcp, http) = (free_port()?, free_port()?);
+        let mut server = ctx.command(&ctx.bins.server);
+        server
+            .args(["--tcp", &local(tcp).to_string(), "--http"])
+            .arg(local(http).to_string())
+            .args(["--no-udp", "--no-banner", "--max-connections", "40000"])
+            .env("RUST_LOG", "warn");
+        let mut server = Proc::spawn(&format!("capacity-{n}-server"), server, &ctx.log_dir)?;
+        wait_port(&mut server, http)?;
+        std::thread::sleep(Duration::from_millis(300));
+        let pid = server.pid();
+        let (rss0, fds0) = (rss_kib(pid), fd_count(pid));
+        let limit = fs::read_to_string(format!("/proc/{pid}/limits"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("Max open files"))
+                    .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+            })
+            .unwrap_or_default();
+        let mut client = ctx.command(&ctx.bins.client);
+        client
+            .args(["bench", "--json", "--binary", "--hold", "300"])
+            .args(["-c", &n.to_string(), "--size", &SIZE.to_string()])
+            .arg("--ws")
+            .arg(format!("ws://{}/ws", local(http)));
+        client.stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = client.spawn().context("could not start the hold client")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let held: Value = serde_json::from_str(line.trim())
+            .with_context(|| format!("the hold client said {line:?}"))?;
+        // Let the last sessions settle (their first reply sent, buffers released).
+        std::thread::sleep(Duration::from_millis(1000));
+        let (rss1, fds1) = (rss_kib(pid), fd_count(pid));
+        drop(child.stdin.take());
+        let _ = child.wait();
+        let sessions = held["sessions"].as_u64().unwrap_or(0);
+        let per = if sessions > 0 {
+            rss1.saturating_sub(rss0) as f64 / sessions as f64
+        } else {
+            0.0
+        };
+        rows.push(json!({
+            "sessions": n,
+            "opened": sessions,
+            "failed": held["failed"],
+            "first_error": held["first_error"],
+            "open_ms": held["open_ms"],
+            "rss_before_kib": rss0,
+            "rss_kib": rss1,
+            "kib_per_session": per,
+            "fds_before": fds0,
+            "fds": fds1,
+            "fds_per_session": if sessions > 0 { fds1.saturating_sub(fds0) as f64 / sessions as f64 } else { 0.0 },
+            "nofile_limit": limit,
+        }));
+        drop(server);
+    }
+    Ok(Value::Array(rows))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections 1 and 2: load
+
+/// One thing to load: where, how its replies arrive, and which process does its work.
+struct LoadTarget {
+    name: &'static str,
+    /// `--tcp ADDR` or `--ws URL` (+ `--ws-replies`).
+    args: Vec<String>,
+    pid: u32,
+}
+
+fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
+    let bare_port = free_port()?;
+    let mut bare = ctx.command(&ctx.bins.client);
+    bare.args(["bench", "--serve-bare-echo"])
+        .arg(local(bare_port).to_string());
+    let mut bare = Proc::spawn("bare-echo", bare, &ctx.log_dir)?;
+    wait_port(&mut bare, bare_port)?;
+
+    // socklab: its TCP echo for section 1; its bridge, pointed at the bare echo, for section 2.
+    let (tcp, http) = (free_port()?, free_port()?);
+    let mut sock = ctx.command(&ctx.bins.server);
+    sock.args(["--tcp", &local(tcp).to_string(), "--http"])
+        .arg(local(http).to_string())
+        .args(["--no-udp", "--no-banner", "--max-connections", "40000"])
+        .arg("--upstream")
+        .arg(local(bare_port).to_string())
+        .arg("--static-dir")
+        .arg(cmd::root().join("dist"))
+        .env("RUST_LOG", "warn");
+    let mut sock = Proc::spawn("socklab-server", sock, &ctx.log_dir)?;
+    wait_port(&mut sock, http)?;
+    wait_port(&mut sock, tcp)?;
+
+    let mut websocat = None;
+    if peers.websocat.is_ok() {
+        let port = free_port()?;
+        let mut c = ctx.command(Path::new("websocat"));
+        c.args(["--binary", &format!("ws-l:{}", local(port))])
+            .arg(format!("tcp:{}", local(bare_port)));
+        let mut p = Proc::spawn("websocat", c, &ctx.log_dir)?;
+        wait_port(&mut p, port)?;
+        websocat = Some((p, port));
+    }
+    let mut websockify = None;
+    if peers.websockify.is_ok() {
+        let port = free_port()?;
+        let mut c = ctx.command(Path::new("websockify"));
+        c.arg(local(port).to_string())
+            .arg(local(bare_port).to_string());
+        let mut p = Proc::spawn("websockify", c, &ctx.log_dir)?;
+        wait_port(&mut p, port)?;
+        websockify = Some((p, port));
+    }
+
+    let tcp_targets = vec![
+        LoadTarget {
+            name: "bare tokio echo",
+            args: vec!["--tcp".into(), local(bare_port).to_string()],
+            pid: bare.pid(),
+        },
+        LoadTarget {
+            name: "socklab echo",
+            args: vec!["--tcp".into(), local(tcp).to_string()],
+            pid: sock.pid(),
+        },
+    ];
+    let ws = |port: u16, path: &str, replies: &str| {
+        vec![
+            "--ws".to_owned(),
+            format!("ws://{}{path}", local(port)),
+            "--ws-replies".to_owned(),
+            replies.to_owned(),
+            "--binary".to_owned(),
+        ]
+    };
+    let mut bridge_targets = vec![
+        LoadTarget {
+            name: "direct TCP",
+            args: vec!["--tcp".into(), local(bare_port).to_string()],
+            pid: bare.pid(),
+        },
+        LoadTarget {
+            name: "socklab /ws",
+            args: ws(http, "/ws", "lines"),
+            pid: sock.pid(),
+        },
+    ];
+    if let Some((p, port)) = &websocat {
+        bridge_targets.push(LoadTarget {
+            name: "websocat",
+            args: ws(*port, "/", "stream"),
+            pid: p.pid(),
+        });
+    }
+    if let Some((p, port)) = &websockify {
+        bridge_targets.push(LoadTarget {
+            name: "websockify",
+            args: ws(*port, "/", "stream"),
+            pid: p.pid(),
+        });
+    }
+
+    let tcp = run_section(ctx, "tcp echo", &tcp_targets, &mut [&mut bare, &mut sock])?;
+    let mut alive: Vec<&mut Proc> = vec![&mut bare, &mut sock];
+    if let Some((p, _)) = websocat.as_mut() {
+        alive.push(p);
+    }
+    if let Some((p, _)) = websockify.as_mut() {
+        alive.push(p);
+    }
+    let mut bridge = run_section(ctx, "bridge", &bridge_targets, &mut alive)?;
+    let skipped: Vec<Value> = [
+        ("websocat", &peers.websocat),
+        ("websockify", &peers.websockify),
+    ]
+    .iter()
+    .filter_map(|(n, r)| {
+        r.as_ref()
+            .err()
+            .map(|why| json!({ "target": n, "why": why }))
+    })
+    .collect();
+    bridge["skipped"] = Value::Array(skipped);
+    Ok((tcp, bridge))
+}
+
+/// Every target at every connection count, `rounds` times interleaved; medians per cell.
+fn run_section(
+    ctx: &Ctx,
+    section: &str,
+    targets: &[LoadTarget],
+    procs: &mut [&mut Proc],
+) -> Result<Value> {
+    let mut cells = Vec::new();
+    for &n in &ctx.plan.connections {
+        let mut runs: Vec<Vec<Value>> = vec![Vec::new(); targets.len()];
+        for round in 0..ctx.plan.rounds {
+            for (i, t) in targets.iter().enumerate() {
+                for p in procs.iter_mut() {
+                    p.check_alive()?;
+                }
+                println!(
+                    "bench: {section}: {} x{n} (round {}/{})",
+                    t.name,
+                    round + 1,
+                    ctx.plan.rounds
+                );
+                runs[i].push(load_once(ctx, t, n)?);
+            }
+        }
+        for (t, runs) in targets.iter().zip(runs) {
+            cells.push(json!({
+                "target": t.name,
+                "connections": n,
+                "msgs_per_s": median(&runs, "msgs_per_s"),
+                "p50_us": median(&runs, "p50_us"),
+                "p99_us": median(&runs, "p99_us"),
+                "p999_us": median(&runs, "p999_us"),
+                "cpu_us_per_msg": median(&runs, "cpu_us_per_msg"),
+                "errors": runs.iter().map(|r| r["errors"].as_u64().unwrap_or(0)).sum::<u64>(),
+                "first_error": runs.iter().find_map(|r| r["first_error"].as_str().map(str::to_owned)),
+                "connect_ms": median(&runs, "connect_ms"),
+                "rounds": runs,
+            }));
+        }
+    }
+    Ok(json!({ "cells": cells }))
+}
+
+/// One `socklab-client bench --json` run, with the target process's CPU time over it.
+fn load_once(ctx: &Ctx, target: &LoadTarget, connections: usize) -> Result<Value> {
+    let before = tree_ticks(target.pid);
+    let mut client = ctx.command(&ctx.bins.client);
+    client
+        .args(["bench", "--json", "-c", &connections.to_string()])
+        .args(["--size", &SIZE.to_string()])
+        .args(["--warmup", &ctx.plan.warmup.to_string()])
+        .args(["--duration", &ctx.plan.duration.to_string()])
+        .args(&target.args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    let out = client
+        .output()
+        .context("could not run socklab-client bench")?;
+    if !out.status.success() {
+        bail!("socklab-client bench failed ({})", out.status);
+    }
+    // websockify's children finish and are reaped a moment after their clients close.
+    std::thread::sleep(Duration::from_millis(200));
+    let after = tree_ticks(target.pid);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    let mut v: Value = serde_json::from_str(line)
+        .with_context(|| format!("socklab-client bench printed {text:?}"))?;
+    let total = v["total"].as_u64().unwrap_or(0);
+    let cpu_us = after.saturating_sub(before) as f64 * 1e6 / ctx.hz;
+    v["cpu_us"] = json!(cpu_us);
+    v["cpu_us_per_msg"] = if total > 0 {
+        json!(cpu_us / total as f64)
+    } else {
+        Value::Null
+    };
+    Ok(v)
+}
+
+fn median(runs: &[Value], key: &str) -> Value {
+    let mut xs: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+    if xs.is_empty() {
+        return Value::Null;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    let m = if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    };
+    json!(m)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Section 4: the page
+
+fn page(ctx: &Ctx) -> Result<Value> {
+    let dist = cmd::root().join("dist");
+    let mut files = Vec::new();
+    if let Ok(dir) = fs::read_dir(&dist) {
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if ext == "wasm" || ext == "js" {
+                files.push(path);
+            }
+        }
+    }
+    if files.is_empty() {
+        println!("bench: page not built (no wasm or js in dist/); skipping the page section");
+        return Ok(json!({ "built": false }));
+    }
+    files.sort();
+    let mut sizes = Vec::new();
+    let (mut raw_total, mut gz_total) = (0u64, 0u64);
+    for f in &files {
+        let raw = fs::metadata(f)?.len();
+        let gz = gzip_len(f)?;
+        raw_total += raw;
+        gz_total += gz;
+        sizes.push(json!({
+            "file": f.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "raw": raw,
+            "gzip": gz,
+        }));
+    }
+    let paint = first_paint(ctx).unwrap_or_else(|err| {
+        println!("bench: page timing skipped: {err:#}");
+        json!({ "error": format!("{err:#}") })
+    });
+    Ok(json!({
+        "built": true,
+        "files": sizes,
+        "raw_bytes": raw_total,
+        "gzip_bytes": gz_total,
+        "paint": paint,
+    }))
+}
+
+fn gzip_len(path: &Path) -> Result<u64> {
+    let out = command("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .stderr(Stdio::null())
+        .output()
+        .context("could not run gzip")?;
+    if !out.status.success() {
+        bail!("gzip failed on {}", path.display());
+    }
+    Ok(out.stdout.len() as u64)
+}
+
+/// Navigation to first contentful paint (the page's body is empty until the app renders, so
+/// that is the app's first frame), in a fresh headless Chromium each time, through chromedriver.
+fn first_paint(ctx: &Ctx) -> Result<Value> {
+    for tool in [tools::CHROMIUM, tools::CHROMEDRIVER] {
+        if !Path::new(tool).exists() {
+            bail!("{tool} is missing (cargo xtask tools installs it)");
+        }
+    }
+    let (tcp, http) = (free_port()?, free_port()?);
+    let mut server = ctx.command(&ctx.bins.server);
+    server
+        .args(["--tcp", &local(tcp).to_string(), "--http"])
+        .arg(local(http).to_string())
+        .args(["--no-udp", "--no-banner", "--static-dir"])
+        .arg(cmd::root().join("dist"))
+        .env("RUST_LOG", "warn");
+    let mut server = Proc::spawn("page-server", server, &ctx.log_dir)?;
+    wait_port(&mut server, http)?;
+    let driver_port = free_port()?;
+    let mut driver = command(tools::CHROMEDRIVER);
+    driver.arg(format!("--port={driver_port}"));
+    let mut driver = Proc::spawn("chromedriver", driver, &ctx.log_dir)?;
+    wait_port(&mut driver, driver_port)?;
+    let url = format!("http://{}/", local(http));
+    let mut fcp = Vec::new();
+    let mut load = Vec::new();
+    for _ in 0..ctx.plan.page_runs {
+        let (f, l) = one_paint(driver_port, &url)?;
+        fcp.push(json!(f));
+        load.push(json!(l));
+    }
+    let med = |xs: &[Value]| {
+        let runs: Vec<Value> = xs.iter().map(|x| json!({ "v": x })).collect();
+        median(&runs, "v")
+    };
+    Ok(json!({
+        "url": url,
+        "first_contentful_paint_ms": med(&fcp),
+        "load_event_ms": med(&load),
+        "runs_fcp_ms": fcp,
+        "runs_load_ms": load,
+    }))
+}
+
+const PAINT_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+const t0 = performance.now();
+(function wait() {
+  const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+  if (fcp) {
+    const nav = performance.getEntriesByType('navigation')[0];
+    done([fcp.startTime, nav ? nav.loadEventEnd : -1]);
+  } else if (performance.now() - t0 > 20000) {
+    done([-1, -1]);
+  } else {
+    setTimeout(wait, 20);
+  }
+})();
+"#;
+
+fn one_paint(driver: u16, url: &str) -> Result<(f64, f64)> {
+    let caps = json!({ "capabilities": { "alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": tools::CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,800"],
+        },
+    }}});
+    let session = webdriver(driver, "POST", "/session", &caps)?;
+    let id = session["value"]["sessionId"]
+        .as_str()
+        .context("chromedriver gave no session id")?
+        .to_owned();
+    let result = (|| {
+        webdriver(
+            driver,
+            "POST",
+            &format!("/session/{id}/timeouts"),
+            &json!({ "script": 30000, "pageLoad": 30000 }),
+        )?;
+        webdriver(
+            driver,
+            "POST",
+            &format!("/session/{id}/url"),
+            &json!({ "url": url }),
+        )?;
+        let v = webdriver(
+            driver,
+            "POST",
+            &format!("/session/{id}/execute/async"),
+            &json!({ "script": PAINT_SCRIPT, "args": [] }),
+        )?;
+        let fcp = v["value"][0].as_f64().unwrap_or(-1.0);
+        let load = v["value"][1].as_f64().unwrap_or(-1.0);
+        if fcp < 0.0 {
+            bail!("the page painted nothing within 20 s");
+        }
+        Ok((fcp, load))
+    })();
+    let _ = webdriver(driver, "DELETE", &format!("/session/{id}"), &Value::Null);
+    result
+}
+
+/// One WebDriver call over plain HTTP/1.1 on loopback.
+fn webdriver(port: u16, method: &str, path: &str, body: &Value) -> Result<Value> {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let mut stream = TcpStream::connect(local(port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    // chromedriver may keep the connection open: read the head, then Content-Length bytes.
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
+        }
+        head.push_str(&line);
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body)?;
+        }
+        None => {
+            reader.read_to_end(&mut body)?;
+        }
+    }
+    let payload = String::from_utf8_lossy(&body);
+    let head = head.lines().next().unwrap_or_default();
+    let v: Value = serde_json::from_str(payload.trim())
+        .with_context(|| format!("chromedriver answered {head:?} {payload:?}"))?;
+    if !head.contains(" 200 ") {
+        bail!("chromedriver: {method} {path}: {head}: {}", v["value"]);
+    }
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+fn f(v: &Value, digits: usize) -> String {
+    match v.as_f64() {
+        Some(x) => format!("{x:.digits$}"),
+        None => "–".to_owned(),
+    }
+}
+
+fn cell<'a>(section: &'a Value, target: &str, n: u64) -> Option<&'a Value> {
+    section["cells"]
+        .as_array()?
+        .iter()
+        .find(|c| c["target"].as_str() == Some(target) && c["connections"].as_u64() == Some(n))
+}
+
+fn ratio(section: &Value, a: &str, b: &str, n: u64, key: &str) -> Option<f64> {
+    let x = cell(section, a, n)?[key].as_f64()?;
+    let y = cell(section, b, n)?[key].as_f64()?;
+    (y > 0.0).then(|| x / y)
+}
+
+fn load_table(md: &mut String, section: &Value, baseline: &str) {
+    md.push_str(
+        "| target | conns | msgs/s | × baseline | p50 µs | p99 µs | p99.9 µs | CPU µs/msg | errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in section["cells"].as_array().into_iter().flatten() {
+        let name = c["target"].as_str().unwrap_or("");
+        let n = c["connections"].as_u64().unwrap_or(0);
+        let r = ratio(section, name, baseline, n, "msgs_per_s")
+            .map_or("–".to_owned(), |r| format!("{r:.2}"));
+        md.push_str(&format!(
+            "| {name} | {n} | {} | {r} | {} | {} | {} | {} | {} |\n",
+            f(&c["msgs_per_s"], 0),
+            f(&c["p50_us"], 0),
+            f(&c["p99_us"], 0),
+            f(&c["p999_us"], 0),
+            f(&c["cpu_us_per_msg"], 1),
+            c["errors"].as_u64().unwrap_or(0),
+        ));
+    }
+    for c in section["cells"].as_array().into_iter().flatten() {
+        if let Some(err) = c["first_error"].as_str() {
+            md.push_str(&format!(
+                "\n{} ×{}: first error: {err}\n",
+                c["target"].as_str().unwrap_or(""),
+                c["connections"]
+            ));
+        }
+    }
+}
+
+/// (goal, measured, met?) lines.
+fn goals(r: &Value) -> Vec<(String, String, Option<bool>)> {
+    let mut g = Vec::new();
+    let mut add =
+        |goal: &str, value: Option<f64>, fmt: &dyn Fn(f64) -> String, ok: &dyn Fn(f64) -> bool| {
+            g.push((
+                goal.to_owned(),
+                value.map_or("not measured".to_owned(), fmt),
+                value.map(ok),
+            ));
+        };
+    let x = |v: f64| format!("{v:.2}×");
+    let tcp = &r["tcp_echo"];
+    let br = &r["bridge"];
+    add(
+        "TCP echo ≥ 0.8× bare tokio echo (100 conns, msgs/s)",
+        ratio(tcp, "socklab echo", "bare tokio echo", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 0.8,
+    );
+    add(
+        "bridge ≥ 0.5× direct TCP (100 sessions, msgs/s; issue 4)",
+        ratio(br, "socklab /ws", "direct TCP", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 0.5,
+    );
+    add(
+        "bridge ≥ 1.2× websocat (100 sessions, msgs/s)",
+        ratio(br, "socklab /ws", "websocat", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 1.2,
+    );
+    add(
+        "bridge ≥ 4× websockify (100 sessions, msgs/s)",
+        ratio(br, "socklab /ws", "websockify", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 4.0,
+    );
+    let best_peer_p99 = ["websocat", "websockify"]
+        .iter()
+        .filter_map(|p| cell(br, p, 100)?["p99_us"].as_f64())
+        .reduce(f64::min);
+    let ours = cell(br, "socklab /ws", 100).and_then(|c| c["p99_us"].as_f64());
+    add(
+        "bridge p99 RTT ≤ 1.25× the better peer's (100 sessions)",
+        ours.zip(best_peer_p99).map(|(a, b)| a / b),
+        &x,
+        &|v| v <= 1.25,
+    );
+    add(
+        "bridge CPU per message ≤ 0.8× websocat's (100 sessions)",
+        ratio(br, "socklab /ws", "websocat", 100, "cpu_us_per_msg"),
+        &x,
+        &|v| v <= 0.8,
+    );
+    let per_session = r["capacity"].as_array().and_then(|rows| {
+        rows.iter()
+            .filter_map(|c| c["kib_per_session"].as_f64())
+            .reduce(f64::max)
+    });
+    add(
+        "≤ 40 KiB RSS per idle bridged session (worst size measured)",
+        per_session,
+        &|v| format!("{v:.1} KiB"),
+        &|v| v <= 40.0,
+    );
+    let gz = r["page"]["gzip_bytes"].as_f64();
+    add(
+        "page ≤ 300 KB gzip (wasm + js)",
+        gz,
+        &|v| format!("{:.1} KB", v / 1000.0),
+        &|v| v <= 300_000.0,
+    );
+    g
+}
+
+fn markdown(r: &Value) -> String {
+    let mut md = String::new();
+    let m = &r["method"];
+    md.push_str(&format!(
+        "# socklab benchmark report\n\n\
+         Machine: {} cores, {}, Linux {}. Loopback only. Whole measured run: {:.0} s{}.\n\n\
+         Method: closed loop, pipeline depth 1 (each connection sends one {}-byte message, \
+         `\\n` included, and waits for the whole reply); {} s warm-up, then {} s measured; \
+         {} round(s), interleaved, figures are the {}. CPU µs/msg is the serving process's own \
+         utime + stime (children included) over the whole run divided by every reply in it. \
+         Every server is a separate release-build process; the load generator is \
+         `socklab-client bench` in another.\n\n",
+        r["machine"]["cores"],
+        r["machine"]["cpu"].as_str().unwrap_or("?"),
+        r["machine"]["kernel"].as_str().unwrap_or("?"),
+        r["seconds"].as_f64().unwrap_or(0.0),
+        if r["quick"].as_bool() == Some(true) {
+            " (--quick: a smoke run, not for conclusions)"
+        } else {
+            ""
+        },
+        m["message_bytes"],
+        m["warmup_s"],
+        m["measured_s"],
+        m["rounds"],
+        m["figures"].as_str().unwrap_or(""),
+    ));
+
+    md.push_str("## Goals\n\n| goal | measured | verdict |\n|---|---:|---|\n");
+    for (goal, value, ok) in goals(r) {
+        let verdict = match ok {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        md.push_str(&format!("| {goal} | {value} | {verdict} |\n"));
+    }
+
+    md.push_str(
+        "\n## 1. TCP echo: socklab vs a bare tokio echo\n\n\
+         The bare echo (`socklab-client bench --serve-bare-echo`) reads and writes back, no \
+         framing, no stamp; socklab stamps every line.\n\n",
+    );
+    load_table(&mut md, &r["tcp_echo"], "bare tokio echo");
+
+    md.push_str(
+        "\n## 2. Bridge: socklab /ws vs direct TCP, websocat and websockify\n\n\
+         Every bridge forwards to the same bare tokio echo; binary WebSocket messages \
+         (websockify takes binary only). `direct TCP` is the load generator talking TCP to \
+         that echo; its CPU is the echo's.\n\n",
+    );
+    load_table(&mut md, &r["bridge"], "direct TCP");
+    for s in r["bridge"]["skipped"].as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "\n{} not measured: {}\n",
+            s["target"].as_str().unwrap_or(""),
+            s["why"].as_str().unwrap_or("")
+        ));
+    }
+    let peers = &r["peers"];
+    md.push_str(&format!(
+        "\nPeers: websocat {} (`websocat --binary ws-l:ADDR tcp:ECHO`), websockify {} \
+         (`websockify ADDR ECHO`).\n",
+        peers["websocat"]["version"].as_str().unwrap_or("?"),
+        peers["websockify"]["version"].as_str().unwrap_or("?"),
+    ));
+
+    md.push_str(
+        "\n## 3. Capacity: idle bridged sessions\n\n\
+         A fresh socklab-server bridging to its own echo (so both halves of each session live \
+         in it); each session opens, exchanges one message, then stays idle. Per session = \
+         (RSS with the sessions − RSS before) / sessions.\n\n\
+         | sessions | opened | time to open | RSS before | RSS | KiB/session | fds | fds/session |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in r["capacity"].as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "| {} | {} | {} ms | {} KiB | {} KiB | {} | {} | {} |\n",
+            c["sessions"],
+            c["opened"],
+            f(&c["open_ms"], 0),
+            c["rss_before_kib"],
+            c["rss_kib"],
+            f(&c["kib_per_session"], 1),
+            c["fds"],
+            f(&c["fds_per_session"], 2),
+        ));
+        if let Some(err) = c["first_error"].as_str() {
+            md.push_str(&format!("\nfirst error: {err}\n"));
+        }
+    }
+
+    md.push_str("\n## 4. Page\n\n");
+    let page = &r["page"];
+    if page["built"].as_bool() == Some(true) {
+        md.push_str("| file | raw bytes | gzip -9 bytes |\n|---|---:|---:|\n");
+        for file in page["files"].as_array().into_iter().flatten() {
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                file["file"].as_str().unwrap_or(""),
+                file["raw"],
+                file["gzip"]
+            ));
+        }
+        md.push_str(&format!(
+            "| **total** | {} | {} |\n\n",
+            page["raw_bytes"], page["gzip_bytes"]
+        ));
+        let paint = &page["paint"];
+        match paint["error"].as_str() {
+            Some(err) => md.push_str(&format!("First frame: not measured ({err}).\n")),
+            None => md.push_str(&format!(
+                "Navigation → first contentful paint (the app's first frame; the body is empty \
+                 until it renders), fresh headless Chromium each time, median: **{} ms** \
+                 (load event: {} ms).\n",
+                f(&paint["first_contentful_paint_ms"], 0),
+                f(&paint["load_event_ms"], 0)
+            )),
+        }
+    } else if let Some(err) = page["error"].as_str() {
+        md.push_str(&format!("Not measured: {err}\n"));
+    } else {
+        md.push_str(
+            "Page not built (no wasm or js in `dist/`): build it with `trunk build --release`.\n",
+        );
+    }
+    md
+}
