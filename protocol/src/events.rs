@@ -81,7 +81,8 @@ pub struct SessionOpened {
     pub local: String,
     /// When it opened (RFC 3339).
     pub at: String,
-    /// For a bridge's upstream `tcp` session: the id of the `ws`/`wt` session it serves.
+    /// For a bridge's upstream `tcp` (or a WebTransport session's `udp`) session: the id of the
+    /// `ws`/`wt` session it serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<u64>,
     /// For a `ws` session: the `tag` query parameter the client chose, so a page can find its

@@ -124,7 +124,7 @@ fn response_head_len(response: &Response) -> u64 {
     (status_line + headers_len(response.headers()) + date + 2) as u64
 }
 
-fn sanitize_tag(tag: &str) -> String {
+pub(crate) fn sanitize_tag(tag: &str) -> String {
     tag.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(64)
@@ -286,7 +286,10 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
 
 /// Opens the session's own connection to the upstream, linked to the session so the monitor
 /// can show which echo connection serves which browser.
-async fn connect_upstream(shared: &Shared, id: u64) -> io::Result<(TcpStream, LinkGuard)> {
+pub(crate) async fn connect_upstream(
+    shared: &Shared,
+    id: u64,
+) -> io::Result<(TcpStream, LinkGuard)> {
     let addr = tokio::net::lookup_host(&shared.upstream)
         .await?
         .next()

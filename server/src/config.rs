@@ -43,6 +43,37 @@ pub struct Config {
     #[arg(long)]
     pub no_udp: bool,
 
+    /// WebTransport (HTTP/3 over QUIC, UDP): the browser's datagram path to the UDP echo, and
+    /// a bidirectional stream bridged to the TCP echo like `/ws`.
+    #[arg(
+        long = "webtransport",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:4433"
+    )]
+    pub webtransport: SocketAddr,
+
+    /// Do not start the WebTransport endpoint.
+    #[arg(long)]
+    pub no_webtransport: bool,
+
+    /// WebTransport certificate chain (PEM) instead of the self-signed one made at start.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Where each WebTransport session's datagrams go (default: this server's first UDP echo
+    /// socket). Fixed by the operator, like `--upstream`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub udp_upstream: Option<String>,
+
+    /// Replace the self-signed WebTransport certificate after this many seconds (default: at
+    /// half its 13-day life). For tests.
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub cert_renew_after: Option<u64>,
+
     /// Do not start the banner service.
     #[arg(long)]
     pub no_banner: bool,
@@ -154,6 +185,8 @@ impl Config {
             "--banner",
             "127.0.0.1:0",
             "--http",
+            "127.0.0.1:0",
+            "--webtransport",
             "127.0.0.1:0",
         ]);
         config.shutdown_grace = 2;

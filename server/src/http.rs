@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use socklab_protocol::ServerInfo;
+use socklab_protocol::{ServerInfo, WebTransportInfo};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
@@ -34,6 +34,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
         .route("/api/events", get(monitor::handler))
         .route("/api/sessions", get(sessions))
         .route("/api/info", get(info))
+        .route("/api/webtransport", get(webtransport))
         .fallback_service(static_files::router(Arc::clone(&shared)))
         .with_state(shared)
 }
@@ -56,6 +57,24 @@ async fn info(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         upstream: shared.upstream.clone(),
         max_message: shared.config.max_message,
         instance: shared.registry.instance().map(str::to_owned),
+    }))
+}
+
+/// `GET /api/webtransport`: the WebTransport URL and the certificate's SHA-256 (it changes
+/// when the certificate is renewed, so pages ask before every connect). 404 when the endpoint
+/// is off.
+async fn webtransport(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let Some(wt) = shared.webtransport.as_ref() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "WebTransport is off on this server (--no-webtransport)\n",
+        )
+            .into_response();
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    no_store(Json(WebTransportInfo {
+        url: wt.url(host),
+        cert_sha256: wt.cert_sha256().to_vec(),
     }))
 }
 
@@ -137,18 +156,7 @@ pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), O
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let own = !host.is_empty()
-        && ["http://", "https://"].iter().any(|scheme| {
-            origin.len() == scheme.len() + host.len()
-                && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
-                && origin[scheme.len()..].eq_ignore_ascii_case(host)
-        });
-    let listed = shared
-        .config
-        .allow_origin
-        .iter()
-        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin));
-    if own || listed {
+    if origin_matches_host(origin, host) || origin_listed(origin, &shared.config.allow_origin) {
         Ok(())
     } else {
         tracing::warn!(origin, host, "WebSocket handshake refused: foreign Origin");
@@ -156,6 +164,23 @@ pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), O
             origin: origin.to_owned(),
         })
     }
+}
+
+/// Whether `origin` is `http://host` or `https://host` (`host` as in a `Host` header).
+pub(crate) fn origin_matches_host(origin: &str, host: &str) -> bool {
+    !host.is_empty()
+        && ["http://", "https://"].iter().any(|scheme| {
+            origin.len() == scheme.len() + host.len()
+                && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
+                && origin[scheme.len()..].eq_ignore_ascii_case(host)
+        })
+}
+
+/// Whether `origin` is listed with `--allow-origin` (or `*` is).
+pub(crate) fn origin_listed(origin: &str, allowed: &[String]) -> bool {
+    allowed
+        .iter()
+        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// A handshake refused by the Origin rule; answered with 403.

@@ -5,6 +5,8 @@
 //! * [`config`] — every flag, parsed once by clap into [`Config`].
 //! * [`registry`] — one session model for every kind: ids, byte counts, the monitor bus.
 //! * `tcp_echo`, `udp_echo`, `banner` — the lesson's services.
+//! * `webtransport` — B/S over UDP: WebTransport datagrams to the UDP echo, streams to the
+//!   TCP echo, its self-signed certificate and `/api/webtransport`'s state.
 //! * `http` — the axum app: the page, `/healthz`, `/api/*`; `bridge` (`/ws`) and
 //!   `monitor` (`/api/events`) are its WebSocket endpoints.
 //! * `shared` — what every task shares: config, registry, the one connection limit, the one
@@ -43,6 +45,7 @@ mod shared;
 mod static_files;
 mod tcp_echo;
 mod udp_echo;
+mod webtransport;
 
 use std::future::Future;
 use std::io;
@@ -59,6 +62,7 @@ use tokio_util::task::TaskTracker;
 pub use config::Config;
 pub use proxy::Cidr;
 pub use registry::Registry;
+pub use webtransport::WtError;
 
 use shared::Shared;
 
@@ -76,6 +80,9 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// The WebTransport endpoint could not start (its socket or its certificate).
+    #[error(transparent)]
+    WebTransport(#[from] WtError),
 }
 
 /// Where each service really listens (after binding, so port 0 is resolved).
@@ -89,6 +96,8 @@ pub struct Addrs {
     pub banner: Vec<SocketAddr>,
     /// HTTP listeners.
     pub http: Vec<SocketAddr>,
+    /// The WebTransport endpoint (UDP), unless `--no-webtransport`.
+    pub webtransport: Option<SocketAddr>,
 }
 
 /// The bound sockets of every service, ready for [`run`].
@@ -98,6 +107,7 @@ pub struct Listeners {
     udp: Vec<UdpSocket>,
     banner: Vec<TcpListener>,
     http: Vec<TcpListener>,
+    webtransport: Option<webtransport::WtListener>,
     addrs: Addrs,
 }
 
@@ -116,6 +126,7 @@ pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
         udp: Vec::new(),
         banner: Vec::new(),
         http: Vec::new(),
+        webtransport: None,
         addrs: Addrs::default(),
     };
     for &addr in &config.tcp {
@@ -141,6 +152,12 @@ pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
         let listener = bind_tcp(addr).map_err(|source| bind_error("http", addr, source))?;
         l.addrs.http.push(local_addr(&listener, addr));
         l.http.push(listener);
+    }
+    if !config.no_webtransport {
+        let cert = config.tls_cert.as_deref().zip(config.tls_key.as_deref());
+        let wt = webtransport::bind(config.webtransport, cert).await?;
+        l.addrs.webtransport = Some(wt.state.addr);
+        l.webtransport = Some(wt);
     }
     Ok(l)
 }
@@ -259,6 +276,10 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
         addrs: addrs.clone(),
         upstream,
         cluster,
+        webtransport: listeners
+            .webtransport
+            .as_ref()
+            .map(|w| Arc::clone(&w.state)),
     });
     let mut tasks = Vec::new();
     for l in listeners.tcp {
@@ -271,6 +292,9 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
     }
     for l in listeners.banner {
         tasks.push(tokio::spawn(banner::serve(l, Arc::clone(&shared))));
+    }
+    if let Some(wt) = listeners.webtransport {
+        tasks.push(tokio::spawn(webtransport::serve(wt, Arc::clone(&shared))));
     }
     let app = http::app(Arc::clone(&shared));
     for l in listeners.http {

@@ -96,7 +96,7 @@ impl Registry {
         extra: Extra,
     ) -> Session {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let via = if kind == SessionKind::Tcp {
+        let via = if matches!(kind, SessionKind::Tcp | SessionKind::Udp) {
             let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
             // A bridge socket bound to the unspecified address is known by its port alone.
             let unspecified = match peer {
@@ -139,7 +139,7 @@ impl Registry {
     }
 
     /// Notes that a bridge's upstream socket bound to `local` serves session `id`, before it
-    /// connects, so the echo service sees the link when it accepts.
+    /// connects (TCP) or sends (UDP), so the echo service sees the link when it accepts.
     pub fn link(self: &Arc<Self>, local: SocketAddr, id: u64) -> LinkGuard {
         self.links
             .lock()

@@ -38,6 +38,9 @@ pub struct Shared {
     pub upstream: String,
     /// With `--monitor-redis`: the other instances' sessions for `/api/events`.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The WebTransport endpoint's URL and certificate hash, for `/api/webtransport`
+    /// (None when it is off).
+    pub webtransport: Option<Arc<crate::webtransport::WtState>>,
 }
 
 /// Accepts connections until shutdown and serves each in its own task, within the connection

@@ -1,29 +1,42 @@
 //! The process's shutdown trigger: Ctrl-C or SIGTERM, whichever comes first.
 
+use std::future::Future;
+
 /// Resolves when the process is asked to stop (Ctrl-C, or SIGTERM on Unix).
-pub async fn signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(cause = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+///
+/// On Unix the handlers are installed when this is called, not when the future is first
+/// polled, so a signal that comes right after the server said it runs is a clean stop, not
+/// death by signal. Call it inside the tokio runtime.
+pub fn signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    let installed = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            match installed {
+                (Ok(mut int), Ok(mut term)) => tokio::select! {
+                    _ = int.recv() => tracing::info!("Ctrl-C: shutting down"),
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                },
+                (Err(err), _) | (_, Err(err)) => {
+                    tracing::error!(cause = %err, "cannot listen for Ctrl-C/SIGTERM");
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(err) => {
-                tracing::error!(cause = %err, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(err) = tokio::signal::ctrl_c().await {
+                tracing::error!(cause = %err, "cannot listen for Ctrl-C");
                 std::future::pending::<()>().await;
             }
+            tracing::info!("Ctrl-C: shutting down");
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
     }
 }

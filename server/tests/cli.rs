@@ -22,6 +22,8 @@ fn port_zero_flags() -> Vec<&'static str> {
         "127.0.0.1:0",
         "--http",
         "127.0.0.1:0",
+        "--webtransport",
+        "127.0.0.1:0",
     ]
 }
 
@@ -96,6 +98,9 @@ async fn help_explains_every_flag() {
         "--idle-timeout",
         "--static-dir",
         "--udp-drop",
+        "--webtransport",
+        "--tls-cert",
+        "--udp-upstream",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

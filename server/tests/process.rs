@@ -79,6 +79,8 @@ fn port_zero_flags() -> Vec<&'static str> {
         "127.0.0.1:0",
         "--http",
         "127.0.0.1:0",
+        "--webtransport",
+        "127.0.0.1:0",
     ]
 }
 

@@ -22,6 +22,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Listen for Ctrl-C/SIGTERM before saying we run: a stop right after is a clean one.
+    let stop = shutdown::signal();
     let a = listeners.addrs();
     let page = a
         .http
@@ -41,8 +43,11 @@ async fn main() -> ExitCode {
     for h in &a.http {
         println!("  HTTP      {h:<22} page, /ws bridge, /api/events monitor");
     }
+    if let Some(w) = &a.webtransport {
+        println!("  WebTrans. {w:<22} UDP (QUIC): datagrams to the UDP echo; /api/webtransport");
+    }
     println!("Stop with Ctrl-C.");
-    match run(config, listeners, shutdown::signal()).await {
+    match run(config, listeners, stop).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("socklab-server: {err}");
