@@ -153,6 +153,13 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     let mut idle_deadline = Instant::now() + idle;
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    // Made once per session, not once per message: a fresh `sleep_until` registers a timer and
+    // a fresh `cancelled()` locks the shutdown token's waiter list on every pass of the loop.
+    // The idle timer is only moved when it fires early.
+    let idle_timer = tokio::time::sleep_until(idle_deadline);
+    tokio::pin!(idle_timer);
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             msg = socket.recv() => {
@@ -267,13 +274,17 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
                     break;
                 }
             }
-            () = tokio::time::sleep_until(idle_deadline) => {
+            () = &mut idle_timer => {
+                if idle_deadline > Instant::now() {
+                    idle_timer.as_mut().reset(idle_deadline);
+                    continue;
+                }
                 let why = format!("idle for {}s", idle.as_secs());
                 session.set_reason(why.clone());
                 close(&mut socket, close_code::GOING_AWAY, &why).await;
                 break;
             }
-            () = shared.shutdown.cancelled() => {
+            () = &mut shutdown => {
                 session.set_reason("server shutting down");
                 close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;
                 break;

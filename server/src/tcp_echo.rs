@@ -38,13 +38,17 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
     let mut stamper = Stamper::new(shared.config.max_line);
     let mut out = Vec::new();
     let write_timeout = shared.config.write_timeout();
+    // Once per connection: a fresh `cancelled()` each pass would lock the shutdown token's
+    // waiter list, shared by every session, once per message.
+    let shutdown = shared.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             ready = stream.readable() => if let Err(err) = ready {
                 session.set_reason(format!("read error: {err}"));
                 break;
             },
-            () = shared.shutdown.cancelled() => {
+            () = &mut shutdown => {
                 session.set_reason("server shutting down");
                 break;
             }
