@@ -5,6 +5,7 @@
 mod bench;
 mod cmd;
 mod page;
+mod soak;
 mod tools;
 
 use std::env;
@@ -49,6 +50,13 @@ COMMANDS
         About 6 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
         nothing and measures less.
 
+    soak [--minutes N] [--fuzz-seconds S] [--no-fuzz]
+        The long checks, bounded: 500 mixed clients (raw TCP, bridge, UDP) with random
+        disconnects against socklab-server for N minutes (default 5; release build), checking
+        every byte comes back once, in order, and printing bytes, sessions, the server's RSS
+        and fd count; then each cargo-fuzz target in fuzz/ for S seconds (default 60), on the
+        stable toolchain with RUSTC_BOOTSTRAP=1. Installs cargo-fuzz 0.13.2 if missing.
+
     tools [--no-browser]
         Only install what is missing, and report what was present and what was installed.
 
@@ -82,6 +90,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         "test" => test(rest),
         "lint" => lint(rest),
         "tools" => tools_cmd(rest),
+        "soak" => soak::soak(rest),
         "bench" => {
             let args = parse("bench", rest, &["--quick"])?;
             bench::bench(args.flags.contains(&"--quick"))
