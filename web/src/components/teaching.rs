@@ -67,13 +67,30 @@ impl Sizes {
 pub fn Teaching(props: &TeachingProps) -> Html {
     let l = props.lang;
     let sizes = Sizes::of(&props.exchange);
+    let info = props.info.as_ref();
+    let port_of = |addrs: Option<&Vec<String>>| {
+        addrs
+            .and_then(|a| a.first())
+            .and_then(|a| a.rsplit_once(':'))
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_else(|| socklab_protocol::DEFAULT_ECHO_PORT.to_string())
+    };
+    let echo_port = AttrValue::from(format!(":{}", port_of(info.map(|i| &i.tcp))));
+    let udp_cmd = AttrValue::from(match info.and_then(|i| i.udp.first()) {
+        Some(addr) => match addr.rsplit_once(':') {
+            Some((host, port)) => format!("nc -u {} {port}", host.trim_matches(['[', ']'])),
+            None => format!("nc -u {addr}"),
+        },
+        None => format!("nc -u 127.0.0.1 {}", socklab_protocol::DEFAULT_ECHO_PORT),
+    });
     html! {
         <section class="teach" aria-labelledby="teach-title">
             <h2 id="teach-title">{ l.t("What is different", "两者有何不同") }</h2>
-            <LayerPath lang={l} count={props.exchange.count} msg={sizes.msg} line={sizes.line} />
+            <LayerPath lang={l} count={props.exchange.count} msg={sizes.msg} line={sizes.line}
+                echo={echo_port.clone()} />
             <WireBytes lang={l} sizes={sizes} info={props.info.clone()} tag={props.tag.clone()}
                 handshake={props.handshake} />
-            <Concepts lang={l} />
+            <Concepts lang={l} udp={udp_cmd} />
         </section>
     }
 }
@@ -85,6 +102,8 @@ struct PathProps {
     count: u64,
     msg: usize,
     line: usize,
+    /// `:21566`, the echo's port.
+    echo: AttrValue,
 }
 
 /// One host drawn as its protocol stack: application over transport over network.
@@ -141,7 +160,7 @@ fn LayerPath(props: &PathProps) -> Html {
                     l.t("frame ⇄ line", "帧 ⇄ 行"), l.t("TCP ×2", "TCP ×2"), "bridge") }
                 { link(format!("{} · {} B", l.t("line", "行"), props.line),
                     l.t("2nd TCP connection", "第二条 TCP 连接"), props.count, 2, false) }
-                { stack(l.t("Echo", "回显"), ":21566", "[time]:line", "TCP", "echo") }
+                { stack(l.t("Echo", "回显"), &props.echo, "[time]:line", "TCP", "echo") }
             </div>
             <div class="lane">
                 <div class="lane-label"><span class="tag cs">{ "C/S" }</span></div>
@@ -149,7 +168,7 @@ fn LayerPath(props: &PathProps) -> Html {
                     l.t("your line", "你的一行"), "TCP", "client") }
                 { link(format!("{} · {} B", l.t("line", "行"), props.line),
                     l.t("straight to TCP", "直接走 TCP"), props.count, 1, true) }
-                { stack(l.t("Echo", "回显"), ":21566", "[time]:line", "TCP", "echo") }
+                { stack(l.t("Echo", "回显"), &props.echo, "[time]:line", "TCP", "echo") }
             </div>
             <p class="path-foot">{ l.t(
                 "B/S: two TCP connections and one extra hop, because a page may not open raw sockets. C/S: one TCP connection, straight to the service.",
@@ -288,6 +307,7 @@ fn WireBytes(props: &WireProps) -> Html {
         Some(h) => (h.request as usize, h.response as usize, true),
         None => (est_req, est_resp, false),
     };
+    let approx = if measured { "=" } else { "≈" };
 
     let set_v4 = {
         let ipv6 = ipv6.clone();
@@ -356,7 +376,7 @@ fn WireBytes(props: &WireProps) -> Html {
                         "TCP three-way handshake (SYN, SYN-ACK, ACK) — then the bytes flow.",
                         "TCP 三次握手（SYN、SYN-ACK、ACK）——然后就开始传数据。",
                     ) }</li>
-                    <li><span class="tag bs">{ "B/S" }</span>{ format!("{} ≈ {} B + {} ≈ {} B, {}",
+                    <li><span class="tag bs">{ "B/S" }</span>{ format!("{} {approx} {} B + {} {approx} {} B, {}",
                         l.t("TCP handshake, then the HTTP upgrade: request", "TCP 握手，然后 HTTP 升级：请求"),
                         up_req,
                         l.t("101 answer", "101 响应"),
@@ -398,9 +418,10 @@ fn packet_view(p: &Packet, scale: usize) -> Html {
             <span class="pr-label">{ p.from_to.clone() }</span>
             <div class="bar" role="img" aria-label={p.segs.iter().map(|s| format!("{} {} B", s.label, s.bytes)).collect::<Vec<_>>().join(", ")}>
                 { for p.segs.iter().map(|s| {
-                    let pct = (s.bytes as f64 / scale as f64 * 100.0).max(2.5);
+                    // Hundredths of a percent, at least 2.5 % so every part stays visible.
+                    let pct = (s.bytes * 10_000 / scale).max(250);
                     html! {
-                        <span class={classes!("seg", s.class)} style={format!("flex-basis:{pct:.2}%")}
+                        <span class={classes!("seg", s.class)} style={format!("flex-basis:{}.{:02}%", pct / 100, pct % 100)}
                             title={format!("{} {} B", s.label, s.bytes)}>
                             <span class="seg-text">{ format!("{} {}", s.label, s.bytes) }</span>
                         </span>
@@ -487,7 +508,7 @@ fn Concepts(props: &ConceptsProps) -> Html {
                     <li>{ l.t("Message-oriented: one send, one datagram; no congestion control.", "面向报文：发一次就是一个数据报；无拥塞控制。") }</li>
                     <li>{ l.t("One-to-one, one-to-many, many-to-one, many-to-many.", "一对一、一对多、多对一、多对多。") }</li>
                 </ul>
-                <p class="uses">{ l.t("Used by: DNS, video streaming, voice over IP. Try: nc -u 127.0.0.1 21566", "用于：域名系统（DNS）、视频流、IP 语音（VoIP）。试试：nc -u 127.0.0.1 21566") }</p>
+                <p class="uses">{ l.t("Used by: DNS, video streaming, voice over IP. Try: ", "用于：域名系统（DNS）、视频流、IP 语音（VoIP）。试试：") }<code>{ props.udp.clone() }</code></p>
             </div>
             <div class="card concept">
                 <h3><span class="tag ip">{ "IP" }</span>{ "IPv4 · IPv6" }</h3>
@@ -498,7 +519,7 @@ fn Concepts(props: &ConceptsProps) -> Html {
                 </ul>
             </div>
             <div class="card concept">
-                <h3><span class="tag bs">{ "B/S" }</span>{ l.t("vs", "与") }<span class="tag cs">{ "C/S" }</span></h3>
+                <h3><span class="tag bs">{ "B/S" }</span><span class="vs">{ l.t("vs", "与") }</span><span class="tag cs">{ "C/S" }</span></h3>
                 <ul>
                     <li>{ l.t("C/S, client/server: a program you install talks to the server, here over a raw TCP socket.", "C/S（客户端/服务器）：安装一个客户端程序和服务器对话，这里用原始 TCP 套接字。") }</li>
                     <li>{ l.t("B/S, browser/server: the browser is the client; pages speak HTTP, and WebSocket for live data.", "B/S（浏览器/服务器）：浏览器就是客户端；网页说 HTTP，实时数据用 WebSocket。") }</li>
@@ -513,4 +534,6 @@ fn Concepts(props: &ConceptsProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct ConceptsProps {
     lang: Lang,
+    /// The command that sends a datagram to this server's UDP echo.
+    udp: AttrValue,
 }

@@ -121,22 +121,28 @@ pub fn Countdown(props: &SinceProps) -> Html {
     html! { <span class="countdown">{ format!("{secs} s") }</span> }
 }
 
+/// A value given in tenths, with one decimal: `123` → `12.3`.
+fn tenths(value_x10: u64) -> String {
+    format!("{}.{}", value_x10 / 10, value_x10 % 10)
+}
+
 /// `1 B`, `1.2 KB`.
 pub fn fmt_bytes(n: u64) -> String {
     if n < 1024 {
         format!("{n} B")
     } else if n < 1024 * 1024 {
-        format!("{:.1} KB", n as f64 / 1024.0)
+        format!("{} KB", tenths(n * 10 / 1024))
     } else {
-        format!("{:.1} MB", n as f64 / (1024.0 * 1024.0))
+        format!("{} MB", tenths(n * 10 / (1024 * 1024)))
     }
 }
 
 /// `0.8 ms`, `12 ms`.
 pub fn fmt_ms(ms: f64) -> String {
+    let ms = ms.max(0.0);
     if ms < 10.0 {
-        format!("{ms:.1} ms")
+        format!("{} ms", tenths((ms * 10.0).round() as u64))
     } else {
-        format!("{ms:.0} ms")
+        format!("{} ms", ms.round() as u64)
     }
 }

@@ -106,6 +106,8 @@ pub struct Exchange {
     pub reply: Option<String>,
     /// Increases with every message sent (restarts the path animation).
     pub count: u64,
+    /// Replies still owed to earlier messages when this one was sent (they come first).
+    owed_before: usize,
 }
 
 /// The whole B/S state.
@@ -269,15 +271,16 @@ impl Reducible for BridgeState {
                 clock,
                 now_ms,
             } => {
-                for _ in 0..lines_in(&text) {
-                    s.pending.push_back(now_ms);
-                }
-                s.sent_total += 1;
                 s.exchange = Exchange {
                     sent: text.clone(),
                     reply: None,
                     count: s.exchange.count + 1,
+                    owed_before: s.pending.len(),
                 };
+                for _ in 0..lines_in(&text) {
+                    s.pending.push_back(now_ms);
+                }
+                s.sent_total += 1;
                 s.push(Dir::Sent, clock, text.len(), Body::Text(text), None);
             }
             BridgeAction::NotSent { clock } => s.note(clock, Note::NotSent),
@@ -288,7 +291,9 @@ impl Reducible for BridgeState {
             } => {
                 let rtt = s.take_rtt(now_ms);
                 s.received_total += 1;
-                if s.exchange.reply.is_none() && s.exchange.count > 0 {
+                if s.exchange.owed_before > 0 {
+                    s.exchange.owed_before -= 1;
+                } else if s.exchange.reply.is_none() && s.exchange.count > 0 {
                     s.exchange.reply = Some(text.clone());
                 }
                 s.push(Dir::Received, clock, text.len(), Body::Text(text), rtt);
@@ -300,6 +305,7 @@ impl Reducible for BridgeState {
             } => {
                 let rtt = s.take_rtt(now_ms);
                 s.received_total += 1;
+                s.exchange.owed_before = s.exchange.owed_before.saturating_sub(1);
                 s.push(Dir::Received, clock, data.len(), Body::Binary(data), rtt);
             }
             BridgeAction::Closing => s.status = Status::Closing,
@@ -307,6 +313,7 @@ impl Reducible for BridgeState {
                 s.status = Status::Closed;
                 s.opened_at_ms = None;
                 s.pending.clear();
+                s.exchange.owed_before = 0;
                 s.last_close = Some(info.clone());
                 s.note(info.clock.clone(), Note::Closed(info));
             }
@@ -326,5 +333,97 @@ impl Reducible for BridgeState {
             BridgeAction::ClearLog => s.log.clear(),
         }
         Rc::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(actions: Vec<BridgeAction>) -> Rc<BridgeState> {
+        actions
+            .into_iter()
+            .fold(Rc::new(BridgeState::default()), |s, a| s.reduce(a))
+    }
+
+    fn sent(text: &str, now_ms: f64) -> BridgeAction {
+        BridgeAction::Sent {
+            text: text.into(),
+            clock: String::new(),
+            now_ms,
+        }
+    }
+
+    fn received(text: &str, now_ms: f64) -> BridgeAction {
+        BridgeAction::ReceivedText {
+            text: text.into(),
+            clock: String::new(),
+            now_ms,
+        }
+    }
+
+    #[test]
+    fn one_reply_per_line() {
+        assert_eq!(lines_in("hi"), 1);
+        assert_eq!(lines_in("hi\n"), 1);
+        assert_eq!(lines_in("a\nb"), 2);
+        assert_eq!(lines_in("a\n\nb\n"), 3);
+        assert_eq!(lines_in(""), 1);
+    }
+
+    #[test]
+    fn replies_are_matched_to_sends_in_order() {
+        let s = run(vec![
+            BridgeAction::Opened {
+                clock: String::new(),
+                now_ms: 0.0,
+            },
+            sent("a\nb", 100.0),
+            sent("c", 150.0),
+            received("[t]:a", 110.0),
+            received("[t]:b", 120.0),
+            received("[t]:c", 190.0),
+            // An unexpected extra line has no round trip.
+            received("[t]:?", 200.0),
+        ]);
+        let rtts: Vec<Option<f64>> = s
+            .log
+            .iter()
+            .filter(|e| e.dir == Dir::Received)
+            .map(|e| e.rtt_ms)
+            .collect();
+        assert_eq!(rtts, vec![Some(10.0), Some(20.0), Some(40.0), None]);
+        assert_eq!(rtt_summary(&s.rtts), Some((3, 20.0, 40.0)));
+        assert_eq!(s.exchange.sent, "c");
+        assert_eq!(s.exchange.reply.as_deref(), Some("[t]:c"));
+    }
+
+    #[test]
+    fn a_close_forgets_what_was_in_flight_and_is_remembered() {
+        let s = run(vec![
+            sent("lost", 0.0),
+            BridgeAction::Closed(CloseInfo {
+                code: 1011,
+                reason: "upstream unreachable".into(),
+                clean: true,
+                clock: String::new(),
+            }),
+            BridgeAction::Opened {
+                clock: String::new(),
+                now_ms: 10.0,
+            },
+            received("[t]:late", 20.0),
+        ]);
+        assert_eq!(s.log.back().and_then(|e| e.rtt_ms), None);
+        assert_eq!(s.last_close.as_ref().map(|c| c.code), Some(1011));
+        assert_eq!(s.status, Status::Open);
+        assert_eq!(s.connections, 1);
+    }
+
+    #[test]
+    fn the_log_is_bounded() {
+        let s = run((0..MAX_LOG + 10).map(|i| sent("x", i as f64)).collect());
+        assert_eq!(s.log.len(), MAX_LOG);
+        assert_eq!(s.log.back().map(|e| e.seq), Some((MAX_LOG + 9) as u64));
     }
 }

@@ -209,3 +209,96 @@ impl Reducible for MonitorState {
         Rc::new(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use socklab_protocol::{MessageEvent, SessionClosed};
+
+    use super::*;
+
+    fn opened(id: u64, kind: SessionKind, via: Option<u64>, tag: Option<&str>) -> MonitorEvent {
+        MonitorEvent::SessionOpened(SessionOpened {
+            id,
+            kind,
+            peer: "127.0.0.1:50000".into(),
+            local: "127.0.0.1:21566".into(),
+            at: "2026-01-01T12:00:00+00:00".into(),
+            via,
+            tag: tag.map(String::from),
+            handshake: None,
+            instance: None,
+        })
+    }
+
+    fn closed(id: u64, kind: SessionKind) -> MonitorEvent {
+        MonitorEvent::SessionClosed(SessionClosed {
+            id,
+            kind,
+            at: "2026-01-01T12:00:01+00:00".into(),
+            bytes_in: 3,
+            bytes_out: 25,
+            reason: "client closed".into(),
+            instance: None,
+        })
+    }
+
+    fn apply(events: Vec<MonitorEvent>) -> Rc<MonitorState> {
+        let s = Rc::new(MonitorState::new("mytag".into())).reduce(MonitorAction::Opened);
+        s.reduce(MonitorAction::Events(
+            events.into_iter().map(|e| (e, String::new())).collect(),
+        ))
+    }
+
+    #[test]
+    fn the_page_finds_its_upstream_through_tag_and_via() {
+        let s = apply(vec![
+            opened(1, SessionKind::Ws, None, Some("other")),
+            opened(2, SessionKind::Tcp, Some(1), None),
+            opened(3, SessionKind::Ws, None, Some("mytag")),
+            opened(4, SessionKind::Tcp, Some(3), None),
+            opened(5, SessionKind::Tcp, None, None),
+        ]);
+        assert_eq!(s.my_ws, Some(3));
+        assert_eq!(s.my_upstream().map(|u| u.opened.id), Some(4));
+        // Browser sessions are counted apart; raw and bridged TCP sessions are listed.
+        assert_eq!(s.browsers.len(), 2);
+        assert_eq!(
+            s.sessions.keys().copied().collect::<Vec<_>>(),
+            vec![2, 4, 5]
+        );
+    }
+
+    #[test]
+    fn messages_and_closes_update_their_session() {
+        let s = apply(vec![
+            opened(7, SessionKind::Tcp, None, None),
+            MonitorEvent::Message(MessageEvent {
+                id: 7,
+                kind: SessionKind::Tcp,
+                dir: Direction::In,
+                bytes: 3,
+                preview: "hi\n".into(),
+                at: "2026-01-01T12:00:00+00:00".into(),
+                instance: None,
+            }),
+            closed(7, SessionKind::Tcp),
+        ]);
+        let v = &s.sessions[&7];
+        assert_eq!(v.messages.len(), 1);
+        assert_eq!((v.bytes_in, v.bytes_out), (3, 25));
+        assert!(v.closed.is_some());
+    }
+
+    #[test]
+    fn only_a_few_closed_sessions_stay_on_screen() {
+        let mut events = Vec::new();
+        for id in 0..20 {
+            events.push(opened(id, SessionKind::Banner, None, None));
+            events.push(closed(id, SessionKind::Banner));
+        }
+        events.push(opened(100, SessionKind::Tcp, None, None));
+        let s = apply(events);
+        assert_eq!(s.sessions.len(), MAX_CLOSED + 1);
+        assert!(s.sessions.contains_key(&19) && !s.sessions.contains_key(&0));
+    }
+}
