@@ -45,7 +45,16 @@ fn first_existing(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 pub fn setup(test: &str) -> Option<Setup> {
     let required = std::env::var("SOCKLAB_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
     let mut missing = Vec::new();
-    let dist = std::env::var_os("SOCKLAB_DIST").map(PathBuf::from);
+    // A relative SOCKLAB_DIST is taken from the workspace root, like the xtask's `dist/`.
+    let dist = std::env::var_os("SOCKLAB_DIST")
+        .map(PathBuf::from)
+        .map(|d| {
+            if d.is_absolute() {
+                d
+            } else {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(d)
+            }
+        });
     match &dist {
         None => missing.push(
             "SOCKLAB_DIST is not set (build the page with `trunk build --release --offline` \

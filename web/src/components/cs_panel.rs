@@ -81,6 +81,11 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
             </div>
             <JoinBox lang={l} info={props.info.clone()} />
             { feed_note }
+            if let Some(status) = st.status.as_ref().filter(|s| s.state != "ok") {
+                <div class="feed-note" role="status">
+                    { format!("{} {}: {}", l.t("monitor", "监视器"), status.state, status.detail) }
+                </div>
+            }
             if st.lagged > 0 {
                 <div class="feed-note">{ format!("{} {}", st.lagged, l.t(
                     "events skipped: this page could not keep up (the echo never waits for the monitor).",
