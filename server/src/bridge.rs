@@ -29,11 +29,10 @@ use tokio_tungstenite::tungstenite;
 use crate::http::{ConnAddrs, check_origin, headers_len, request_head_len};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::shared::Shared;
+use crate::tcp_echo::{ReadNow, read_now, with_read_buf};
 
 /// tungstenite's read buffer; its 128 KiB default would cost gigabytes at 10k sessions.
 pub(crate) const READ_BUFFER: usize = 4 * 1024;
-/// Upstream bytes read with one syscall (on the stack, only while a read is processed).
-const UPSTREAM_CHUNK: usize = 16 * 1024;
 /// Upstream reply bytes turned into messages before they are sent, so a fast upstream is
 /// forwarded in bounded batches.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -333,32 +332,37 @@ fn drain_upstream(
     framer: &mut LineFramer,
     batch: &mut Vec<Message>,
 ) -> io::Result<bool> {
-    let mut buf = [0u8; UPSTREAM_CHUNK];
-    let mut batched = 0;
-    loop {
-        if batched >= BATCH_BYTES {
-            return Ok(false);
-        }
-        match upstream.try_read(&mut buf) {
-            Ok(0) => {
-                framer.flush(|piece| batch.push(to_message(piece)));
-                return Ok(true);
-            }
-            Ok(n) => {
-                batched += n;
-                framer.push(&buf[..n], |piece| batch.push(to_message(piece)));
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                framer.flush(|piece| batch.push(to_message(piece)));
+    with_read_buf(|buf| {
+        let mut batched = 0;
+        loop {
+            if batched >= BATCH_BYTES {
                 return Ok(false);
             }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => {
-                framer.flush(|piece| batch.push(to_message(piece)));
-                return Err(err);
+            match read_now(upstream, buf) {
+                Ok(ReadNow::Eof) => {
+                    framer.flush(|piece| batch.push(to_message(piece)));
+                    return Ok(true);
+                }
+                Ok(ReadNow::Data { n, drained }) => {
+                    batched += n;
+                    framer.push(&buf[..n], |piece| batch.push(to_message(piece)));
+                    if drained {
+                        framer.flush(|piece| batch.push(to_message(piece)));
+                        return Ok(false);
+                    }
+                }
+                Ok(ReadNow::WouldBlock) => {
+                    framer.flush(|piece| batch.push(to_message(piece)));
+                    return Ok(false);
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    framer.flush(|piece| batch.push(to_message(piece)));
+                    return Err(err);
+                }
             }
         }
-    }
+    })
 }
 
 /// One upstream line, without its `\n`: text when it is UTF-8, binary otherwise.
