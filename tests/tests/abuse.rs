@@ -689,3 +689,27 @@ async fn a_clients_close_is_answered_with_a_close_frame() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_dropped_like_a_slow_head() {
+    let server = start_server_with(|c| c.header_timeout = 1).await;
+    let addr = server.addrs.http[0];
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    // One complete request, kept alive, then silence.
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let head = read_head(&mut s).await;
+    assert_eq!(status_of(&head), 200);
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(_)) => continue, // the body, or a 408
+            Err(_) => panic!("an idle keep-alive connection is still open after 5 s"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+    server.stop().await;
+}
