@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use socklab_server::RunningServer;
 use socklab_tests::raw::{
     WsEnd, frame_header, http_get, http_raw, masked_frame, read_head, read_ws_end, status_of,
