@@ -216,6 +216,10 @@ pub struct WebTransportInfo {
     pub url: String,
     /// SHA-256 of the certificate's DER, for `serverCertificateHashes`.
     pub cert_sha256: Vec<u8>,
+    /// The share of datagrams the UDP echo drops on purpose (`--udp-drop`), so the page can
+    /// say why some do not come back.
+    #[serde(default)]
+    pub udp_drop: f64,
 }
 
 /// `GET /api/info`: what the page needs to draw itself (addresses to show in join commands).

@@ -75,6 +75,7 @@ async fn webtransport(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
     no_store(Json(WebTransportInfo {
         url: wt.url(host),
         cert_sha256: wt.cert_sha256().to_vec(),
+        udp_drop: shared.config.udp_drop.clamp(0.0, 100.0),
     }))
 }
 

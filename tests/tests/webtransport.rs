@@ -141,6 +141,7 @@ async fn a_burst_of_100_datagrams_all_come_back_without_drop() {
 #[tokio::test]
 async fn with_udp_drop_50_about_half_come_back() {
     let server = start_server_with(|c| c.udp_drop = 50.0).await;
+    assert_eq!(info(&server).await.udp_drop, 50.0, "the page is told why");
     let wt = connect(&server).await;
     for i in 0..200 {
         wt.conn.send_datagram(format!("n{i}")).unwrap();
@@ -316,5 +317,88 @@ async fn the_certificate_is_renewed_without_dropping_sessions() {
     let new = connect(&server).await;
     new.conn.send_datagram(b"new").unwrap();
     assert_stamped(&collect(&new.conn, 1, TIMEOUT).await[0], b"new");
+    server.stop().await;
+}
+
+/// Datagram round trips, one in flight at a time: through the WebTransport gateway and
+/// directly to the UDP echo, against the same server in the same run. Not a test: run with
+/// `cargo test --release -p socklab-tests --test webtransport -- --ignored --nocapture
+/// datagram_round_trip_benchmark` (`SOCKLAB_WT_BENCH_N` round trips each, default 5000). It
+/// prints a table and one `WT_BENCH {json}` line for `cargo xtask bench` to pick up.
+#[tokio::test]
+#[ignore = "a benchmark: run explicitly"]
+async fn datagram_round_trip_benchmark() {
+    let n: usize = std::env::var("SOCKLAB_WT_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let server = start_server().await;
+    let wt = connect(&server).await;
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.connect(server.addrs.udp[0]).await.unwrap();
+    let mut buf = [0u8; 2048];
+    // Warm up both paths.
+    for _ in 0..100 {
+        wt.conn.send_datagram(b"warm").unwrap();
+        let _ = collect(&wt.conn, 1, TIMEOUT).await;
+        udp.send(b"warm").await.unwrap();
+        let _ = tokio::time::timeout(TIMEOUT, udp.recv(&mut buf)).await;
+    }
+    let mut results = Vec::new();
+    for path in ["webtransport", "udp"] {
+        let mut rtts = Vec::with_capacity(n);
+        let mut lost = 0;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let msg = format!("b{i}");
+            let t = std::time::Instant::now();
+            let ok = if path == "webtransport" {
+                wt.conn.send_datagram(msg.as_bytes()).unwrap();
+                tokio::time::timeout(Duration::from_secs(1), wt.conn.receive_datagram())
+                    .await
+                    .is_ok()
+            } else {
+                udp.send(msg.as_bytes()).await.unwrap();
+                tokio::time::timeout(Duration::from_secs(1), udp.recv(&mut buf))
+                    .await
+                    .is_ok()
+            };
+            if ok {
+                rtts.push(t.elapsed().as_secs_f64() * 1e6);
+            } else {
+                lost += 1;
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        rtts.sort_by(f64::total_cmp);
+        let pct = |p: f64| rtts[((rtts.len() - 1) as f64 * p).round() as usize];
+        results.push(serde_json::json!({
+            "path": path,
+            "round_trips": rtts.len(),
+            "lost": lost,
+            "per_sec": (rtts.len() as f64 / secs).round(),
+            "p50_us": pct(0.5).round(),
+            "p99_us": pct(0.99).round(),
+        }));
+    }
+    println!("datagram round trips, one in flight, {n} each:");
+    println!(
+        "{:<14} {:>10} {:>9} {:>9} {:>6}",
+        "path", "per s", "p50 µs", "p99 µs", "lost"
+    );
+    for r in &results {
+        println!(
+            "{:<14} {:>10} {:>9} {:>9} {:>6}",
+            r["path"].as_str().unwrap(),
+            r["per_sec"],
+            r["p50_us"],
+            r["p99_us"],
+            r["lost"]
+        );
+    }
+    println!(
+        "WT_BENCH {}",
+        serde_json::json!({ "n": n, "paths": results })
+    );
     server.stop().await;
 }

@@ -9,6 +9,7 @@ use yew::prelude::*;
 use crate::components::bs_panel::BsPanel;
 use crate::components::cs_panel::CsPanel;
 use crate::components::teaching::Teaching;
+use crate::components::udp_panel::UdpPanel;
 use crate::components::widgets::Logo;
 use crate::i18n::Lang;
 use crate::services::api;
@@ -117,6 +118,8 @@ pub fn App() -> Html {
                 <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()}
                     feed_live={feed_live} />
             </main>
+
+            <UdpPanel lang={l} />
 
             <Teaching lang={l} exchange={bridge_state.exchange.clone()} info={(*info).clone()}
                 tag={(*tag).clone()} handshake={monitor_state.my_handshake} />

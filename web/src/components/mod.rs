@@ -3,4 +3,5 @@
 pub mod bs_panel;
 pub mod cs_panel;
 pub mod teaching;
+pub mod udp_panel;
 pub mod widgets;

@@ -4,3 +4,4 @@ pub mod api;
 pub mod bridge;
 pub mod monitor;
 pub mod socket;
+pub mod wt;

@@ -1,0 +1,101 @@
+//! B/S over UDP end to end: the real page in headless Chromium sends WebTransport datagrams
+//! through the server's gateway to the UDP echo (no extra Chromium flags: `http://127.0.0.1`
+//! is a secure context, and the server's 13-day ECDSA certificate is trusted through
+//! `serverCertificateHashes`). Same harness and skip rules as `browser.rs`.
+
+// Shared with browser.rs; this file uses only part of it.
+#[allow(dead_code)]
+mod webdriver;
+
+use socklab_tests::assert_stamped;
+use socklab_tests::socklab_server::RunningServer;
+use socklab_tests::start_server_with;
+use webdriver::{Browser, PAGE_TIMEOUT, Setup, screenshot_dir, setup};
+
+async fn serve_page(setup: &Setup, drop: f64) -> RunningServer {
+    let dist = setup.dist.clone();
+    start_server_with(move |c| {
+        c.static_dir = dist;
+        c.udp_drop = drop;
+    })
+    .await
+}
+
+async fn open_udp(browser: &Browser, server: &RunningServer) {
+    browser.open(server.addrs.http[0]).await;
+    browser
+        .wait_for(
+            "#udp-status[data-status=open]",
+            "the WebTransport session to open",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_datagram_from_the_page_comes_back_stamped() {
+    let Some(setup) = setup("a_datagram_from_the_page_comes_back_stamped") else {
+        return;
+    };
+    let server = serve_page(&setup, 0.0).await;
+    let browser = Browser::start(&setup, 1280, 1000).await;
+    open_udp(&browser, &server).await;
+    browser.click("#udp-send-one").await;
+    let reply = browser
+        .wait_text("#udp-panel", PAGE_TIMEOUT, "the datagram's reply", |t| {
+            t.contains("]:hello over UDP")
+        })
+        .await;
+    let line = browser.text("#udp-last .msg").await;
+    let payload = line.split_once("]:").map(|(_, p)| p).unwrap_or_default();
+    assert!(payload.starts_with("hello over UDP"), "{reply:?}");
+    assert_stamped(line.as_bytes(), payload.as_bytes());
+
+    // A burst: over UDP without --udp-drop all 20 come back on loopback; over WebSocket all
+    // 20 come back, in order.
+    browser.click("#udp-send-burst").await;
+    browser
+        .wait_for("#udp-burst[data-done=true]", "the UDP burst to finish")
+        .await;
+    browser
+        .wait_for("#ws-burst[data-back='20']", "the WebSocket burst's replies")
+        .await;
+    let ws = browser.text("#ws-burst").await;
+    assert!(ws.contains("20/20") && ws.contains("in order"), "{ws:?}");
+    let udp = browser.text("#udp-burst").await;
+    assert!(udp.contains("/20"), "{udp:?}");
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn with_udp_drop_the_page_shows_lost_datagrams() {
+    let Some(setup) = setup("with_udp_drop_the_page_shows_lost_datagrams") else {
+        return;
+    };
+    let server = serve_page(&setup, 50.0).await;
+    let browser = Browser::start(&setup, 1280, 1000).await;
+    open_udp(&browser, &server).await;
+    browser
+        .wait_text("#udp-drop-note", PAGE_TIMEOUT, "the drop note", |t| {
+            t.contains("50%")
+        })
+        .await;
+    browser.click("#udp-send-burst").await;
+    browser
+        .wait_for("#udp-burst[data-done=true]", "the UDP burst to finish")
+        .await;
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    browser
+        .screenshot(&dir.join("udp-panel.png"), 1280, 1000, true)
+        .await;
+    let lost = browser.texts("#udp-burst .cell.lost").await.len();
+    assert!(
+        (1..20).contains(&lost),
+        "with --udp-drop 50, {lost} of 20 lost"
+    );
+    browser.quit().await;
+    server.stop().await;
+}
