@@ -62,7 +62,20 @@ pub(crate) async fn handler(
     if let Err(refused) = check_origin(&headers, &shared) {
         return refused.into_response();
     }
-    let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
+    // Bridged to this server's own echo, a session needs two slots: its own and its upstream
+    // connection's. With one left, refuse now (503) rather than close with a misleading
+    // "upstream closed" when the echo turns the upstream away.
+    let needed = if shared.config.upstream.is_none() {
+        2
+    } else {
+        1
+    };
+    let permit = if shared.limit.available_permits() >= needed {
+        Arc::clone(&shared.limit).try_acquire_owned().ok()
+    } else {
+        None
+    };
+    let Some(permit) = permit else {
         tracing::warn!(peer = %addrs.peer, "connection limit reached: WebSocket refused");
         return (
             StatusCode::SERVICE_UNAVAILABLE,

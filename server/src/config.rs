@@ -122,6 +122,12 @@ pub struct Config {
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     pub udp_drop: f64,
 
+    /// Seconds of silence before TCP keepalive probes check that a raw TCP client is still
+    /// there (a peer that vanished without a FIN is dropped after 3 unanswered probes);
+    /// 0 turns keepalive off.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub tcp_keepalive: u64,
+
     /// A UDP peer counts as one session on the monitor until it has been silent this long.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub udp_idle: u64,

@@ -83,6 +83,7 @@ pub async fn accept_loop<F, Fut>(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        set_keepalive(&stream, shared.config.tcp_keepalive);
         let local = stream.local_addr().unwrap_or(listen_addr);
         // Behind a proxy the client is named in a header that may take a round trip to come,
         // so it is read in the connection's own task. The bridge's own upstream sends none.
@@ -105,4 +106,40 @@ pub async fn accept_loop<F, Fut>(
         });
     }
     tracing::debug!(%kind, addr = %listen_addr, "listener stopped");
+}
+
+/// Turns on TCP keepalive, so a client that vanished without a FIN (unplugged, crashed
+/// machine) is found and its slot freed: probes start after `idle_secs` of silence and the
+/// connection is dropped after 3 unanswered ones, 10 s apart. 0 leaves keepalive off.
+pub fn set_keepalive(stream: &TcpStream, idle_secs: u64) {
+    if idle_secs == 0 {
+        return;
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(idle_secs))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    if let Err(err) = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(cause = %err, "could not enable TCP keepalive");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keepalive_is_set_with_the_configured_idle_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        set_keepalive(&server_side, 45);
+        let sock = socket2::SockRef::from(&server_side);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(45));
+        set_keepalive(&client, 0);
+        assert!(!socket2::SockRef::from(&client).keepalive().unwrap());
+    }
 }

@@ -338,3 +338,24 @@ async fn read_close_code(s: &mut tokio::net::TcpStream) -> u16 {
     .await
     .unwrap()
 }
+
+#[tokio::test]
+async fn a_handshake_that_would_leave_no_slot_for_its_upstream_gets_503() {
+    let server = start_server_with(|c| c.max_connections = 3).await;
+    let _a = LineClient::connect(server.addrs.tcp[0]).await;
+    let _b = LineClient::connect(server.addrs.tcp[0]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    match ws_connect(&server, "/ws", &[]).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
+        other => panic!("expected 503, got {other:?}"),
+    }
+    drop(_b);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    send_text(&mut ws, "room now").await;
+    assert_stamped(
+        text(next_message(&mut ws).await.unwrap()).as_bytes(),
+        b"room now",
+    );
+    server.stop().await;
+}
