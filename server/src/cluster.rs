@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use socklab_protocol::MonitorEvent;
 use socklab_protocol::events::{FeedStatus, SessionClosed, SessionOpened};
@@ -112,6 +112,9 @@ pub struct Cluster {
     want_hello: Notify,
     /// Asks the publisher to publish this instance's open sessions (someone said `hello`).
     want_snapshot: Notify,
+    /// Asks the publisher to reconnect: the subscription was lost, so its connection to the
+    /// same Redis is most likely dead too, and waiting for a send to fail would say `ok` early.
+    want_reconnect: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +150,7 @@ impl Cluster {
             state: Mutex::new(State::default()),
             want_hello: Notify::new(),
             want_snapshot: Notify::new(),
+            want_reconnect: Notify::new(),
         });
         match redis::Client::open(url) {
             Ok(client) => {
@@ -277,8 +281,9 @@ impl Cluster {
                 }));
             }
         }
-        if let Some(i) = instance {
-            state.heard.remove(i);
+        match instance {
+            Some(i) => drop(state.heard.remove(i)),
+            None => state.heard.clear(),
         }
     }
 
@@ -293,12 +298,10 @@ impl Cluster {
             }
             match msg.op {
                 Op::Hello => {
-                    self.lock().heard.insert(msg.instance, Instant::now());
+                    self.heard(&msg.instance);
                     self.want_snapshot.notify_one();
                 }
-                Op::Alive => {
-                    self.lock().heard.insert(msg.instance, Instant::now());
-                }
+                Op::Alive => self.heard(&msg.instance),
                 Op::Bye => {
                     let reason = format!("instance {} stopped", msg.instance);
                     self.forget(Some(&msg.instance), &reason);
@@ -322,9 +325,9 @@ impl Cluster {
         let Some(instance) = instance.filter(|i| *i != self.instance) else {
             return;
         };
+        self.heard(instance);
         {
             let mut state = self.lock();
-            state.heard.insert(instance.to_owned(), Instant::now());
             match &event {
                 MonitorEvent::SessionOpened(e) => {
                     let key = (instance.to_owned(), e.id);
@@ -340,6 +343,20 @@ impl Cluster {
             }
         }
         let _ = self.bus.send(Utf8Bytes::from(json));
+    }
+
+    /// Notes that `instance` spoke. One not heard from before (new, or back after Redis or it
+    /// was away) may have published its sessions before this instance subscribed, and may
+    /// not have heard this instance's `hello`: ask again, so both sides get each other's.
+    fn heard(&self, instance: &str) {
+        let new = self
+            .lock()
+            .heard
+            .insert(instance.to_owned(), Instant::now())
+            .is_none();
+        if new {
+            self.want_hello.notify_one();
+        }
     }
 
     /// Closes the sessions of instances not heard from for [`SILENCE`].
@@ -409,8 +426,8 @@ async fn publish(
                 return;
             }
         };
-        // Whatever happened while Redis was away is lost; the snapshot below covers it.
-        local = local.resubscribe();
+        // Events kept while Redis was away follow the snapshot (a slow start loses none; a
+        // long outage loses the oldest, and the snapshot stands for them).
         let mut out = Outbox::default();
         out.snapshot(&registry);
         out.control(&cluster, Op::Alive);
@@ -421,6 +438,8 @@ async fn publish(
             }
             return;
         }
+        // A reconnection asked for before this one is answered by it.
+        let _ = cluster.want_reconnect.notified().now_or_never();
         cluster.set_link(Some(true), None, None);
         delay = BACKOFF.0;
         let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -448,6 +467,7 @@ async fn publish(
                 }
                 () = cluster.want_snapshot.notified() => out.snapshot(&registry),
                 _ = heartbeat.tick() => out.control(&cluster, Op::Alive),
+                () = cluster.want_reconnect.notified() => continue 'connect,
                 () = shutdown.cancelled() => {
                     goodbye(&cluster, &registry, &mut local, &mut conn).await;
                     return;
@@ -546,7 +566,9 @@ async fn subscribe(cluster: Arc<Cluster>, client: redis::Client, shutdown: Cance
     loop {
         let connected = async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&[EVENTS, CONTROL]).await?;
+            // One channel per command: each is confirmed by one reply.
+            pubsub.subscribe(EVENTS).await?;
+            pubsub.subscribe(CONTROL).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let mut pubsub = match tokio::time::timeout(REDIS_TIMEOUT, connected).await {
@@ -578,7 +600,8 @@ async fn subscribe(cluster: Arc<Cluster>, client: redis::Client, shutdown: Cance
                 () = shutdown.cancelled() => return,
             }
         }
-        cluster.set_link(None, Some(false), Some("connection lost".to_owned()));
+        cluster.set_link(Some(false), Some(false), Some("connection lost".to_owned()));
+        cluster.want_reconnect.notify_one();
         cluster.forget(None, "cluster monitor lost Redis");
         if !backoff(&mut delay, &shutdown).await {
             return;
@@ -601,6 +624,7 @@ mod tests {
             state: Mutex::new(State::default()),
             want_hello: Notify::new(),
             want_snapshot: Notify::new(),
+            want_reconnect: Notify::new(),
         })
     }
 

@@ -29,11 +29,13 @@ COMMANDS
         Example: cargo xtask run -- --http 127.0.0.1:8081
 
     test [--no-browser] [-- TEST RUNNER ARGS...]
-        Install what is missing (page tools; Chromium, chromedriver and CJK fonts from apt),
+        Install what is missing (page tools; Chromium, chromedriver and CJK fonts from apt;
+        haproxy, redis-server, nginx and libnginx-mod-stream from apt for the cluster tests),
         build the page, then run every test in the workspace: doctests with `cargo test --doc`
         and the rest with `cargo nextest run` (or everything with `cargo test` when nextest is
         not installed). The tests get SOCKLAB_DIST=dist/, SOCKLAB_REQUIRE_BROWSER=1,
-        CHROMIUM=/usr/bin/chromium and CHROMEDRIVER=/usr/bin/chromedriver.
+        CHROMIUM=/usr/bin/chromium, CHROMEDRIVER=/usr/bin/chromedriver and
+        SOCKLAB_REQUIRE_CLUSTER=1 (a missing haproxy/redis-server fails the cluster tests).
         --no-browser: install no browser and do not set SOCKLAB_REQUIRE_BROWSER (nor CHROMIUM,
         CHROMEDRIVER), so browser tests skip where no browser is installed (quick local loops).
         Args after `--` go to the test runner (e.g. a test name filter; doctests are then skipped).
@@ -175,11 +177,13 @@ fn test(args: &[String]) -> Result<()> {
     if browser {
         tools::browser_tools(&mut toolbox)?;
     }
+    tools::cluster_tools(&mut toolbox)?;
     let page_built = page::build()?;
 
     let env_for = |cmd: &mut std::process::Command| {
         cmd.current_dir(cmd::root())
-            .env("SOCKLAB_DIST", page::dist_dir());
+            .env("SOCKLAB_DIST", page::dist_dir())
+            .env("SOCKLAB_REQUIRE_CLUSTER", "1");
         if browser {
             cmd.env("SOCKLAB_REQUIRE_BROWSER", "1")
                 .env("CHROMIUM", tools::CHROMIUM)

@@ -54,6 +54,12 @@ pub fn browser_tools(tools: &mut Toolbox) -> Result<()> {
     ])
 }
 
+/// What the cluster tests need (several instances behind a proxy, one monitor through Redis):
+/// Debian's HAProxy, Redis, and nginx with its stream module for the config check.
+pub fn cluster_tools(tools: &mut Toolbox) -> Result<()> {
+    tools.ensure_apt(&["haproxy", "redis-server", "nginx", "libnginx-mod-stream"])
+}
+
 /// What `cargo xtask lint` needs besides the wasm target.
 pub fn lint_tools(tools: &mut Toolbox) -> Result<()> {
     tools.ensure_rustup_component("rustfmt")?;
@@ -199,10 +205,6 @@ impl Toolbox {
 
     /// `apt-get install -y` for the packages that `dpkg` does not report installed
     /// (`apt-get update` first, once per run).
-    #[expect(
-        dead_code,
-        reason = "for the bench/soak tools (haproxy, redis-server, nginx); drop this when first used"
-    )]
     pub fn ensure_apt(&mut self, packages: &[&str]) -> Result<()> {
         let packages: Vec<AptPackage> =
             packages.iter().map(|&name| AptPackage::new(name)).collect();

@@ -1,0 +1,749 @@
+//! Beyond one machine, on loopback: three instances behind HAProxy, one monitor through Redis.
+//!
+//! Needs Debian's `haproxy` and `redis-server` (and `nginx` for the config check). `cargo xtask
+//! test` installs them and sets SOCKLAB_REQUIRE_CLUSTER=1, so there a missing one fails the
+//! test; elsewhere (a plain `cargo test` on a machine without them) these tests say they are
+//! skipped and pass.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use socklab_protocol::{MonitorEvent, SessionKind};
+use socklab_server::RunningServer;
+use socklab_tests::{Monitor, TIMEOUT, assert_stamped, start_server_with, ws_connect};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Clients of each kind in the main run (300 in all), and after the kill.
+const TCP_CLIENTS: usize = 150;
+const WS_CLIENTS: usize = 150;
+const LATE_CLIENTS: usize = 15;
+/// Round trips before and after an instance is stopped.
+const BEFORE: usize = 3;
+const AFTER: usize = 3;
+
+/// Where a Debian tool is, or why the test cannot run.
+fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The tools, or `None` after saying why the test is skipped (a failure when required).
+fn tools(names: &[&str]) -> Option<Vec<PathBuf>> {
+    let found: Vec<Option<PathBuf>> = names.iter().map(|n| tool(n)).collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .zip(&found)
+        .filter(|(_, p)| p.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if missing.is_empty() {
+        return Some(found.into_iter().flatten().collect());
+    }
+    let msg = format!(
+        "{} not installed (Debian: apt-get install haproxy redis-server nginx \
+         libnginx-mod-stream; `cargo xtask test` does it)",
+        missing.join(", ")
+    );
+    if std::env::var("SOCKLAB_REQUIRE_CLUSTER").as_deref() == Ok("1") {
+        panic!("SOCKLAB_REQUIRE_CLUSTER=1 but {msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A redis-server without persistence, listening on a Unix socket only (no port to race
+/// for with other tests). Its URL is `redis+unix://` + the socket's path.
+struct Redis {
+    child: Child,
+    socket: PathBuf,
+    _dir: Arc<tempdir::Dir>,
+}
+
+impl Redis {
+    async fn start(bin: &Path, dir: Arc<tempdir::Dir>) -> Redis {
+        let socket = dir.0.join("redis.sock");
+        let _ = std::fs::remove_file(&socket);
+        let child = Command::new(bin)
+            .args(["--port", "0", "--unixsocket"])
+            .arg(&socket)
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Ok(mut s) = tokio::net::UnixStream::connect(&socket).await {
+                let mut buf = [0u8; 7];
+                if s.write_all(b"PING\r\n").await.is_ok()
+                    && s.read_exact(&mut buf).await.is_ok()
+                    && &buf == b"+PONG\r\n"
+                {
+                    return Redis {
+                        child,
+                        socket,
+                        _dir: dir,
+                    };
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis+unix://{}", self.socket.display())
+    }
+}
+
+/// Starts an instance as the deployment runs it: behind a proxy, in the cluster monitor.
+async fn start_instance(name: &str, redis: &str) -> RunningServer {
+    let (name, redis) = (name.to_owned(), redis.to_owned());
+    start_server_with(move |c| {
+        c.instance = Some(name);
+        c.proxy_protocol = true;
+        c.forwarded_for = true;
+        c.trusted_proxy = vec!["127.0.0.1".parse().unwrap()];
+        c.monitor_redis = Some(redis);
+        c.monitor_buffer = 1 << 16;
+    })
+    .await
+}
+
+/// HAProxy in front of `instances`, like deploy/haproxy.cfg but on free ports and with quick
+/// health checks.
+fn haproxy_config(instances: &[&RunningServer], echo: u16, http: u16) -> String {
+    let mut cfg = format!(
+        "global\n    maxconn 4000\n\
+         defaults\n    retries 2\n    option redispatch 1\n    timeout connect 2s\n\
+         \x20   timeout client 60s\n    timeout server 60s\n    timeout tunnel 60s\n\
+         \x20   default-server inter 300ms fall 1 rise 1\n\
+         frontend echo\n    mode tcp\n    bind 127.0.0.1:{echo}\n    default_backend echo\n\
+         backend echo\n    mode tcp\n    balance leastconn\n    option httpchk GET /healthz\n\
+         \x20   http-check expect status 200\n"
+    );
+    for (i, s) in instances.iter().enumerate() {
+        cfg += &format!(
+            "    server i{} {} send-proxy-v2 check port {}\n",
+            i + 1,
+            s.addrs.tcp[0],
+            s.addrs.http[0].port()
+        );
+    }
+    cfg += &format!(
+        "frontend web\n    mode http\n    bind 127.0.0.1:{http}\n    option forwardfor\n\
+         \x20   monitor-uri /haproxy-alive\n\
+         \x20   default_backend web\n\
+         backend web\n    mode http\n    balance leastconn\n    option httpchk GET /healthz\n\
+         \x20   http-check expect status 200\n"
+    );
+    for (i, s) in instances.iter().enumerate() {
+        cfg += &format!("    server i{} {} check\n", i + 1, s.addrs.http[0]);
+    }
+    cfg
+}
+
+/// A running HAProxy in front of `instances`, and where it listens.
+struct Proxy {
+    _child: Child,
+    _dir: tempdir::Dir,
+    echo: SocketAddr,
+    http: SocketAddr,
+}
+
+/// Starts HAProxy on free ports (trying others if a port was taken meanwhile) and waits until
+/// it serves and sees healthy instances.
+async fn start_haproxy(bin: &Path, instances: &[&RunningServer]) -> Proxy {
+    for _ in 0..5 {
+        let (echo, http) = (free_port(), free_port());
+        let dir = tempdir::Dir::new("haproxy");
+        let path = dir.0.join("haproxy.cfg");
+        std::fs::write(&path, haproxy_config(instances, echo, http)).unwrap();
+        let check = std::process::Command::new(bin)
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "generated config rejected: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let mut child = Command::new(bin)
+            .arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("haproxy starts");
+        let http: SocketAddr = ([127, 0, 0, 1], http).into();
+        if !serving(&mut child, http, "/haproxy-alive", b"Service ready").await {
+            continue;
+        }
+        assert!(
+            serving(&mut child, http, "/healthz", b"ok").await,
+            "the instances are not healthy behind the proxy"
+        );
+        return Proxy {
+            _child: child,
+            _dir: dir,
+            echo: ([127, 0, 0, 1], echo).into(),
+            http,
+        };
+    }
+    panic!("could not start haproxy on free ports");
+}
+
+/// Waits until `GET path` at `addr` answers 200 with `body` in it; `false` if `child` exits.
+async fn serving(child: &mut Child, addr: SocketAddr, path: &str, body: &[u8]) -> bool {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+            let _ = s.write_all(request.as_bytes()).await;
+            let mut got = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.read_to_end(&mut got)).await;
+            let ok = got.starts_with(b"HTTP/1.0 200") || got.starts_with(b"HTTP/1.1 200");
+            if ok && got.windows(body.len()).any(|w| w == body) {
+                return true;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "proxy not ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A throwaway directory, removed on drop.
+mod tempdir {
+    use std::path::PathBuf;
+
+    pub struct Dir(pub PathBuf);
+
+    impl Dir {
+        pub fn new(what: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!(
+                "socklab-{what}-{}-{}",
+                std::process::id(),
+                fastrand_u64()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn fastrand_u64() -> u64 {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one(std::time::SystemTime::now())
+    }
+}
+
+/// Waits for `status ok` on an instance's feed (its snapshot starts with the status).
+async fn wait_cluster_ok(server: &RunningServer) -> Monitor {
+    let mut m = Monitor::connect(server).await;
+    m.wait_for(|e| matches!(e, MonitorEvent::Status(s) if s.state == "ok"))
+        .await;
+    m
+}
+
+/// What a client saw.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Every reply, complete and in order, before and after the instance was stopped.
+    Completed,
+    /// Its instance was stopped: a clean close (TCP FIN; WebSocket close 1001) after complete
+    /// replies.
+    Closed,
+}
+
+/// Who a client is, to find it in the instances' registries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Id {
+    /// A TCP client by its local port (the PROXY header carries it to the instance).
+    Tcp(u16),
+    /// A WebSocket client by its tag.
+    Ws(String),
+}
+
+/// One raw TCP client through the proxy: `BEFORE` round trips, ready, then either `AFTER`
+/// more on `go` or a clean close.
+async fn tcp_client(
+    n: usize,
+    echo: SocketAddr,
+    ready: mpsc::Sender<Id>,
+    closed: mpsc::Sender<Id>,
+    mut go: watch::Receiver<bool>,
+) -> Outcome {
+    let stream = TcpStream::connect(echo)
+        .await
+        .expect("connect through proxy");
+    let id = Id::Tcp(stream.local_addr().unwrap().port());
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let round = |k: usize| format!("tcp client {n} message {k}\n");
+    for k in 0..BEFORE {
+        let line = round(k);
+        w.write_all(line.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        tokio::time::timeout(TIMEOUT, r.read_until(b'\n', &mut reply))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        assert_stamped(&reply, line.as_bytes());
+    }
+    ready.send(id.clone()).await.unwrap();
+    let mut byte = [0u8; 1];
+    tokio::select! {
+        read = r.read(&mut byte) => {
+            // Only a clean end of stream is acceptable here: the instance was stopped.
+            assert_eq!(read.expect("a clean close, not a reset"), 0, "unexpected bytes");
+            closed.send(id).await.unwrap();
+            return Outcome::Closed;
+        }
+        changed = go.changed() => changed.unwrap(),
+    }
+    for k in BEFORE..BEFORE + AFTER {
+        let line = round(k);
+        w.write_all(line.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        tokio::time::timeout(TIMEOUT, r.read_until(b'\n', &mut reply))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        assert_stamped(&reply, line.as_bytes());
+    }
+    Outcome::Completed
+}
+
+/// One browser-like client of the bridge through the proxy, same script as [`tcp_client`].
+async fn ws_client(
+    n: usize,
+    http: SocketAddr,
+    ready: mpsc::Sender<Id>,
+    closed: mpsc::Sender<Id>,
+    mut go: watch::Receiver<bool>,
+) -> Outcome {
+    let tag = format!("c{n}");
+    let url = format!("ws://{http}/ws?tag={tag}");
+    let (mut ws, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("handshake in time")
+        .expect("handshake through proxy");
+    let id = Id::Ws(tag);
+    async fn round(ws: &mut socklab_tests::Ws, n: usize, k: usize) {
+        let text = format!("ws client {n} message {k}");
+        ws.send(Message::text(text.clone())).await.unwrap();
+        loop {
+            match tokio::time::timeout(TIMEOUT, ws.next())
+                .await
+                .expect("reply in time")
+            {
+                Some(Ok(Message::Text(t))) => {
+                    assert_stamped(t.as_bytes(), text.as_bytes());
+                    return;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("ws client {n}: expected reply {k}, got {other:?}"),
+            }
+        }
+    }
+    for k in 0..BEFORE {
+        round(&mut ws, n, k).await;
+    }
+    ready.send(id.clone()).await.unwrap();
+    tokio::select! {
+        msg = ws.next() => {
+            match msg {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    assert_eq!(u16::from(frame.code), 1001, "closed with {frame:?}");
+                }
+                other => panic!("ws client {n}: expected close 1001, got {other:?}"),
+            }
+            closed.send(id).await.unwrap();
+            return Outcome::Closed;
+        }
+        changed = go.changed() => changed.unwrap(),
+    }
+    for k in BEFORE..BEFORE + AFTER {
+        round(&mut ws, n, k).await;
+    }
+    let _ = ws.close(None).await;
+    Outcome::Completed
+}
+
+/// Which instance serves each client right now, from the instances' own registries.
+fn placement(instances: &[(&str, &RunningServer)]) -> HashMap<Id, String> {
+    let mut at = HashMap::new();
+    for (name, server) in instances {
+        for s in server.registry.snapshot().sessions {
+            let id = match s.kind {
+                SessionKind::Tcp if s.via.is_none() => {
+                    Id::Tcp(s.peer.parse::<SocketAddr>().unwrap().port())
+                }
+                SessionKind::Ws => match s.tag {
+                    Some(tag) => Id::Ws(tag),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            at.insert(id, (*name).to_owned());
+        }
+    }
+    at
+}
+
+/// What instance 1's monitor said about other instances' sessions.
+#[derive(Default)]
+struct Seen {
+    /// Its feed said `status ok`.
+    ok: bool,
+    /// (instance, client) for every remote session opened.
+    opened: HashSet<(String, Id)>,
+    /// Remote sessions opened and not closed, by (instance, id).
+    open: HashSet<(String, u64)>,
+    /// Events it missed (`lagged`): must stay 0.
+    lagged: u64,
+}
+
+/// Reads instance 1's `/api/events` in the background.
+async fn watch_monitor(server: &RunningServer) -> Arc<Mutex<Seen>> {
+    let mut ws = ws_connect(server, "/api/events", &[]).await.unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let seen2 = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(text) = msg else { continue };
+            let event: MonitorEvent = serde_json::from_str(text.as_str()).unwrap();
+            let mut seen = seen2.lock().unwrap();
+            match event {
+                MonitorEvent::Status(s) => seen.ok = s.state == "ok",
+                MonitorEvent::SessionOpened(o) if o.instance.as_deref() != Some("i1") => {
+                    let instance = o.instance.clone().unwrap_or_default();
+                    let id = match (o.kind, o.via, o.tag) {
+                        (SessionKind::Tcp, None, _) => {
+                            Id::Tcp(o.peer.parse::<SocketAddr>().unwrap().port())
+                        }
+                        (SessionKind::Ws, _, Some(tag)) => Id::Ws(tag),
+                        _ => continue,
+                    };
+                    seen.open.insert((instance.clone(), o.id));
+                    seen.opened.insert((instance, id));
+                }
+                MonitorEvent::SessionClosed(c) if c.instance.as_deref() != Some("i1") => {
+                    seen.open.remove(&(c.instance.unwrap_or_default(), c.id));
+                }
+                MonitorEvent::Lagged { skipped } => seen.lagged += skipped,
+                _ => {}
+            }
+        }
+    });
+    seen
+}
+
+/// Polls `cond` on what the monitor saw until it holds, or fails with `what`.
+async fn until(seen: &Mutex<Seen>, what: &str, cond: impl Fn(&Seen) -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !cond(&seen.lock().unwrap()) {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one() {
+    let Some(bins) = tools(&["haproxy", "redis-server"]) else {
+        return;
+    };
+    let (haproxy, redis_server) = (&bins[0], &bins[1]);
+    let redis = Redis::start(redis_server, Arc::new(tempdir::Dir::new("redis"))).await;
+    let i1 = start_instance("i1", &redis.url()).await;
+    let i2 = start_instance("i2", &redis.url()).await;
+    let i3 = start_instance("i3", &redis.url()).await;
+    for s in [&i1, &i2, &i3] {
+        wait_cluster_ok(s).await;
+    }
+    let seen = watch_monitor(&i1).await;
+    until(&seen, "instance 1's feed never said ok", |s| s.ok).await;
+
+    let proxy = start_haproxy(haproxy, &[&i1, &i2, &i3]).await;
+    let (echo, http) = (proxy.echo, proxy.http);
+
+    // 300 clients, all connected at once, each a few round trips through the proxy.
+    let (ready_tx, mut ready_rx) = mpsc::channel(TCP_CLIENTS + WS_CLIENTS);
+    let (closed_tx, mut closed_rx) = mpsc::channel(TCP_CLIENTS + WS_CLIENTS);
+    let (go_tx, go_rx) = watch::channel(false);
+    let mut clients = Vec::new();
+    for n in 0..TCP_CLIENTS {
+        clients.push(tokio::spawn(tcp_client(
+            n,
+            echo,
+            ready_tx.clone(),
+            closed_tx.clone(),
+            go_rx.clone(),
+        )));
+    }
+    for n in 0..WS_CLIENTS {
+        clients.push(tokio::spawn(ws_client(
+            n,
+            http,
+            ready_tx.clone(),
+            closed_tx.clone(),
+            go_rx.clone(),
+        )));
+    }
+    let mut ids = Vec::new();
+    while ids.len() < TCP_CLIENTS + WS_CLIENTS {
+        let id = tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
+            .await
+            .expect("every client served in time")
+            .unwrap();
+        ids.push(id);
+    }
+
+    // Every client is on exactly one instance, and every instance has some of each kind.
+    let at = placement(&[("i1", &i1), ("i2", &i2), ("i3", &i3)]);
+    for id in &ids {
+        assert!(
+            at.contains_key(id),
+            "{id:?} is on no instance (PROXY header lost?)"
+        );
+    }
+    for name in ["i1", "i2", "i3"] {
+        for tcp in [true, false] {
+            let count = at
+                .iter()
+                .filter(|(id, i)| *i == name && matches!(id, Id::Tcp(_)) == tcp)
+                .count();
+            assert!(
+                count > 0,
+                "{name} got no {} client",
+                if tcp { "tcp" } else { "ws" }
+            );
+        }
+    }
+
+    let per_instance = |name: &str| at.values().filter(|i| *i == name).count();
+    eprintln!(
+        "300 clients through HAProxy: i1 {}, i2 {}, i3 {}",
+        per_instance("i1"),
+        per_instance("i2"),
+        per_instance("i3")
+    );
+
+    // Instance 1's monitor shows the sessions of instances 2 and 3, with the real clients.
+    let remote: Vec<(String, Id)> = at
+        .iter()
+        .filter(|(_, i)| *i != "i1")
+        .map(|(id, i)| (i.clone(), id.clone()))
+        .collect();
+    until(
+        &seen,
+        "instance 1's monitor misses sessions of instances 2 and 3",
+        |seen| remote.iter().all(|r| seen.opened.contains(r)),
+    )
+    .await;
+
+    // Stop instance 3 mid-run: its clients see a clean close; the others carry on.
+    let on_i3: HashSet<Id> = at
+        .iter()
+        .filter(|(_, i)| *i == "i3")
+        .map(|(id, _)| id.clone())
+        .collect();
+    i3.stop().await;
+    let mut closed = HashSet::new();
+    while closed.len() < on_i3.len() {
+        let id = tokio::time::timeout(TIMEOUT, closed_rx.recv())
+            .await
+            .expect("instance 3's clients see their close in time")
+            .unwrap();
+        assert!(
+            on_i3.contains(&id),
+            "{id:?} was closed but it was not on i3"
+        );
+        closed.insert(id);
+    }
+    go_tx.send(true).unwrap();
+    let mut completed = 0;
+    for c in clients {
+        match c.await.expect("client task") {
+            Outcome::Completed => completed += 1,
+            Outcome::Closed => {}
+        }
+    }
+    assert_eq!(completed, TCP_CLIENTS + WS_CLIENTS - on_i3.len());
+    eprintln!(
+        "i3 stopped: {} clients closed cleanly, {completed} others completed every round trip",
+        on_i3.len()
+    );
+
+    // Instance 1's monitor closed every session of instance 3, and missed nothing.
+    until(
+        &seen,
+        "instance 1's monitor still shows instance 3's sessions",
+        |seen| !seen.open.iter().any(|(i, _)| i == "i3"),
+    )
+    .await;
+    assert_eq!(
+        seen.lock().unwrap().lagged,
+        0,
+        "instance 1's monitor lagged"
+    );
+
+    // New clients go to the instances that are left (HAProxy retries a refused connection
+    // elsewhere, then its health check takes instance 3 out).
+    let (ready_tx, mut ready_rx) = mpsc::channel(2 * LATE_CLIENTS);
+    let (go_tx, go_rx) = watch::channel(false);
+    let mut late = Vec::new();
+    for n in 0..LATE_CLIENTS {
+        let (r, c, g) = (ready_tx.clone(), closed_tx.clone(), go_rx.clone());
+        late.push(tokio::spawn(tcp_client(1000 + n, echo, r, c, g)));
+        let (r, c, g) = (ready_tx.clone(), closed_tx.clone(), go_rx.clone());
+        late.push(tokio::spawn(ws_client(1000 + n, http, r, c, g)));
+    }
+    let mut late_ids = Vec::new();
+    while late_ids.len() < 2 * LATE_CLIENTS {
+        late_ids.push(
+            tokio::time::timeout(TIMEOUT, ready_rx.recv())
+                .await
+                .expect("late clients served in time")
+                .unwrap(),
+        );
+    }
+    let at = placement(&[("i1", &i1), ("i2", &i2)]);
+    assert!(late_ids.iter().all(|id| at.contains_key(id)));
+    go_tx.send(true).unwrap();
+    for c in late {
+        assert_eq!(c.await.unwrap(), Outcome::Completed);
+    }
+    i1.stop().await;
+    i2.stop().await;
+}
+
+#[tokio::test]
+async fn the_monitor_says_degraded_without_redis_and_recovers() {
+    let Some(bins) = tools(&["redis-server"]) else {
+        return;
+    };
+    let dir = Arc::new(tempdir::Dir::new("redis"));
+    let mut redis = Redis::start(&bins[0], Arc::clone(&dir)).await;
+    let a = start_instance("a", &redis.url()).await;
+    let b = start_instance("b", &redis.url()).await;
+    let mut monitor = wait_cluster_ok(&a).await;
+    wait_cluster_ok(&b).await;
+    let mut on_b = ws_connect(&b, "/ws?tag=onb", &[]).await.unwrap();
+    monitor
+        .wait_for(
+            |e| matches!(e, MonitorEvent::SessionOpened(o) if o.tag.as_deref() == Some("onb")),
+        )
+        .await;
+
+    // Redis goes away: the feed says so, b's session is closed on it, the echo goes on.
+    redis.child.kill().await.unwrap();
+    let status = monitor
+        .wait_for(|e| matches!(e, MonitorEvent::Status(s) if s.state == "degraded"))
+        .await;
+    let MonitorEvent::Status(status) = status else {
+        unreachable!()
+    };
+    assert!(status.detail.contains("Redis"), "{}", status.detail);
+    monitor
+        .wait_for(
+            |e| matches!(e, MonitorEvent::SessionClosed(c) if c.instance.as_deref() == Some("b")),
+        )
+        .await;
+    let mut c = socklab_tests::LineClient::connect(a.addrs.tcp[0]).await;
+    // a runs with --proxy-protocol: a v1 header as the proxy would send it.
+    c.send(b"PROXY TCP4 192.0.2.1 127.0.0.1 1234 21566\r\nstill here\n")
+        .await;
+    assert_stamped(&c.line().await, b"still here\n");
+    on_b.send(Message::text("bridge too")).await.unwrap();
+    match socklab_tests::next_message(&mut on_b).await {
+        Ok(Message::Text(t)) => assert_stamped(t.as_bytes(), b"bridge too"),
+        other => panic!("bridge reply, got {other:?}"),
+    }
+
+    // Redis is back: ok again, and b's open session reappears on a's feed.
+    let _redis = Redis::start(&bins[0], dir).await;
+    monitor
+        .wait_for(|e| matches!(e, MonitorEvent::Status(s) if s.state == "ok"))
+        .await;
+    monitor
+        .wait_for(
+            |e| matches!(e, MonitorEvent::SessionOpened(o) if o.tag.as_deref() == Some("onb")),
+        )
+        .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[test]
+fn the_shipped_proxy_configs_are_valid() {
+    let Some(bins) = tools(&["haproxy", "nginx"]) else {
+        return;
+    };
+    let deploy = repo_root().join("deploy");
+    let haproxy = std::process::Command::new(&bins[0])
+        .arg("-c")
+        .arg("-f")
+        .arg(deploy.join("haproxy.cfg"))
+        .output()
+        .unwrap();
+    assert!(
+        haproxy.status.success(),
+        "haproxy -c: {}",
+        String::from_utf8_lossy(&haproxy.stderr)
+    );
+    let nginx = std::process::Command::new(&bins[1])
+        .arg("-t")
+        .arg("-c")
+        .arg(deploy.join("nginx.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        nginx.status.success(),
+        "nginx -t (needs libnginx-mod-stream): {}",
+        String::from_utf8_lossy(&nginx.stderr)
+    );
+}
