@@ -387,13 +387,14 @@ async fn datagram_round_trip_benchmark() {
         "path", "per s", "p50 µs", "p99 µs", "lost"
     );
     for r in &results {
+        let num = |k: &str| r[k].as_f64().unwrap_or_default();
         println!(
-            "{:<14} {:>10} {:>9} {:>9} {:>6}",
+            "{:<14} {:>10.0} {:>9.0} {:>9.0} {:>6.0}",
             r["path"].as_str().unwrap(),
-            r["per_sec"],
-            r["p50_us"],
-            r["p99_us"],
-            r["lost"]
+            num("per_sec"),
+            num("p50_us"),
+            num("p99_us"),
+            num("lost")
         );
     }
     println!(
