@@ -276,10 +276,11 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
                 </div>
                 <div class="tabs" role="tablist" aria-label={l.t("Transport", "传输方式")}>
                     <button role="tab" class="tab active" aria-selected="true">{ "WebSocket · TCP" }</button>
-                    <button role="tab" class="tab" aria-selected="false" disabled=true
-                        title={l.t("WebTransport datagrams — coming soon", "WebTransport 数据报——即将推出")}>
-                        { "WebTransport · UDP" }<span class="soon">{ l.t("soon", "即将") }</span>
-                    </button>
+                    // The datagram path has its own panel below; this tab leads there.
+                    <a role="tab" class="tab" aria-selected="false" href="#udp-panel"
+                        title={l.t("WebTransport datagrams: the UDP panel below", "WebTransport 数据报：见下方的 UDP 面板")}>
+                        { "WebTransport · UDP ↓" }
+                    </a>
                 </div>
             </div>
             { conn_bar }
