@@ -27,6 +27,9 @@ use serde_json::{Value, json};
 use crate::cmd::{self, command, probe};
 use crate::tools::{self, Lock, Toolbox};
 
+mod scale;
+pub use scale::scale_only;
+
 /// Pinned peers (issue 8: "install the peers in the bench script at pinned versions").
 pub const WEBSOCAT_VERSION: &str = "1.14.1";
 pub const WEBSOCKIFY_VERSION: &str = "0.13.0";
@@ -100,6 +103,8 @@ pub fn bench(quick: bool) -> Result<()> {
     let capacity = capacity(&mut ctx).context("capacity section")?;
     let (tcp, bridge) = load_sections(&mut ctx, &peers).context("load sections")?;
     let page = page(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
+    let scale = scale::section(&mut ctx, &mut toolbox)
+        .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let secs = started.elapsed().as_secs_f64();
 
     let report = json!({
@@ -119,6 +124,7 @@ pub fn bench(quick: bool) -> Result<()> {
         "bridge": bridge,
         "capacity": capacity,
         "page": page,
+        "scale": scale,
     });
     let markdown = markdown(&report);
     let json_path = out_dir.join("report.json");
@@ -1190,5 +1196,6 @@ fn markdown(r: &Value) -> String {
             "Page not built (no wasm or js in `dist/`): build it with `trunk build --release`.\n",
         );
     }
+    scale::markdown(&mut md, &r["scale"]);
     md
 }

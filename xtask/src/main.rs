@@ -50,7 +50,12 @@ COMMANDS
         pinned versions); RSS and fds at 1k and 10k idle bridged sessions; page size and time
         to first paint (if dist/ is built). Writes target/bench/report.md and report.json.
         About 6 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
-        nothing and measures less.
+        nothing and measures less. Section 5 is bench-scale's.
+
+    bench-scale [--quick]
+        Only the scaling section: one socklab-server direct, then 1, 2 and 3 behind HAProxy
+        (installed from apt unless --quick), TCP echo and /ws, 200 connections (50 with
+        --quick). Writes target/bench/scale.md and scale.json. About 2 minutes.
 
     soak [--minutes N] [--fuzz-seconds S] [--no-fuzz]
         The long checks, bounded: 500 mixed clients (raw TCP, bridge, UDP) with random
@@ -96,6 +101,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         "bench" => {
             let args = parse("bench", rest, &["--quick"])?;
             bench::bench(args.flags.contains(&"--quick"))
+        }
+        "bench-scale" => {
+            let args = parse("bench-scale", rest, &["--quick"])?;
+            bench::scale_only(args.flags.contains(&"--quick"))
         }
         "help" | "-h" | "--help" => {
             print!("{HELP}");
