@@ -11,7 +11,7 @@ use yew::prelude::*;
 
 use super::widgets::{Command, CopyButton, fmt_bytes};
 use crate::i18n::Lang;
-use crate::state::monitor::{Feed, MonitorState, SessionView};
+use crate::state::monitor::{Feed, MonitorState, SessionKey, SessionView};
 use crate::util;
 
 /// Open sessions drawn at most (the rest are counted).
@@ -29,7 +29,7 @@ pub struct CsPanelProps {
 pub fn CsPanel(props: &CsPanelProps) -> Html {
     let l = props.lang;
     let st = &props.state;
-    let my_ws = st.my_ws;
+    let my_ws = st.my_ws.as_ref();
 
     let open: Vec<&Rc<SessionView>> = st
         .sessions
@@ -118,9 +118,9 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
 }
 
 /// One session: kind, id, addresses, byte counts, its newest messages, how it closed.
-fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<u64>) -> Html {
+fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<&SessionKey>) -> Html {
     let o = &s.opened;
-    let mine = my_ws.is_some() && o.via == my_ws;
+    let mine = my_ws.is_some_and(|(instance, id)| o.via == Some(*id) && &o.instance == instance);
     let (kind_class, kind_text) = match o.kind {
         SessionKind::Tcp => ("kind tcp", "TCP"),
         SessionKind::Udp => ("kind udp", "UDP"),
@@ -144,10 +144,14 @@ fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<u64>) -> Html {
         s.closed.is_some().then_some("closed")
     );
     html! {
-        <li {class} key={o.id} data-id={o.id.to_string()} data-kind={o.kind.as_str()}>
+        <li {class} key={format!("{}/{}", o.instance.as_deref().unwrap_or(""), o.id)}
+            data-id={o.id.to_string()} data-kind={o.kind.as_str()}>
             <div class="s-head">
                 <span class={kind_class}>{ kind_text }</span>
                 <b class="s-id">{ format!("#{}", o.id) }</b>
+                if let Some(instance) = &o.instance {
+                    <span class="s-instance" title={l.t("the server instance that serves it", "为它服务的服务器实例")}>{ format!("@{instance}") }</span>
+                }
                 <code class="s-addr" title={l.t("client → server", "客户端 → 服务器")}>{ format!("{} → {}", o.peer, o.local) }</code>
                 { role }
                 <span class="spacer"></span>

@@ -26,6 +26,10 @@ pub struct MessageView {
     pub clock: String,
 }
 
+/// A session's identity on the feed: ids are unique per server instance, and a cluster's feed
+/// (`--monitor-redis`) carries several instances, so the instance name is part of the key.
+pub type SessionKey = (Option<String>, u64);
+
 /// A session and what we saw of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionView {
@@ -62,16 +66,16 @@ pub struct MonitorState {
     pub feed: Feed,
     /// The tag this page gave its bridge session (`/ws?tag=`).
     pub my_tag: String,
-    /// TCP, UDP and banner sessions, open and recently closed, by id.
-    pub sessions: BTreeMap<u64, Rc<SessionView>>,
-    /// Open browser sessions (`ws`, `wt`) by id, with their tag.
-    pub browsers: BTreeMap<u64, Rc<SessionOpened>>,
+    /// TCP, UDP and banner sessions, open and recently closed, by instance and id.
+    pub sessions: BTreeMap<SessionKey, Rc<SessionView>>,
+    /// Open browser sessions (`ws`, `wt`) by instance and id, with their tag.
+    pub browsers: BTreeMap<SessionKey, Rc<SessionOpened>>,
     /// This page's newest `ws` session on the server.
-    pub my_ws: Option<u64>,
+    pub my_ws: Option<SessionKey>,
     /// The size of that session's HTTP upgrade, as the server saw it.
     pub my_handshake: Option<HandshakeSize>,
     /// Closed sessions still shown, oldest first.
-    closed_order: VecDeque<u64>,
+    closed_order: VecDeque<SessionKey>,
     /// Events this page missed because it was too slow.
     pub lagged: u64,
     /// The feed's own health, when it reported any.
@@ -120,10 +124,10 @@ impl MonitorState {
 
     /// The open upstream TCP session of this page's bridge connection.
     pub fn my_upstream(&self) -> Option<&Rc<SessionView>> {
-        let ws = self.my_ws?;
-        self.sessions
-            .values()
-            .find(|s| s.opened.via == Some(ws) && s.closed.is_none())
+        let (instance, ws) = self.my_ws.as_ref()?;
+        self.sessions.values().find(|s| {
+            s.opened.via == Some(*ws) && &s.opened.instance == instance && s.closed.is_none()
+        })
     }
 
     fn apply(&mut self, event: MonitorEvent, clock: String) {
@@ -137,17 +141,19 @@ impl MonitorState {
                         bytes_out: 0,
                         closed: None,
                     };
-                    self.sessions.insert(view.opened.id, Rc::new(view));
+                    let key = (view.opened.instance.clone(), view.opened.id);
+                    self.sessions.insert(key, Rc::new(view));
                 } else {
                     if opened.tag.as_deref() == Some(self.my_tag.as_str()) {
-                        self.my_ws = Some(opened.id);
+                        self.my_ws = Some((opened.instance.clone(), opened.id));
                         self.my_handshake = opened.handshake;
                     }
-                    self.browsers.insert(opened.id, Rc::new(opened));
+                    self.browsers
+                        .insert((opened.instance.clone(), opened.id), Rc::new(opened));
                 }
             }
             MonitorEvent::Message(m) => {
-                if let Some(view) = self.sessions.get_mut(&m.id) {
+                if let Some(view) = self.sessions.get_mut(&(m.instance.clone(), m.id)) {
                     let view = Rc::make_mut(view);
                     match m.dir {
                         Direction::In => view.bytes_in += m.bytes,
@@ -165,15 +171,16 @@ impl MonitorState {
                 }
             }
             MonitorEvent::SessionClosed(c) => {
-                if self.browsers.remove(&c.id).is_some() {
+                let key = (c.instance.clone(), c.id);
+                if self.browsers.remove(&key).is_some() {
                     return;
                 }
-                if let Some(view) = self.sessions.get_mut(&c.id) {
+                if let Some(view) = self.sessions.get_mut(&key) {
                     let view = Rc::make_mut(view);
                     view.bytes_in = c.bytes_in;
                     view.bytes_out = c.bytes_out;
                     view.closed = Some(c.clone());
-                    self.closed_order.push_back(c.id);
+                    self.closed_order.push_back(key);
                     while self.closed_order.len() > MAX_CLOSED {
                         if let Some(old) = self.closed_order.pop_front() {
                             self.sessions.remove(&old);
@@ -249,6 +256,44 @@ mod tests {
         ))
     }
 
+    fn on(instance: &str, event: MonitorEvent) -> MonitorEvent {
+        let name = Some(instance.to_owned());
+        match event {
+            MonitorEvent::SessionOpened(mut o) => {
+                o.instance = name;
+                MonitorEvent::SessionOpened(o)
+            }
+            MonitorEvent::SessionClosed(mut c) => {
+                c.instance = name;
+                MonitorEvent::SessionClosed(c)
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn a_cluster_feed_keeps_instances_apart() {
+        // Ids are per instance: the same id on two instances is two sessions.
+        let s = apply(vec![
+            on("a", opened(1, SessionKind::Ws, None, Some("mytag"))),
+            on("b", opened(1, SessionKind::Ws, None, Some("other"))),
+            on("a", opened(2, SessionKind::Tcp, None, None)),
+            on("b", opened(2, SessionKind::Tcp, Some(1), None)),
+            on("a", opened(3, SessionKind::Tcp, Some(1), None)),
+            on("b", closed(2, SessionKind::Tcp)),
+        ]);
+        assert_eq!(s.browsers.len(), 2);
+        assert_eq!(s.sessions.len(), 3);
+        assert_eq!(s.my_ws, Some((Some("a".into()), 1)));
+        let mine = s.my_upstream().expect("this page's upstream");
+        assert_eq!(
+            (mine.opened.instance.as_deref(), mine.opened.id),
+            (Some("a"), 3)
+        );
+        assert!(s.sessions[&(Some("b".into()), 2)].closed.is_some());
+        assert!(s.sessions[&(Some("a".into()), 2)].closed.is_none());
+    }
+
     #[test]
     fn the_page_finds_its_upstream_through_tag_and_via() {
         let s = apply(vec![
@@ -258,12 +303,12 @@ mod tests {
             opened(4, SessionKind::Tcp, Some(3), None),
             opened(5, SessionKind::Tcp, None, None),
         ]);
-        assert_eq!(s.my_ws, Some(3));
+        assert_eq!(s.my_ws, Some((None, 3)));
         assert_eq!(s.my_upstream().map(|u| u.opened.id), Some(4));
         // Browser sessions are counted apart; raw and bridged TCP sessions are listed.
         assert_eq!(s.browsers.len(), 2);
         assert_eq!(
-            s.sessions.keys().copied().collect::<Vec<_>>(),
+            s.sessions.keys().map(|k| k.1).collect::<Vec<_>>(),
             vec![2, 4, 5]
         );
     }
@@ -283,7 +328,7 @@ mod tests {
             }),
             closed(7, SessionKind::Tcp),
         ]);
-        let v = &s.sessions[&7];
+        let v = &s.sessions[&(None, 7)];
         assert_eq!(v.messages.len(), 1);
         assert_eq!((v.bytes_in, v.bytes_out), (3, 25));
         assert!(v.closed.is_some());
@@ -299,6 +344,6 @@ mod tests {
         events.push(opened(100, SessionKind::Tcp, None, None));
         let s = apply(events);
         assert_eq!(s.sessions.len(), MAX_CLOSED + 1);
-        assert!(s.sessions.contains_key(&19) && !s.sessions.contains_key(&0));
+        assert!(s.sessions.contains_key(&(None, 19)) && !s.sessions.contains_key(&(None, 0)));
     }
 }
