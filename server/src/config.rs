@@ -43,6 +43,10 @@ pub struct Config {
     #[arg(long)]
     pub no_udp: bool,
 
+    /// Do not start the banner service.
+    #[arg(long)]
+    pub no_banner: bool,
+
     /// WebTransport (HTTP/3 over QUIC, UDP): the browser's datagram path to the UDP echo, and
     /// a bidirectional stream bridged to the TCP echo like `/ws`.
     #[arg(
@@ -73,10 +77,6 @@ pub struct Config {
     /// half its 13-day life). For tests.
     #[arg(long, value_name = "SECS", hide = true)]
     pub cert_renew_after: Option<u64>,
-
-    /// Do not start the banner service.
-    #[arg(long)]
-    pub no_banner: bool,
 
     /// Where the built page is (Trunk's output directory).
     #[arg(long, value_name = "DIR", default_value = "dist")]
