@@ -28,6 +28,7 @@ use crate::cmd::{self, command, probe};
 use crate::tools::{self, Lock, Toolbox};
 
 mod scale;
+mod webtransport;
 pub use scale::scale_only;
 
 /// Pinned peers (issue 8: "install the peers in the bench script at pinned versions").
@@ -105,6 +106,8 @@ pub fn bench(quick: bool) -> Result<()> {
     let page = page(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let scale = scale::section(&mut ctx, &mut toolbox)
         .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
+    let webtransport =
+        webtransport::section(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let secs = started.elapsed().as_secs_f64();
 
     let report = json!({
@@ -125,6 +128,7 @@ pub fn bench(quick: bool) -> Result<()> {
         "capacity": capacity,
         "page": page,
         "scale": scale,
+        "webtransport": webtransport,
     });
     let markdown = markdown(&report);
     let json_path = out_dir.join("report.json");
@@ -1244,5 +1248,6 @@ fn markdown(r: &Value) -> String {
         );
     }
     scale::markdown(&mut md, &r["scale"]);
+    webtransport::markdown(&mut md, &r["webtransport"]);
     md
 }

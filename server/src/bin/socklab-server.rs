@@ -15,6 +15,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    raise_open_files_limit(config.max_connections);
     let listeners = match bind(&config).await {
         Ok(l) => l,
         Err(err) => {
@@ -53,5 +54,28 @@ async fn main() -> ExitCode {
             eprintln!("socklab-server: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Each session holds a file descriptor (a bridged one two or three), and many systems start
+/// processes with a soft limit of 1024: raise it to the hard limit, and say when even that is
+/// too low for `--max-connections`.
+fn raise_open_files_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::debug!(limit, "open-files limit");
+            let wanted = (max_connections as u64)
+                .saturating_mul(3)
+                .saturating_add(64);
+            if limit < wanted {
+                tracing::info!(
+                    limit,
+                    max_connections,
+                    "the open-files limit is below 3 x --max-connections: accepting will pause \
+                     (logged) before the connection limit is reached"
+                );
+            }
+        }
+        Err(err) => tracing::warn!(cause = %err, "could not read or raise the open-files limit"),
     }
 }
