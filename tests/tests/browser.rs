@@ -269,12 +269,19 @@ async fn a_stopped_server_is_shown_clearly_and_the_page_keeps_retrying() {
         })
         .await;
     assert!(close.contains("no close frame"), "{close:?}");
-    // Failed reconnects are logged by Chromium itself; nothing else may be.
+    // Failed reconnects are logged by Chromium itself (the bridge's WebSocket, /api/info, and
+    // the UDP panel's WebTransport session and its /api/webtransport); nothing else may be.
     let errors: Vec<String> = browser
         .console_errors()
         .await
         .into_iter()
-        .filter(|e| !e.contains("WebSocket connection to") && !e.contains("api/info"))
+        .filter(|e| {
+            !e.contains("WebSocket connection to")
+                && !e.contains("api/info")
+                && !e.contains("api/webtransport")
+                && !e.contains("WebTransport")
+                && !e.contains("net::ERR_CONNECTION_REFUSED")
+        })
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     browser.quit().await;
