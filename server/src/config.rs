@@ -180,21 +180,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// Flags that put every listener on `127.0.0.1:0` (a free port each): for tests, which
+    /// start servers side by side, in process or as `socklab-server` processes.
+    pub const PORT_ZERO_FLAGS: [&'static str; 10] = [
+        "--tcp",
+        "127.0.0.1:0",
+        "--udp",
+        "127.0.0.1:0",
+        "--banner",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--webtransport",
+        "127.0.0.1:0",
+    ];
+
     /// Every listener on `127.0.0.1:0` and the page from `static_dir`: what tests start.
     pub fn for_tests() -> Self {
-        let mut config = Config::parse_from([
-            "socklab-server",
-            "--tcp",
-            "127.0.0.1:0",
-            "--udp",
-            "127.0.0.1:0",
-            "--banner",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--webtransport",
-            "127.0.0.1:0",
-        ]);
+        let mut config =
+            Config::parse_from(std::iter::once("socklab-server").chain(Config::PORT_ZERO_FLAGS));
         config.shutdown_grace = 2;
         config
     }

@@ -97,16 +97,7 @@ impl Registry {
     ) -> Session {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let via = if matches!(kind, SessionKind::Tcp | SessionKind::Udp) {
-            let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-            // A bridge socket bound to the unspecified address is known by its port alone.
-            let unspecified = match peer {
-                SocketAddr::V4(_) => SocketAddr::from(([0u8; 4], peer.port())),
-                SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], peer.port())),
-            };
-            links
-                .get(&peer)
-                .or_else(|| links.get(&unspecified))
-                .copied()
+            self.linked(peer)
         } else {
             None
         };
@@ -154,7 +145,7 @@ impl Registry {
     /// The `ws`/`wt` session whose bridge connects from `peer`, if it is one of ours.
     pub fn linked(&self, peer: SocketAddr) -> Option<u64> {
         let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-        // As in `open`: a socket bound to the unspecified address is known by its port alone.
+        // A bridge socket bound to the unspecified address is known by its port alone.
         let unspecified = match peer {
             SocketAddr::V4(_) => SocketAddr::from(([0u8; 4], peer.port())),
             SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], peer.port())),

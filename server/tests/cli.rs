@@ -13,18 +13,7 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_socklab-client");
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn port_zero_flags() -> Vec<&'static str> {
-    vec![
-        "--tcp",
-        "127.0.0.1:0",
-        "--udp",
-        "127.0.0.1:0",
-        "--banner",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--webtransport",
-        "127.0.0.1:0",
-    ]
+    socklab_server::Config::PORT_ZERO_FLAGS.to_vec()
 }
 
 #[tokio::test]

@@ -70,18 +70,7 @@ async fn spawn(program: &str, args: &[&str]) -> Proc {
 }
 
 fn port_zero_flags() -> Vec<&'static str> {
-    vec![
-        "--tcp",
-        "127.0.0.1:0",
-        "--udp",
-        "127.0.0.1:0",
-        "--banner",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--webtransport",
-        "127.0.0.1:0",
-    ]
+    socklab_server::Config::PORT_ZERO_FLAGS.to_vec()
 }
 
 async fn sigterm(child: &Child) {

@@ -257,18 +257,8 @@ async fn soak_mixed_clients_lose_nothing() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let mut child = Command::new(SERVER)
-        .args([
-            "--tcp",
-            "127.0.0.1:0",
-            "--udp",
-            "127.0.0.1:0",
-            "--banner",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--udp-idle",
-            "5",
-        ])
+        .args(socklab_server::Config::PORT_ZERO_FLAGS)
+        .args(["--udp-idle", "5"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
