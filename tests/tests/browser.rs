@@ -107,6 +107,32 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
         })
         .await;
 
+    // The filter keeps only matching messages (case-insensitive) and says how many of all.
+    browser.type_into("#bs-filter", "SECOND").await;
+    let filtered = browser
+        .wait_text("#bs-log", PAGE_TIMEOUT, "the filtered log", |t| {
+            !t.contains("hello from chromium")
+        })
+        .await;
+    assert!(filtered.contains("]:second"), "{filtered:?}");
+    assert!(!filtered.contains("]:first"), "{filtered:?}");
+    let count = browser.text("#bs-filter-count").await;
+    assert!(
+        count.starts_with('2'),
+        "sent + reply of `second`: {count:?}"
+    );
+    browser
+        .js(
+            "const f = document.querySelector('#bs-filter'); f.value = ''; \
+             f.dispatchEvent(new InputEvent('input', {bubbles: true})); return null;",
+        )
+        .await;
+    browser
+        .wait_text("#bs-log", PAGE_TIMEOUT, "the whole log again", |t| {
+            t.contains("hello from chromium") && t.contains("]:first")
+        })
+        .await;
+
     // The page finds its own upstream TCP session on the monitor and marks it in the C/S panel.
     browser
         .wait_for(

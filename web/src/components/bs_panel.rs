@@ -32,6 +32,8 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
     let l = props.lang;
     let state = &props.state;
     let input = use_state(String::new);
+    // The log filter, as typed (matching is case-insensitive).
+    let filter = use_state(String::new);
     // Sent messages for ↑/↓ recall, and where in them we are.
     let history = use_mut_ref(Vec::<String>::new);
     let history_pos = use_mut_ref(|| 0usize);
@@ -145,6 +147,19 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
         let bridge = props.bridge.clone();
         Callback::from(move |_: MouseEvent| bridge.reconnect_now())
     };
+    let onfilter = {
+        let filter = filter.clone();
+        Callback::from(move |e: InputEvent| {
+            if let Some(field) = e
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            {
+                filter.set(field.value());
+            }
+        })
+    };
+    let query = filter.trim().to_lowercase();
+    let shown: Vec<&Rc<Entry>> = state.log.iter().filter(|e| e.matches(&query)).collect();
     let clear = {
         let state = state.clone();
         Callback::from(move |_: MouseEvent| {
@@ -232,6 +247,14 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
                     </span>
                 }
                 <span class="spacer"></span>
+                <input type="search" class="filter" id="bs-filter" value={(*filter).clone()}
+                    oninput={onfilter} placeholder={l.t("Filter", "筛选")}
+                    aria-label={l.t("Show only messages containing", "只显示包含此文字的消息")} />
+                if !query.is_empty() {
+                    <span class="muted small" id="bs-filter-count">
+                        { format!("{}/{}", shown.len(), state.log.len()) }
+                    </span>
+                }
                 <button class="btn ghost small" onclick={clear}
                     disabled={state.log.is_empty()}>{ l.t("Clear", "清空") }</button>
             </div>
@@ -259,7 +282,7 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
                         "在下面输入一条消息并按回车。回复会带上服务器时间：[时间]:消息。",
                     ) }</li>
                 }
-                { for state.log.iter().map(|e| entry_view(l, e)) }
+                { for shown.iter().map(|e| entry_view(l, e)) }
             </ol>
         }
     };

@@ -97,6 +97,25 @@ pub struct Entry {
     pub rtt_ms: Option<f64>,
 }
 
+impl Entry {
+    /// Whether the log filter `query` (already lowercased) keeps this entry: messages whose
+    /// text (or, for binary ones, hex dump or bytes read as text) contains it. Connection
+    /// notes show only while no filter is set.
+    pub fn matches(&self, query: &str) -> bool {
+        if query.is_empty() {
+            return true;
+        }
+        match &self.body {
+            Body::Text(t) => t.to_lowercase().contains(query),
+            Body::Binary(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x} ")).collect();
+                hex.contains(query) || String::from_utf8_lossy(b).to_lowercase().contains(query)
+            }
+            Body::Note(_) => false,
+        }
+    }
+}
+
 /// The newest message and its reply, for the teaching strip's "bytes on the wire".
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Exchange {
@@ -338,6 +357,28 @@ impl Reducible for BridgeState {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_log_filter_finds_text_and_binary_and_hides_notes() {
+        let entry = |body| Entry {
+            seq: 0,
+            dir: Dir::Received,
+            clock: String::new(),
+            bytes: 0,
+            body,
+            rtt_ms: None,
+        };
+        let text = entry(Body::Text("[2026-01-01 12:00:00]:Hello".into()));
+        assert!(text.matches(""));
+        assert!(text.matches("hello"));
+        assert!(!text.matches("bye"));
+        let bin = entry(Body::Binary(vec![0xff, b'h', b'i']));
+        assert!(bin.matches("ff 68"));
+        assert!(bin.matches("hi"));
+        let note = entry(Body::Note(Note::Opened));
+        assert!(note.matches(""));
+        assert!(!note.matches("open"));
+    }
+
     use super::*;
 
     fn run(actions: Vec<BridgeAction>) -> Rc<BridgeState> {
