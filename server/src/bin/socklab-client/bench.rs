@@ -338,6 +338,24 @@ fn message(size: usize, binary: bool) -> (Bytes, Message) {
     (line, msg)
 }
 
+/// Waits for every opening task: the connections that opened, how many failed, the first
+/// error.
+async fn gather(set: &mut JoinSet<Result<Conn>>) -> (Vec<Conn>, usize, Option<String>) {
+    let mut conns = Vec::with_capacity(set.len());
+    let mut failed = 0;
+    let mut first_error = None;
+    while let Some(joined) = set.join_next().await {
+        match joined.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(conn) => conns.push(conn),
+            Err(err) => {
+                failed += 1;
+                first_error.get_or_insert_with(|| format!("{err:#}"));
+            }
+        }
+    }
+    (conns, failed, first_error)
+}
+
 /// Opens `n` connections, at most [`CONNECTING`] at a time. Returns those that opened, how
 /// many failed, and the first error.
 async fn open_all(target: &Target, n: usize) -> (Vec<Conn>, usize, Option<String>) {
@@ -353,19 +371,7 @@ async fn open_all(target: &Target, n: usize) -> (Vec<Conn>, usize, Option<String
                 .context("connecting timed out")?
         });
     }
-    let mut conns = Vec::with_capacity(n);
-    let mut failed = 0;
-    let mut first_error = None;
-    while let Some(joined) = set.join_next().await {
-        match joined.map_err(anyhow::Error::from).and_then(|r| r) {
-            Ok(conn) => conns.push(conn),
-            Err(err) => {
-                failed += 1;
-                first_error.get_or_insert_with(|| format!("{err:#}"));
-            }
-        }
-    }
-    (conns, failed, first_error)
+    gather(&mut set).await
 }
 
 /// What one connection's loop measured.
@@ -500,18 +506,7 @@ async fn hold(target: &Target, args: &BenchArgs, secs: f64) -> Result<()> {
             .context("opening timed out")?
         });
     }
-    let mut conns = Vec::with_capacity(args.connections);
-    let mut failed = 0;
-    let mut first_error = None;
-    while let Some(joined) = set.join_next().await {
-        match joined.map_err(anyhow::Error::from).and_then(|r| r) {
-            Ok(conn) => conns.push(conn),
-            Err(err) => {
-                failed += 1;
-                first_error.get_or_insert_with(|| format!("{err:#}"));
-            }
-        }
-    }
+    let (conns, failed, first_error) = gather(&mut set).await;
     let held = Held {
         target: target.name(),
         sessions: conns.len(),
