@@ -117,3 +117,59 @@ async fn the_bare_echo_baseline_and_held_sessions() {
     assert!(held[0]["open_ms"].as_f64().unwrap() > 0.0);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_bare_relay_forwards_to_its_upstream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = start(Config::for_tests()).await.unwrap();
+    let upstream = server.addrs.tcp[0].to_string();
+    let mut relay = Command::new(CLIENT)
+        .args(["bench", "--serve-bare-relay", "127.0.0.1:0", "--relay-to"])
+        .arg(&upstream)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(relay.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let addr = first
+        .strip_prefix("bare relay on ")
+        .and_then(|rest| rest.split(' ').next())
+        .expect(&first)
+        .to_owned();
+
+    // The reply is stamped: it came from socklab's echo behind the relay.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(b"hi\n").await.unwrap();
+    let mut reply = Vec::new();
+    while !reply.ends_with(b"\n") {
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the relay closed early: {reply:?}");
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let reply = String::from_utf8(reply).unwrap();
+    assert!(
+        reply.starts_with('[') && reply.ends_with("]:hi\n"),
+        "{reply:?}"
+    );
+    drop(stream);
+
+    let outcomes = bench(&[
+        "--json", "--tcp", &addr, "-c", "2", "-n", "10", "--warmup", "0",
+    ])
+    .await;
+    assert_eq!(outcomes[0]["messages"], 20);
+    assert_eq!(outcomes[0]["errors"], 0);
+    drop(relay.stdin.take());
+    tokio::time::timeout(TIMEOUT, relay.wait())
+        .await
+        .expect("the bare relay exits when its stdin closes")
+        .unwrap();
+    server.stop().await;
+}

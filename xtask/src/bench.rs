@@ -550,6 +550,9 @@ fn nofile_hard() -> Option<u64> {
 // ---------------------------------------------------------------------------------------------
 // Sections 1 and 2: load
 
+/// The bridge section's floor target: `socklab-client bench --serve-bare-relay`.
+const RELAY: &str = "bare TCP relay (floor)";
+
 /// One thing to load: where, how its replies arrive, and which process does its work.
 struct LoadTarget {
     name: &'static str,
@@ -581,6 +584,18 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
     let mut sock = Proc::spawn("socklab-server", sock, &ctx.log_dir)?;
     wait_port(&mut sock, http)?;
     wait_port(&mut sock, tcp)?;
+
+    // The floor: a bare TCP relay (no WebSocket) in front of the same echo. It makes the same
+    // four send/recv calls per message as any bridge, so no bridge can cost less than it.
+    let relay_port = free_port()?;
+    let mut relay = ctx.command(&ctx.bins.client);
+    relay
+        .args(["bench", "--serve-bare-relay"])
+        .arg(local(relay_port).to_string())
+        .arg("--relay-to")
+        .arg(local(bare_port).to_string());
+    let mut relay = Proc::spawn("bare-relay", relay, &ctx.log_dir)?;
+    wait_port(&mut relay, relay_port)?;
 
     let mut websocat = None;
     if peers.websocat.is_ok() {
@@ -636,6 +651,11 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
             pid: sock.pid(),
         },
     ];
+    bridge_targets.push(LoadTarget {
+        name: RELAY,
+        args: vec!["--tcp".into(), local(relay_port).to_string()],
+        pid: relay.pid(),
+    });
     if let Some((p, port)) = &websocat {
         bridge_targets.push(LoadTarget {
             name: "websocat",
@@ -652,7 +672,7 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
     }
 
     let tcp = run_section(ctx, "tcp echo", &tcp_targets, &mut [&mut bare, &mut sock])?;
-    let mut alive: Vec<&mut Proc> = vec![&mut bare, &mut sock];
+    let mut alive: Vec<&mut Proc> = vec![&mut bare, &mut sock, &mut relay];
     if let Some((p, _)) = websocat.as_mut() {
         alive.push(p);
     }
@@ -1114,6 +1134,76 @@ fn goals(r: &Value) -> Vec<(String, String, Option<bool>)> {
     g
 }
 
+/// What the bare relay, which does no WebSocket work at all, reaches on the bridge goals: a
+/// goal the floor itself misses is out of reach for any bridge that forwards over TCP here.
+fn floor(md: &mut String, br: &Value) {
+    let rows = [
+        (
+            "msgs/s vs direct TCP (goal ≥ 0.5×)",
+            "direct TCP",
+            "msgs_per_s",
+            0.5,
+            true,
+        ),
+        (
+            "msgs/s vs websocat (goal ≥ 1.2×)",
+            "websocat",
+            "msgs_per_s",
+            1.2,
+            true,
+        ),
+        (
+            "CPU per message vs websocat (goal ≤ 0.8×)",
+            "websocat",
+            "cpu_us_per_msg",
+            0.8,
+            false,
+        ),
+    ];
+    let mut lines = String::new();
+    for (what, peer, key, goal, higher_is_better) in rows {
+        let ours = ratio(br, "socklab /ws", peer, 100, key);
+        let floor = ratio(br, RELAY, peer, 100, key);
+        let Some((ours, floor)) = ours.zip(floor) else {
+            continue;
+        };
+        let floor_meets = if higher_is_better {
+            floor >= goal
+        } else {
+            floor <= goal
+        };
+        lines.push_str(&format!(
+            "| {what} | {ours:.2}× | {floor:.2}× | {} |\n",
+            if floor_meets {
+                "reachable"
+            } else {
+                "**beyond the floor**"
+            }
+        ));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let over = ratio(br, "socklab /ws", RELAY, 100, "cpu_us_per_msg");
+    md.push_str(
+        "\n### The floor\n\n\
+         `bare TCP relay (floor)` (`socklab-client bench --serve-bare-relay`) forwards bytes \
+         between the load generator and the same echo with no WebSocket work at all: the same \
+         four loopback `send`/`recv` calls per message as any bridge, nothing else (and its \
+         load generator speaks plain TCP, which is cheaper than a WebSocket client). A goal \
+         that even this relay misses cannot be met by a bridge that forwards over TCP on this \
+         machine. 100 sessions:\n\n\
+         | figure | socklab /ws | bare relay | goal |\n|---|---:|---:|---|\n",
+    );
+    md.push_str(&lines);
+    if let Some(over) = over {
+        md.push_str(&format!(
+            "\nsocklab's bridge costs **{over:.2}×** the relay's CPU per message: that is \
+             what its WebSocket work (framing, masking, UTF-8 checks, lines) adds.\n"
+        ));
+    }
+}
+
 fn markdown(r: &Value) -> String {
     let mut md = String::new();
     let m = &r["method"];
@@ -1155,6 +1245,8 @@ fn markdown(r: &Value) -> String {
         md.push_str(&format!("| {goal} | {value} | {verdict} |\n"));
     }
 
+    floor(&mut md, &r["bridge"]);
+
     md.push_str(
         "\n## 1. TCP echo: socklab vs a bare tokio echo\n\n\
          The bare echo (`socklab-client bench --serve-bare-echo`) reads and writes back, no \
@@ -1166,7 +1258,8 @@ fn markdown(r: &Value) -> String {
         "\n## 2. Bridge: socklab /ws vs direct TCP, websocat and websockify\n\n\
          Every bridge forwards to the same bare tokio echo; binary WebSocket messages \
          (websockify takes binary only). `direct TCP` is the load generator talking TCP to \
-         that echo; its CPU is the echo's.\n\n",
+         that echo; its CPU is the echo's. `bare TCP relay (floor)` is a byte relay in front \
+         of that echo with no WebSocket at all, loaded over plain TCP (see \"The floor\").\n\n",
     );
     load_table(&mut md, &r["bridge"], "direct TCP");
     for s in r["bridge"]["skipped"].as_array().into_iter().flatten() {

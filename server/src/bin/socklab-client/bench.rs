@@ -94,6 +94,16 @@ pub struct BenchArgs {
     /// no stamp), until standard input closes.
     #[arg(long, value_name = "ADDR", hide = true)]
     pub serve_bare_echo: Option<SocketAddr>,
+
+    /// Serve the bridge floor on ADDR: a bare tokio TCP relay (each connection gets its own
+    /// connection to --relay-to; bytes forwarded both ways, nothing else), until standard input
+    /// closes. It makes the same four send/recv calls per message as any bridge.
+    #[arg(long, value_name = "ADDR", hide = true, requires = "relay_to")]
+    pub serve_bare_relay: Option<SocketAddr>,
+
+    /// Where --serve-bare-relay forwards to.
+    #[arg(long, value_name = "ADDR", hide = true)]
+    pub relay_to: Option<SocketAddr>,
 }
 
 /// How a bridge's reply is recognised as complete.
@@ -156,6 +166,9 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     raise_fd_limit(args.connections);
     if let Some(addr) = args.serve_bare_echo {
         return serve_bare_echo(addr).await;
+    }
+    if let (Some(addr), Some(to)) = (args.serve_bare_relay, args.relay_to) {
+        return serve_bare_relay(addr, to).await;
     }
     if args.size == 0 || args.size > 60_000 {
         bail!("--size must be between 1 and 60000 bytes");
@@ -531,6 +544,55 @@ async fn hold(target: &Target, args: &BenchArgs, secs: f64) -> Result<()> {
     .await;
     drop(conns);
     Ok(())
+}
+
+/// The bridge floor: accept, connect to `to`, then copy bytes both ways, nothing else.
+async fn serve_bare_relay(addr: SocketAddr, to: SocketAddr) -> Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    println!("bare relay on {} to {to}", listener.local_addr()?);
+    let accept = async {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            tokio::spawn(async move {
+                let Ok(upstream) = TcpStream::connect(to).await else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = upstream.set_nodelay(true);
+                let (cr, cw) = client.into_split();
+                let (ur, uw) = upstream.into_split();
+                tokio::join!(pump(cr, uw), pump(ur, cw));
+            });
+        }
+    };
+    let mut stdin = tokio::io::stdin();
+    let mut sink = Vec::new();
+    tokio::select! {
+        () = accept => {}
+        _ = stdin.read_to_end(&mut sink) => {}
+    }
+    Ok(())
+}
+
+/// One direction of the bare relay.
+async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf) {
+    let mut buf = [0u8; READ_BUF];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// The baseline: accept, then read and write back the same bytes, nothing else.
