@@ -161,6 +161,95 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
     server.stop().await;
 }
 
+/// Empties an input the way typing would (so the page's state follows).
+async fn clear_input(browser: &Browser, css: &str) {
+    browser
+        .js(&format!(
+            "const f = document.querySelector('{css}'); f.value = ''; \
+             f.dispatchEvent(new InputEvent('input', {{bubbles: true}})); return null;"
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn binary_messages_typed_as_hex_go_to_the_echo_byte_for_byte() {
+    let Some(setup) = setup("binary_messages_typed_as_hex_go_to_the_echo_byte_for_byte") else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    open_connected(&browser, &server).await;
+    browser.click("#bs-mode-hex").await;
+
+    // Not hex: said so, and nothing can be sent.
+    browser.type_into("#bs-input", "68 69 zz").await;
+    let err = browser
+        .wait_text("#bs-hint", PAGE_TIMEOUT, "the hex error", |t| {
+            t.contains("Not a hex digit") || t.contains("不是十六进制数字")
+        })
+        .await;
+    assert!(err.contains("'z'"), "{err:?}");
+    let disabled = browser
+        .js("return document.querySelector('#bs-send').disabled;")
+        .await;
+    assert_eq!(disabled, serde_json::Value::Bool(true));
+    browser.type_into("#bs-input", ENTER).await;
+    assert!(browser.texts("#bs-log .entry.sent").await.is_empty());
+
+    // `68 69 0a` is "hi\n", one binary message of 3 bytes; the echo stamps the line and the
+    // bridge sends it back as text (it is UTF-8).
+    clear_input(&browser, "#bs-input").await;
+    browser.type_into("#bs-input", "68 69 0a").await;
+    browser.type_into("#bs-input", ENTER).await;
+    let reply = browser
+        .wait_text("#bs-log", PAGE_TIMEOUT, "the reply to hi", |t| {
+            t.contains("]:hi")
+        })
+        .await;
+    let sent = browser.text("#bs-log .entry.sent").await;
+    assert!(
+        sent.contains("68 69 0a") && sent.contains("3 B"),
+        "{sent:?}"
+    );
+    let stamped = browser
+        .texts("#bs-log .entry.received .msg")
+        .await
+        .into_iter()
+        .find(|r| r.ends_with("]:hi"))
+        .unwrap_or_else(|| panic!("{reply:?}"));
+    assert_stamped(stamped.as_bytes(), b"hi");
+
+    // No `\n` is added to binary: `ff 0a` reaches the echo as those two bytes, and the stamped
+    // line (`[time]:` + 0xff) is not UTF-8, so it comes back as a binary message.
+    browser.type_into("#bs-input", "ff 0a").await;
+    browser.type_into("#bs-input", ENTER).await;
+    browser
+        .wait_text(
+            "#bs-log .entry.received .msg.bin",
+            PAGE_TIMEOUT,
+            "a binary reply",
+            |t| t.contains("3a ff"),
+        )
+        .await;
+    // The bridge's upstream carried exactly those bytes.
+    browser
+        .wait_text(
+            "#cs-sessions .session.mine",
+            PAGE_TIMEOUT,
+            "the upstream bytes",
+            |t| t.contains("hi\\n"),
+        )
+        .await;
+
+    // Back to text: the bridge adds the `\n` again.
+    browser.click("#bs-mode-text").await;
+    let reply = send_from_page(&browser, "text again").await;
+    assert_stamped(reply.as_bytes(), b"text again");
+    assert_no_console_errors(&browser).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_line_from_a_raw_tcp_client_appears_in_the_cs_panel_within_2s() {
     let Some(setup) = setup("a_line_from_a_raw_tcp_client_appears_in_the_cs_panel_within_2s")

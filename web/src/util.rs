@@ -104,6 +104,51 @@ pub fn hex_ascii(bytes: &[u8], max: usize) -> String {
     format!("{}{more}  {ascii}", hex.join(" "))
 }
 
+/// Why typed hex is not bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HexError {
+    /// A character that is neither a hex digit nor a separator, and where (in characters).
+    NotHex(char, usize),
+    /// A hex digit left without its pair, e.g. `6`.
+    OddDigits,
+}
+
+/// Typed hex as bytes: pairs of hex digits, optionally `0x`-prefixed, separated by spaces,
+/// commas, colons or nothing (`68 69 0a`, `68690a`, `0x68,0x69`).
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, HexError> {
+    let mut bytes = Vec::new();
+    let mut high: Option<u8> = None;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        // `0x` starts a byte only between bytes, never inside one.
+        if high.is_none() && c == '0' && matches!(chars.get(i + 1), Some('x' | 'X')) {
+            i += 2;
+            continue;
+        }
+        if let Some(digit) = c.to_digit(16) {
+            // A hex digit is below 16, so it fits in a u8.
+            let digit = digit as u8;
+            match high.take() {
+                Some(h) => bytes.push(h << 4 | digit),
+                None => high = Some(digit),
+            }
+        } else if c.is_whitespace() || c == ',' || c == ':' {
+            if high.is_some() {
+                return Err(HexError::OddDigits);
+            }
+        } else {
+            return Err(HexError::NotHex(c, i));
+        }
+        i += 1;
+    }
+    if high.is_some() {
+        return Err(HexError::OddDigits);
+    }
+    Ok(bytes)
+}
+
 /// Copies `text` to the clipboard. Returns `false` when the browser offers no clipboard
 /// (plain `http://` on a non-local host), so the caller can ask for Ctrl+C instead.
 pub fn copy_to_clipboard(text: &str) -> bool {
@@ -180,4 +225,37 @@ pub fn is_at_bottom(el: &web_sys::Element) -> bool {
 /// The element behind an event's target, if it is one.
 pub fn event_element(target: Option<web_sys::EventTarget>) -> Option<web_sys::Element> {
     target.and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_read_in_the_spellings_people_type() {
+        assert_eq!(parse_hex("68 69 0a"), Ok(b"hi\n".to_vec()));
+        assert_eq!(parse_hex("68690A"), Ok(b"hi\n".to_vec()));
+        assert_eq!(parse_hex("0x68, 0x69,0x0a"), Ok(b"hi\n".to_vec()));
+        assert_eq!(parse_hex("ff:00\n01"), Ok(vec![0xff, 0, 1]));
+        assert_eq!(parse_hex("  "), Ok(Vec::new()));
+        // `00` is a byte, not a prefix, when no `x` follows.
+        assert_eq!(parse_hex("00"), Ok(vec![0]));
+    }
+
+    #[test]
+    fn bad_hex_says_what_is_wrong() {
+        assert_eq!(parse_hex("68 zz"), Err(HexError::NotHex('z', 3)));
+        assert_eq!(parse_hex("6"), Err(HexError::OddDigits));
+        assert_eq!(parse_hex("6 8"), Err(HexError::OddDigits));
+        assert_eq!(parse_hex("686"), Err(HexError::OddDigits));
+        assert_eq!(parse_hex("hi"), Err(HexError::NotHex('h', 0)));
+        // The `x` of a prefix inside a byte is not hex.
+        assert_eq!(parse_hex("60x1"), Err(HexError::NotHex('x', 2)));
+    }
+
+    #[test]
+    fn hex_ascii_shows_both_views() {
+        assert_eq!(hex_ascii(b"hi\n", 64), "68 69 0a  hi.");
+        assert_eq!(hex_ascii(b"abc", 2), "61 62 \u{2026}  ab");
+    }
 }

@@ -32,6 +32,8 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
     let l = props.lang;
     let state = &props.state;
     let input = use_state(String::new);
+    // Binary mode: the input is hex, sent as one binary message, byte for byte.
+    let hex_mode = use_state(|| false);
     // The log filter, as typed (matching is case-insensitive).
     let filter = use_state(String::new);
     // Sent messages for ↑/↓ recall, and where in them we are.
@@ -64,16 +66,25 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
 
     let send = {
         let input = input.clone();
+        let hex_mode = hex_mode.clone();
         let bridge = props.bridge.clone();
         let history = history.clone();
         let history_pos = history_pos.clone();
         let stick = stick.clone();
         Callback::from(move |()| {
             let text = (*input).clone();
-            if text.is_empty() {
+            let sent = if *hex_mode {
+                match util::parse_hex(&text) {
+                    Ok(bytes) if !bytes.is_empty() => bridge.send_binary(&bytes),
+                    // The hint under the input says what is wrong.
+                    _ => return,
+                }
+            } else if text.is_empty() {
                 return;
-            }
-            if bridge.send(&text) {
+            } else {
+                bridge.send(&text)
+            };
+            if sent {
                 let mut h = history.borrow_mut();
                 if h.last() != Some(&text) {
                     h.push(text);
@@ -176,7 +187,18 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
     };
     let is_open = state.status == Status::Open;
     let max_message = props.info.as_ref().map(|i| i.max_message);
-    let too_big = max_message.is_some_and(|m| input.len() > m);
+    let hex = hex_mode.then(|| util::parse_hex(&input));
+    let payload_len = match &hex {
+        Some(Ok(bytes)) => bytes.len(),
+        Some(Err(_)) => 0,
+        None => input.len(),
+    };
+    let too_big = max_message.is_some_and(|m| payload_len > m);
+    let can_send = is_open && payload_len > 0;
+    let set_mode = |hex: bool| {
+        let hex_mode = hex_mode.clone();
+        Callback::from(move |_: MouseEvent| hex_mode.set(hex))
+    };
 
     let conn_bar = html! {
         <div class="conn-bar">
@@ -312,18 +334,40 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
             { log }
             { stats }
             <form class="composer" onsubmit={onsubmit}>
+                <div class="seg-toggle mode" role="group" aria-label={l.t("Message type", "消息类型")}>
+                    <button type="button" id="bs-mode-text" class={classes!("btn", "small", (!*hex_mode).then_some("active"))}
+                        aria-pressed={(!*hex_mode).to_string()} onclick={set_mode(false)}
+                        title={l.t("Text message: the bridge adds \\n", "文本消息：桥会加上 \\n")}>{ l.t("Text", "文本") }</button>
+                    <button type="button" id="bs-mode-hex" class={classes!("btn", "small", (*hex_mode).then_some("active"))}
+                        aria-pressed={(*hex_mode).to_string()} onclick={set_mode(true)}
+                        title={l.t("Binary message typed as hex: forwarded byte for byte", "以十六进制输入的二进制消息：逐字节转发")}>{ l.t("Hex", "十六进制") }</button>
+                </div>
                 <label for="bs-input" class="visually-hidden">{ l.t("Message", "消息") }</label>
                 <textarea id="bs-input" rows="1" value={(*input).clone()} {oninput} {onkeydown}
-                    placeholder={l.t("Type a message…", "输入一条消息…")}
+                    class={classes!(hex.is_some().then_some("hex"))}
+                    placeholder={if hex.is_some() { l.t("Hex bytes, e.g. 68 69 0a", "十六进制字节，例如 68 69 0a") } else { l.t("Type a message…", "输入一条消息…") }}
                     autocomplete="off" spellcheck="false" />
                 <button type="submit" class="btn primary" id="bs-send"
-                    disabled={!is_open || input.is_empty()}>{ l.t("Send", "发送") }</button>
+                    disabled={!can_send}>{ l.t("Send", "发送") }</button>
             </form>
-            <p class="hint">
+            <p class="hint" id="bs-hint">
                 if too_big {
                     <span class="warn">{ format!("{} ({} > {})",
                         l.t("Larger than the server accepts: it will close with 1009", "超过服务器允许的大小：服务器会以 1009 关闭连接"),
-                        input.len(), max_message.unwrap_or_default()) }</span>
+                        payload_len, max_message.unwrap_or_default()) }</span>
+                } else if let Some(Err(err)) = &hex {
+                    <span class="warn" id="bs-hex-error">{ match err {
+                        util::HexError::NotHex(c, at) => match l {
+                            Lang::En => format!("Not a hex digit: {c:?} (character {})", at + 1),
+                            Lang::Zh => format!("不是十六进制数字：{c:?}（第 {} 个字符）", at + 1),
+                        },
+                        util::HexError::OddDigits => l.t("A hex digit is missing its pair: bytes are two digits each (0a, not a)",
+                            "有一个十六进制数字不成对：每个字节两位（写 0a，不是 a）").to_string(),
+                    } }</span>
+                } else if let Some(Ok(bytes)) = &hex {
+                    <span>{ format!("{} B · ", bytes.len()) }</span>
+                    { l.t("sent as one binary message, byte for byte: no \\n is added, so end with 0a to finish the line (otherwise the echo answers the unfinished line when you pause)",
+                          "作为一条二进制消息逐字节发送：不会加 \\n，以 0a 结束这一行（否则回显服务会在你停顿时回复这半行）") }
                 } else {
                     <kbd>{ "Enter" }</kbd>{ l.t(" send · ", " 发送 · ") }
                     <kbd>{ "Shift+Enter" }</kbd>{ l.t(" new line (each line gets its own reply) · ", " 换行（每一行各得一个回复）· ") }

@@ -9,7 +9,7 @@ use yew::prelude::*;
 
 use super::widgets::fmt_bytes;
 use crate::i18n::Lang;
-use crate::state::bridge::Exchange;
+use crate::state::bridge::{Body, Exchange};
 use crate::util;
 
 #[derive(Properties, PartialEq)]
@@ -40,19 +40,30 @@ struct Sizes {
 
 impl Sizes {
     fn of(exchange: &Exchange) -> Sizes {
-        let (text, example) = if exchange.count == 0 {
-            ("hi".to_string(), true)
-        } else {
-            (exchange.sent.clone(), false)
+        // (shown, payload bytes, bytes the bridge writes to the echo, example?)
+        let (text, msg, line, example) = match &exchange.sent {
+            _ if exchange.count == 0 => ("hi".to_string(), 2, 3, true),
+            // Binary goes to the echo verbatim: no `\n` added.
+            Body::Binary(b) => (util::hex_ascii(b, 12), b.len(), b.len(), false),
+            Body::Text(t) => (
+                t.clone(),
+                t.len(),
+                t.len() + usize::from(!t.ends_with('\n')),
+                false,
+            ),
+            Body::Note(_) => (String::new(), 0, 0, false),
         };
-        let msg = text.len();
-        let line = msg + usize::from(!text.ends_with('\n'));
-        // Before the reply arrives, a one-line message's reply is stamp + message.
+        // Before the reply arrives, a one-line message's reply is stamp + message (the echo
+        // answers an unfinished line too, without its missing `\n`).
+        let ends_line = match &exchange.sent {
+            Body::Binary(b) => b.last() == Some(&b'\n'),
+            _ => true,
+        };
         let reply = exchange
             .reply
             .as_ref()
             .map(|r| r.len())
-            .unwrap_or(STAMP_LEN + line - 1);
+            .unwrap_or((STAMP_LEN + line).saturating_sub(usize::from(ends_line)));
         Sizes {
             text,
             example,

@@ -93,26 +93,49 @@ impl BridgeHandle {
         }
     }
 
-    /// Sends one text message; `false` when not connected.
+    /// Sends one text message (the bridge adds `\n`); `false` when not connected.
     pub fn send(&self, text: &str) -> bool {
+        self.send_with(
+            |s| s.send_text(text),
+            |clock, now_ms| BridgeAction::Sent {
+                text: text.to_string(),
+                clock,
+                now_ms,
+            },
+        )
+    }
+
+    /// Sends one binary message (the bridge forwards it verbatim); `false` when not connected.
+    pub fn send_binary(&self, data: &[u8]) -> bool {
+        self.send_with(
+            |s| s.send_bytes(data),
+            |clock, now_ms| BridgeAction::SentBinary {
+                data: data.to_vec(),
+                clock,
+                now_ms,
+            },
+        )
+    }
+
+    fn send_with(
+        &self,
+        send: impl FnOnce(&Socket) -> Result<(), String>,
+        sent: impl FnOnce(String, f64) -> BridgeAction,
+    ) -> bool {
         let (ok, dispatch) = {
             let b = self.0.borrow();
             let ok = b
                 .socket
                 .as_ref()
-                .is_some_and(|s| s.is_open() && s.send_text(text).is_ok());
+                .is_some_and(|s| s.is_open() && send(s).is_ok());
             (ok, b.dispatch.clone())
         };
         let clock = util::clock_now();
-        if ok {
-            dispatch.dispatch(BridgeAction::Sent {
-                text: text.to_string(),
-                clock,
-                now_ms: util::now_ms(),
-            });
+        dispatch.dispatch(if ok {
+            sent(clock, util::now_ms())
         } else {
-            dispatch.dispatch(BridgeAction::NotSent { clock });
-        }
+            BridgeAction::NotSent { clock }
+        });
         ok
     }
 

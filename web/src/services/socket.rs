@@ -76,6 +76,13 @@ impl Socket {
         self.ws.send_with_str(text).map_err(|e| format!("{e:?}"))
     }
 
+    /// Sends a binary message.
+    pub fn send_bytes(&self, data: &[u8]) -> Result<(), String> {
+        self.ws
+            .send_with_u8_array(data)
+            .map_err(|e| format!("{e:?}"))
+    }
+
     /// Starts a normal close (code 1000); a `Closed` event follows.
     pub fn close(&self) {
         let _ = self.ws.close_with_code(1000);

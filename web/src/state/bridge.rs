@@ -117,16 +117,27 @@ impl Entry {
 }
 
 /// The newest message and its reply, for the teaching strip's "bytes on the wire".
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
-    /// What was sent (text).
-    pub sent: String,
+    /// What was sent: text (the bridge adds `\n`) or binary (forwarded verbatim).
+    pub sent: Body,
     /// The first reply line, once it came.
     pub reply: Option<String>,
     /// Increases with every message sent (restarts the path animation).
     pub count: u64,
     /// Replies still owed to earlier messages when this one was sent (they come first).
     owed_before: usize,
+}
+
+impl Default for Exchange {
+    fn default() -> Self {
+        Exchange {
+            sent: Body::Text(String::new()),
+            reply: None,
+            count: 0,
+            owed_before: 0,
+        }
+    }
 }
 
 /// The whole B/S state.
@@ -187,6 +198,12 @@ pub enum BridgeAction {
         clock: String,
         now_ms: f64,
     },
+    /// The user sent these bytes as a binary message.
+    SentBinary {
+        data: Vec<u8>,
+        clock: String,
+        now_ms: f64,
+    },
     /// Sending failed.
     NotSent { clock: String },
     /// A text message from the bridge.
@@ -223,6 +240,14 @@ pub enum BridgeAction {
 pub fn lines_in(text: &str) -> usize {
     let body = text.strip_suffix('\n').unwrap_or(text);
     body.split('\n').count()
+}
+
+/// How many reply lines the echo sends for a binary message, which the bridge forwards
+/// verbatim: one per `\n`, plus one for an unfinished last line (the echo answers it when the
+/// client pauses).
+pub fn lines_in_bytes(data: &[u8]) -> usize {
+    let newlines = data.iter().filter(|&&b| b == b'\n').count();
+    newlines + usize::from(data.last().is_some_and(|&b| b != b'\n'))
 }
 
 /// Summary of round-trip times: (count, median, max).
@@ -291,7 +316,7 @@ impl Reducible for BridgeState {
                 now_ms,
             } => {
                 s.exchange = Exchange {
-                    sent: text.clone(),
+                    sent: Body::Text(text.clone()),
                     reply: None,
                     count: s.exchange.count + 1,
                     owed_before: s.pending.len(),
@@ -301,6 +326,23 @@ impl Reducible for BridgeState {
                 }
                 s.sent_total += 1;
                 s.push(Dir::Sent, clock, text.len(), Body::Text(text), None);
+            }
+            BridgeAction::SentBinary {
+                data,
+                clock,
+                now_ms,
+            } => {
+                s.exchange = Exchange {
+                    sent: Body::Binary(data.clone()),
+                    reply: None,
+                    count: s.exchange.count + 1,
+                    owed_before: s.pending.len(),
+                };
+                for _ in 0..lines_in_bytes(&data) {
+                    s.pending.push_back(now_ms);
+                }
+                s.sent_total += 1;
+                s.push(Dir::Sent, clock, data.len(), Body::Binary(data), None);
             }
             BridgeAction::NotSent { clock } => s.note(clock, Note::NotSent),
             BridgeAction::ReceivedText {
@@ -404,6 +446,33 @@ mod tests {
     }
 
     #[test]
+    fn a_binary_message_owes_one_reply_per_line_and_none_for_no_newline_added() {
+        assert_eq!(lines_in_bytes(b"hi\n"), 1);
+        assert_eq!(lines_in_bytes(b"hi"), 1);
+        assert_eq!(lines_in_bytes(b"a\nb\n"), 2);
+        assert_eq!(lines_in_bytes(b"a\nb"), 2);
+        assert_eq!(lines_in_bytes(b"\n"), 1);
+        let s = run(vec![
+            BridgeAction::SentBinary {
+                data: b"a\nb".to_vec(),
+                clock: String::new(),
+                now_ms: 100.0,
+            },
+            received("[t]:a", 130.0),
+            received("[t]:b", 150.0),
+        ]);
+        let sent = s.log.iter().find(|e| e.dir == Dir::Sent).unwrap();
+        assert_eq!(
+            (sent.bytes, &sent.body),
+            (3, &Body::Binary(b"a\nb".to_vec()))
+        );
+        assert_eq!(rtt_summary(&s.rtts), Some((2, 50.0, 50.0)));
+        assert_eq!(s.exchange.sent, Body::Binary(b"a\nb".to_vec()));
+        assert_eq!(s.exchange.reply.as_deref(), Some("[t]:a"));
+        assert_eq!(s.sent_total, 1);
+    }
+
+    #[test]
     fn one_reply_per_line() {
         assert_eq!(lines_in("hi"), 1);
         assert_eq!(lines_in("hi\n"), 1);
@@ -435,7 +504,7 @@ mod tests {
             .collect();
         assert_eq!(rtts, vec![Some(10.0), Some(20.0), Some(40.0), None]);
         assert_eq!(rtt_summary(&s.rtts), Some((3, 20.0, 40.0)));
-        assert_eq!(s.exchange.sent, "c");
+        assert_eq!(s.exchange.sent, Body::Text("c".into()));
         assert_eq!(s.exchange.reply.as_deref(), Some("[t]:c"));
     }
 
