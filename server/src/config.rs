@@ -97,6 +97,13 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Worker threads (default: one per CPU core). `--threads 1` runs every session on one
+    /// thread: on a machine whose cores are shared with the load (a laptop running the clients
+    /// too) that costs less CPU per message and gives steadier latency; more threads serve more
+    /// clients when there are idle cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
     /// Largest WebSocket message the bridge accepts, in bytes (larger: close 1009).
     #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
     pub max_message: usize,

@@ -90,6 +90,7 @@ async fn help_explains_every_flag() {
         "--webtransport",
         "--tls-cert",
         "--udp-upstream",
+        "--threads",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -182,5 +183,77 @@ async fn the_client_says_when_the_server_is_not_there() {
     assert!(
         out.contains("cannot connect") && out.contains(&free.to_string()),
         "{out}"
+    );
+}
+
+#[tokio::test]
+async fn one_thread_serves_tcp_and_the_bridge_and_stops_cleanly() {
+    let mut child = Command::new(SERVER)
+        .args(port_zero_flags())
+        .args(["--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut tcp, mut http) = (None, None);
+    while tcp.is_none() || http.is_none() {
+        let line = tokio::time::timeout(TIMEOUT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the server prints its addresses");
+        let addr = || line.split_whitespace().nth(2).map(str::to_owned);
+        if line.trim_start().starts_with("TCP echo") {
+            tcp = addr();
+        } else if line.trim_start().starts_with("HTTP") {
+            http = line.split_whitespace().nth(1).map(str::to_owned);
+        }
+    }
+    let (tcp, http) = (tcp.unwrap(), http.unwrap());
+    // Serving from one thread: the process has just the one (a default runtime has a worker
+    // per core besides).
+    let pid = child.id().unwrap();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
+    assert_eq!(threads, 1);
+    let (ok, out) = client_session(&[tcp], "one thread\n").await;
+    assert!(ok, "{out}");
+    assert_stamp_then(&replies(&out)[0], "one thread");
+    let (ok, out) = client_session(&["--ws".into(), format!("ws://{http}/ws")], "bridged\n").await;
+    assert!(ok, "{out}");
+    assert_stamp_then(&replies(&out)[0], "bridged");
+
+    let pid = pid.to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn zero_threads_is_refused_with_a_clear_error() {
+    let out = Command::new(SERVER)
+        .args(port_zero_flags())
+        .args(["--threads", "0"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--threads") && stderr.contains('0'),
+        "{stderr}"
     );
 }

@@ -568,6 +568,9 @@ fn nofile_hard() -> Option<u64> {
 // ---------------------------------------------------------------------------------------------
 // Sections 1 and 2: load
 
+/// socklab's bridge with `--threads 1`.
+const ONE_THREAD: &str = "socklab /ws --threads 1";
+
 /// The bridge section's floor target: `socklab-client bench --serve-bare-relay`.
 const RELAY: &str = "bare TCP relay (floor)";
 
@@ -577,6 +580,8 @@ struct LoadTarget {
     /// `--tcp ADDR` or `--ws URL` (+ `--ws-replies`).
     args: Vec<String>,
     pid: u32,
+    /// Measured at this many connections only (a variant beside the goals' cell).
+    only_at: Option<usize>,
 }
 
 fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
@@ -602,6 +607,21 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
     let mut sock = Proc::spawn("socklab-server", sock, &ctx.log_dir)?;
     wait_port(&mut sock, http)?;
     wait_port(&mut sock, tcp)?;
+
+    // The same bridge on one thread (`--threads 1`), at the goals' cell only: websocat is
+    // single-threaded, and the two cores are shared with the load generator and the echo.
+    let http1 = free_port()?;
+    let mut sock1 = ctx.command(&ctx.bins.server);
+    sock1
+        .args(["--tcp", "127.0.0.1:0", "--http"])
+        .arg(local(http1).to_string())
+        .args(server_flags(&ctx.bins.server))
+        .args(["--threads", "1", "--max-connections", "40000"])
+        .arg("--upstream")
+        .arg(local(bare_port).to_string())
+        .env("RUST_LOG", "warn");
+    let mut sock1 = Proc::spawn("socklab-server-1-thread", sock1, &ctx.log_dir)?;
+    wait_port(&mut sock1, http1)?;
 
     // The floor: a bare TCP relay (no WebSocket) in front of the same echo. It makes the same
     // four send/recv calls per message as any bridge, so no bridge can cost less than it.
@@ -641,11 +661,13 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
             name: "bare tokio echo",
             args: vec!["--tcp".into(), local(bare_port).to_string()],
             pid: bare.pid(),
+            only_at: None,
         },
         LoadTarget {
             name: "socklab echo",
             args: vec!["--tcp".into(), local(tcp).to_string()],
             pid: sock.pid(),
+            only_at: None,
         },
     ];
     let ws = |port: u16, path: &str, replies: &str| {
@@ -662,23 +684,33 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
             name: "direct TCP",
             args: vec!["--tcp".into(), local(bare_port).to_string()],
             pid: bare.pid(),
+            only_at: None,
         },
         LoadTarget {
             name: "socklab /ws",
             args: ws(http, "/ws", "lines"),
             pid: sock.pid(),
+            only_at: None,
         },
     ];
+    bridge_targets.push(LoadTarget {
+        name: ONE_THREAD,
+        args: ws(http1, "/ws", "lines"),
+        pid: sock1.pid(),
+        only_at: Some(GOAL_CONNECTIONS),
+    });
     bridge_targets.push(LoadTarget {
         name: RELAY,
         args: vec!["--tcp".into(), local(relay_port).to_string()],
         pid: relay.pid(),
+        only_at: None,
     });
     if let Some((p, port)) = &websocat {
         bridge_targets.push(LoadTarget {
             name: "websocat",
             args: ws(*port, "/", "stream"),
             pid: p.pid(),
+            only_at: None,
         });
     }
     if let Some((p, port)) = &websockify {
@@ -686,11 +718,12 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
             name: "websockify",
             args: ws(*port, "/", "stream"),
             pid: p.pid(),
+            only_at: None,
         });
     }
 
     let tcp = run_section(ctx, "tcp echo", &tcp_targets, &mut [&mut bare, &mut sock])?;
-    let mut alive: Vec<&mut Proc> = vec![&mut bare, &mut sock, &mut relay];
+    let mut alive: Vec<&mut Proc> = vec![&mut bare, &mut sock, &mut sock1, &mut relay];
     if let Some((p, _)) = websocat.as_mut() {
         alive.push(p);
     }
@@ -724,8 +757,9 @@ fn run_section(
     for &n in &ctx.plan.connections {
         let mut runs: Vec<Vec<Value>> = vec![Vec::new(); targets.len()];
         let rounds = ctx.plan.rounds_at(n);
+        let here = |t: &LoadTarget| t.only_at.is_none_or(|only| only == n);
         for round in 0..rounds {
-            for (i, t) in targets.iter().enumerate() {
+            for (i, t) in targets.iter().enumerate().filter(|(_, t)| here(t)) {
                 for p in procs.iter_mut() {
                     p.check_alive()?;
                 }
@@ -739,6 +773,9 @@ fn run_section(
             }
         }
         for (t, runs) in targets.iter().zip(runs) {
+            if runs.is_empty() {
+                continue;
+            }
             cells.push(json!({
                 "target": t.name,
                 "connections": n,
@@ -1208,13 +1245,15 @@ fn floor(md: &mut String, br: &Value) {
         let Some((ours, floor)) = ours.zip(floor) else {
             continue;
         };
+        let one = ratio(br, ONE_THREAD, peer, 100, key)
+            .map_or_else(|| "–".to_owned(), |v| format!("{v:.2}×"));
         let floor_meets = if higher_is_better {
             floor >= goal
         } else {
             floor <= goal
         };
         lines.push_str(&format!(
-            "| {what} | {ours:.2}× | {floor:.2}× | {} |\n",
+            "| {what} | {ours:.2}× | {one} | {floor:.2}× | {} |\n",
             if floor_meets {
                 "reachable"
             } else {
@@ -1226,6 +1265,7 @@ fn floor(md: &mut String, br: &Value) {
         return;
     }
     let over = ratio(br, "socklab /ws", RELAY, 100, "cpu_us_per_msg");
+    let over_one = ratio(br, ONE_THREAD, RELAY, 100, "cpu_us_per_msg");
     md.push_str(
         "\n### The floor\n\n\
          `bare TCP relay (floor)` (`socklab-client bench --serve-bare-relay`) forwards bytes \
@@ -1234,13 +1274,16 @@ fn floor(md: &mut String, br: &Value) {
          load generator speaks plain TCP, which is cheaper than a WebSocket client). A goal \
          that even this relay misses cannot be met by a bridge that forwards over TCP on this \
          machine. 100 sessions:\n\n\
-         | figure | socklab /ws | bare relay | goal |\n|---|---:|---:|---|\n",
+         | figure | socklab /ws | socklab /ws --threads 1 | bare relay | goal |\n\
+         |---|---:|---:|---:|---|\n",
     );
     md.push_str(&lines);
     if let Some(over) = over {
+        let one = over_one.map_or_else(String::new, |v| format!(" ({v:.2}× with `--threads 1`)"));
         md.push_str(&format!(
-            "\nsocklab's bridge costs **{over:.2}×** the relay's CPU per message: that is \
-             what its WebSocket work (framing, masking, UTF-8 checks, lines) adds.\n"
+            "\nsocklab's bridge costs **{over:.2}×** the relay's CPU per message{one}: that is \
+             what its WebSocket work (framing, masking, UTF-8 checks, lines) and its scheduling \
+             add.\n"
         ));
     }
 }

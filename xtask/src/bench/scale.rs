@@ -102,6 +102,7 @@ pub fn section(ctx: &mut Ctx, toolbox: &mut Toolbox) -> Result<Value> {
                     Some(p) => p.pid(),
                     None => setup.instances[0].pid(),
                 },
+                only_at: None,
             };
             let mut runs = Vec::new();
             for round in 0..ctx.plan.rounds {
