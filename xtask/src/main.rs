@@ -46,10 +46,10 @@ COMMANDS
 
     bench [--quick]
         Benchmarks on loopback, each figure beside its baseline in the same run: TCP echo vs a
-        bare tokio echo; the /ws bridge vs direct TCP, websocat and websockify (installed at
-        pinned versions); RSS and fds at 1k and 10k idle bridged sessions; page size and time
-        to first paint (if dist/ is built). Writes target/bench/report.md and report.json.
-        About 6 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
+        bare tokio echo; the /ws bridge (also with --threads 1) vs direct TCP, a bare TCP relay
+        (the floor), websocat and websockify (installed at pinned versions); RSS and fds at 1k
+        and 10k idle bridged sessions; page size and time to first paint (if dist/ is built).
+        Writes target/bench/report.md and report.json. About 8 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
         nothing and measures less. Section 5 is bench-scale's.
 
     bench-scale [--quick]
