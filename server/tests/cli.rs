@@ -37,14 +37,7 @@ async fn a_port_in_use_is_a_clear_error_and_a_failure() {
 
 #[tokio::test]
 async fn sigterm_stops_the_server_cleanly() {
-    let mut child = Command::new(SERVER)
-        .args(port_zero_flags())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_server(&[]);
     let first = tokio::time::timeout(TIMEOUT, lines.next_line())
         .await
         .unwrap()
@@ -56,6 +49,27 @@ async fn sigterm_stops_the_server_cleanly() {
         second.contains("try: nc 127.0.0.1 "),
         "the nc line: {second}"
     );
+    sigterm_exits_cleanly(&mut child).await;
+}
+
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// The server binary on port 0 with `extra` flags, and the lines it prints.
+fn spawn_server(extra: &[&str]) -> (tokio::process::Child, Lines) {
+    let mut child = Command::new(SERVER)
+        .args(port_zero_flags())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+/// Sends SIGTERM and expects exit status 0 within 5 s.
+async fn sigterm_exits_cleanly(child: &mut tokio::process::Child) {
     let pid = child.id().unwrap().to_string();
     let kill = Command::new("kill")
         .args(["-TERM", &pid])
@@ -188,15 +202,7 @@ async fn the_client_says_when_the_server_is_not_there() {
 
 #[tokio::test]
 async fn one_thread_serves_tcp_and_the_bridge_and_stops_cleanly() {
-    let mut child = Command::new(SERVER)
-        .args(port_zero_flags())
-        .args(["--threads", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = spawn_server(&["--threads", "1"]);
     let (mut tcp, mut http) = (None, None);
     while tcp.is_none() || http.is_none() {
         let line = tokio::time::timeout(TIMEOUT, lines.next_line())
@@ -226,20 +232,7 @@ async fn one_thread_serves_tcp_and_the_bridge_and_stops_cleanly() {
     assert!(ok, "{out}");
     assert_stamp_then(&replies(&out)[0], "bridged");
 
-    let pid = pid.to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
-    );
-    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success(), "{status}");
+    sigterm_exits_cleanly(&mut child).await;
 }
 
 #[tokio::test]

@@ -282,6 +282,21 @@ impl BridgeState {
         self.push(Dir::System, clock, 0, Body::Note(note), None);
     }
 
+    /// A message went out: it owes `lines` replies, and the teaching strip shows it.
+    fn sent(&mut self, body: Body, bytes: usize, lines: usize, clock: String, now_ms: f64) {
+        self.exchange = Exchange {
+            sent: body.clone(),
+            reply: None,
+            count: self.exchange.count + 1,
+            owed_before: self.pending.len(),
+        };
+        for _ in 0..lines {
+            self.pending.push_back(now_ms);
+        }
+        self.sent_total += 1;
+        self.push(Dir::Sent, clock, bytes, body, None);
+    }
+
     fn take_rtt(&mut self, now_ms: f64) -> Option<f64> {
         let sent = self.pending.pop_front()?;
         let rtt = (now_ms - sent).max(0.0);
@@ -315,34 +330,16 @@ impl Reducible for BridgeState {
                 clock,
                 now_ms,
             } => {
-                s.exchange = Exchange {
-                    sent: Body::Text(text.clone()),
-                    reply: None,
-                    count: s.exchange.count + 1,
-                    owed_before: s.pending.len(),
-                };
-                for _ in 0..lines_in(&text) {
-                    s.pending.push_back(now_ms);
-                }
-                s.sent_total += 1;
-                s.push(Dir::Sent, clock, text.len(), Body::Text(text), None);
+                let (bytes, lines) = (text.len(), lines_in(&text));
+                s.sent(Body::Text(text), bytes, lines, clock, now_ms);
             }
             BridgeAction::SentBinary {
                 data,
                 clock,
                 now_ms,
             } => {
-                s.exchange = Exchange {
-                    sent: Body::Binary(data.clone()),
-                    reply: None,
-                    count: s.exchange.count + 1,
-                    owed_before: s.pending.len(),
-                };
-                for _ in 0..lines_in_bytes(&data) {
-                    s.pending.push_back(now_ms);
-                }
-                s.sent_total += 1;
-                s.push(Dir::Sent, clock, data.len(), Body::Binary(data), None);
+                let (bytes, lines) = (data.len(), lines_in_bytes(&data));
+                s.sent(Body::Binary(data), bytes, lines, clock, now_ms);
             }
             BridgeAction::NotSent { clock } => s.note(clock, Note::NotSent),
             BridgeAction::ReceivedText {

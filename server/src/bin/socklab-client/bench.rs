@@ -570,13 +570,22 @@ async fn serve_bare_relay(addr: SocketAddr, to: SocketAddr) -> Result<()> {
             });
         }
     };
-    let mut stdin = tokio::io::stdin();
-    let mut sink = Vec::new();
-    tokio::select! {
-        () = accept => {}
-        _ = stdin.read_to_end(&mut sink) => {}
-    }
+    until_stdin_closes(accept).await;
     Ok(())
+}
+
+/// Runs `serve` until standard input closes: `cargo xtask bench` stops its helpers that way.
+/// What arrives on standard input is read and dropped.
+async fn until_stdin_closes(serve: impl Future<Output = ()>) {
+    let drain = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 256];
+        while let Ok(1..) = stdin.read(&mut buf).await {}
+    };
+    tokio::select! {
+        () = serve => {}
+        () = drain => {}
+    }
 }
 
 /// One direction of the bare relay.
@@ -624,11 +633,6 @@ async fn serve_bare_echo(addr: SocketAddr) -> Result<()> {
             });
         }
     };
-    let mut stdin = tokio::io::stdin();
-    let mut sink = Vec::new();
-    tokio::select! {
-        () = accept => {}
-        _ = stdin.read_to_end(&mut sink) => {}
-    }
+    until_stdin_closes(accept).await;
     Ok(())
 }
