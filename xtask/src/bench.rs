@@ -624,7 +624,7 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
     wait_port(&mut sock1, http1)?;
 
     // The floor: a bare TCP relay (no WebSocket) in front of the same echo. It makes the same
-    // four send/recv calls per message as any bridge, so no bridge can cost less than it.
+    // four send/recv calls per message as any bridge: what the kernel and tokio alone cost.
     let relay_port = free_port()?;
     let mut relay = ctx.command(&ctx.bins.client);
     relay
