@@ -1272,8 +1272,8 @@ fn floor(md: &mut String, br: &Value) {
          between the load generator and the same echo with no WebSocket work at all: the same \
          four loopback `send`/`recv` calls per message as any bridge, nothing else (and its \
          load generator speaks plain TCP, which is cheaper than a WebSocket client). A goal \
-         that even this relay misses cannot be met by a bridge that forwards over TCP on this \
-         machine. 100 sessions:\n\n\
+         that even this relay misses is out of reach, on this machine, for any bridge that \
+         forwards over TCP with one read and one write per hop. 100 sessions:\n\n\
          | figure | socklab /ws | socklab /ws --threads 1 | bare relay | goal |\n\
          |---|---:|---:|---:|---|\n",
     );
