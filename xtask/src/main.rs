@@ -42,7 +42,8 @@ COMMANDS
 
     lint
         cargo fmt --all --check; cargo clippy --workspace --all-targets -- -D warnings;
-        cargo clippy -p socklab-web --target wasm32-unknown-unknown -- -D warnings.
+        cargo clippy -p socklab-web --target wasm32-unknown-unknown -- -D warnings; and
+        rustfmt and clippy for bench/uring-relay (its own workspace).
 
     bench [--quick]
         Benchmarks on loopback, each figure beside its baseline in the same run: TCP echo vs a
@@ -273,7 +274,7 @@ fn lint(args: &[String]) -> Result<()> {
     parse("lint", args, &[])?;
     let mut toolbox = Toolbox::default();
     tools::lint_tools(&mut toolbox)?;
-    let checks: [(&str, &[&str]); 3] = [
+    let checks: [(&str, &[&str]); 5] = [
         ("rustfmt", &["fmt", "--all", "--check"]),
         (
             "clippy (native)",
@@ -299,6 +300,30 @@ fn lint(args: &[String]) -> Result<()> {
                 "warnings",
             ],
         ),
+        // The bench's io_uring relay is its own workspace (it needs `unsafe`).
+        (
+            "rustfmt (bench/uring-relay)",
+            &[
+                "fmt",
+                "--manifest-path",
+                "bench/uring-relay/Cargo.toml",
+                "--check",
+            ],
+        ),
+        (
+            "clippy (bench/uring-relay)",
+            &[
+                "clippy",
+                "--locked",
+                "--manifest-path",
+                "bench/uring-relay/Cargo.toml",
+                "--target-dir",
+                "target/uring-relay",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
     ];
     // Run every check, then report, so one run shows every problem.
     let mut failed = Vec::new();
@@ -309,7 +334,8 @@ fn lint(args: &[String]) -> Result<()> {
         }
     }
     if failed.is_empty() {
-        println!("xtask lint: OK: rustfmt, clippy (native), clippy (page, wasm32)");
+        let all: Vec<&str> = checks.iter().map(|(what, _)| *what).collect();
+        println!("xtask lint: OK: {}", all.join(", "));
         Ok(())
     } else {
         bail!("lint failed: {}", failed.join(", "))

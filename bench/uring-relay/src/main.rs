@@ -184,9 +184,13 @@ fn recv(conn: &mut Conn, idx: usize, side: usize) -> squeue::Entry {
 fn send(conn: &mut Conn, idx: usize, side: usize) -> squeue::Entry {
     let h = &conn.halves[side];
     let rest = &h.buf[h.sent..h.len];
-    opcode::Send::new(types::Fd(conn.fds[1 - side]), rest.as_ptr(), rest.len() as u32)
-        .build()
-        .user_data(user_data(idx, SEND, side))
+    opcode::Send::new(
+        types::Fd(conn.fds[1 - side]),
+        rest.as_ptr(),
+        rest.len() as u32,
+    )
+    .build()
+    .user_data(user_data(idx, SEND, side))
 }
 
 fn set_nodelay(fd: RawFd) {
