@@ -8,13 +8,12 @@ use socklab_server::{Config, start};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
+mod common;
+use common::{port_zero_flags, sigterm};
+
 const SERVER: &str = env!("CARGO_BIN_EXE_socklab-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_socklab-client");
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn port_zero_flags() -> Vec<&'static str> {
-    socklab_server::Config::PORT_ZERO_FLAGS.to_vec()
-}
 
 #[tokio::test]
 async fn a_port_in_use_is_a_clear_error_and_a_failure() {
@@ -70,13 +69,7 @@ fn spawn_server(extra: &[&str]) -> (tokio::process::Child, Lines) {
 
 /// Sends SIGTERM and expects exit status 0 within 5 s.
 async fn sigterm_exits_cleanly(child: &mut tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let kill = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(kill.success());
+    sigterm(child).await;
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await
         .unwrap()

@@ -13,6 +13,9 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+use common::{port_zero_flags, sigterm};
+
 const SERVER: &str = env!("CARGO_BIN_EXE_socklab-server");
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,20 +70,6 @@ async fn spawn(program: &str, args: &[&str]) -> Proc {
         http: http.unwrap(),
         stderr,
     }
-}
-
-fn port_zero_flags() -> Vec<&'static str> {
-    socklab_server::Config::PORT_ZERO_FLAGS.to_vec()
-}
-
-async fn sigterm(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let kill = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(kill.success());
 }
 
 async fn echo_once(addr: SocketAddr, msg: &str) -> TcpStream {
