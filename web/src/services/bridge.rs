@@ -190,9 +190,7 @@ impl BridgeHandle {
             let idle = code == 1001 && reason.to_ascii_lowercase().contains("idle");
             let retry = if b.auto && !idle {
                 b.attempt += 1;
-                let delay = 1000u32
-                    .saturating_mul(1 << (b.attempt - 1).min(5))
-                    .min(MAX_BACKOFF_MS);
+                let delay = socket::backoff_ms(b.attempt, MAX_BACKOFF_MS);
                 Some((delay, b.attempt))
             } else {
                 None

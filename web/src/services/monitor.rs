@@ -99,9 +99,7 @@ impl MonitorHandle {
             }
             m.buffer.clear();
             m.attempt += 1;
-            let delay = 1000u32
-                .saturating_mul(1 << (m.attempt - 1).min(4))
-                .min(MAX_BACKOFF_MS);
+            let delay = socket::backoff_ms(m.attempt, MAX_BACKOFF_MS);
             (m.dispatch.clone(), delay)
         };
         dispatch.dispatch(MonitorAction::Down {

@@ -110,3 +110,24 @@ impl Drop for Socket {
 pub fn retire(socket: Socket) {
     yew::platform::spawn_local(async move { drop(socket) });
 }
+
+/// How long to wait before reconnect attempt `attempt` (1, 2, …): 1 s, doubling, at most
+/// `max_ms`.
+pub fn backoff_ms(attempt: u32, max_ms: u32) -> u32 {
+    1000u32
+        .saturating_mul(1 << attempt.saturating_sub(1).min(5))
+        .min(max_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_from_one_second_up_to_the_cap() {
+        let waits: Vec<u32> = (1..=7).map(|a| backoff_ms(a, 30_000)).collect();
+        assert_eq!(waits, [1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+        let waits: Vec<u32> = (1..=6).map(|a| backoff_ms(a, 10_000)).collect();
+        assert_eq!(waits, [1000, 2000, 4000, 8000, 10_000, 10_000]);
+    }
+}
