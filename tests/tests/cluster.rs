@@ -728,26 +728,24 @@ fn the_shipped_proxy_configs_are_valid() {
         return;
     };
     let deploy = repo_root().join("deploy");
-    let haproxy = std::process::Command::new(&bins[0])
-        .arg("-c")
-        .arg("-f")
-        .arg(deploy.join("haproxy.cfg"))
-        .output()
-        .unwrap();
-    assert!(
-        haproxy.status.success(),
-        "haproxy -c: {}",
-        String::from_utf8_lossy(&haproxy.stderr)
-    );
-    let nginx = std::process::Command::new(&bins[1])
-        .arg("-t")
-        .arg("-c")
-        .arg(deploy.join("nginx.conf"))
-        .output()
-        .unwrap();
-    assert!(
-        nginx.status.success(),
-        "nginx -t (needs libnginx-mod-stream): {}",
-        String::from_utf8_lossy(&nginx.stderr)
+    // `what` names the check in the failure message.
+    let check = |bin: &std::path::Path, flags: &[&str], file: &str, what: &str| {
+        let out = std::process::Command::new(bin)
+            .args(flags)
+            .arg(deploy.join(file))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    check(&bins[0], &["-c", "-f"], "haproxy.cfg", "haproxy -c");
+    check(
+        &bins[1],
+        &["-t", "-c"],
+        "nginx.conf",
+        "nginx -t (needs libnginx-mod-stream)",
     );
 }
