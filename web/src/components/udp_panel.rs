@@ -282,13 +282,7 @@ pub fn UdpPanel(props: &UdpPanelProps) -> Html {
             // Over UDP: all N datagrams at once.
             // Replies are handled only after this handler returns, so the times are in place.
             if let Some(link) = link.borrow().as_ref() {
-                let times = (0..n)
-                    .map(|seq| {
-                        let at = util::now_ms();
-                        link.send(&format!("u{id}-{seq}"));
-                        at
-                    })
-                    .collect();
+                let times = send_burst(n, |seq| link.send(&format!("u{id}-{seq}")));
                 dispatch.dispatch(Action::UdpSent(id, times));
             }
             // The same burst over the WebSocket bridge, on a connection of its own.
@@ -299,13 +293,7 @@ pub fn UdpPanel(props: &UdpPanelProps) -> Html {
                 Callback::from(move |e: LinkEvent| match e {
                     LinkEvent::Open => {
                         if let Some(ws) = sender.borrow().as_ref() {
-                            let times = (0..n)
-                                .map(|seq| {
-                                    let at = util::now_ms();
-                                    ws.send(&format!("w{id}-{seq}"));
-                                    at
-                                })
-                                .collect();
+                            let times = send_burst(n, |seq| ws.send(&format!("w{id}-{seq}")));
                             dispatch.dispatch(Action::WsSent(id, times));
                         }
                     }
@@ -509,4 +497,17 @@ fn wire_view(l: Lang) -> Html {
             ) }</p>
         </details>
     }
+}
+
+/// Sends messages `0..n` one after another with `send` and returns when each went out, for
+/// the round-trip times (replies are handled only after the caller returns, so these are in
+/// place first).
+fn send_burst<R>(n: usize, mut send: impl FnMut(usize) -> R) -> Vec<f64> {
+    (0..n)
+        .map(|seq| {
+            let at = util::now_ms();
+            send(seq);
+            at
+        })
+        .collect()
 }
