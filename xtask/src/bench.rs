@@ -1121,6 +1121,14 @@ fn f(v: &Value, digits: usize) -> String {
     }
 }
 
+/// `x ÷ base` to two places for a table, `–` when either is unknown or `base` is not positive.
+fn ratio_text(x: Option<f64>, base: Option<f64>) -> String {
+    match (x, base) {
+        (Some(x), Some(b)) if b > 0.0 => format!("{:.2}", x / b),
+        _ => "–".to_owned(),
+    }
+}
+
 fn cell<'a>(section: &'a Value, target: &str, n: u64) -> Option<&'a Value> {
     section["cells"]
         .as_array()?

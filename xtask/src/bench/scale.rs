@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{
     Bins, Ctx, LoadTarget, Plan, Proc, SIZE, clock_ticks, f, free_port, load_once, local, machine,
-    median, nofile_wrapper, target_dir, tree_ticks, wait_port,
+    median, nofile_wrapper, ratio_text, target_dir, tree_ticks, wait_port,
 };
 use crate::cmd;
 use crate::tools::{self, Toolbox};
@@ -293,10 +293,7 @@ pub fn markdown(md: &mut String, s: &Value) {
             .iter()
             .find(|d| d["proxy"] == json!(false) && d["kind"] == r["kind"])
             .and_then(|d| d["msgs_per_s"].as_f64());
-        let ratio = match (r["msgs_per_s"].as_f64(), direct) {
-            (Some(x), Some(d)) if d > 0.0 => format!("{:.2}", x / d),
-            _ => "–".to_owned(),
-        };
+        let ratio = ratio_text(r["msgs_per_s"].as_f64(), direct);
         md.push_str(&format!(
             "| {} | {} | {} | {ratio} | {} | {} | {} | {} | {} | {} |\n",
             r["setup"].as_str().unwrap_or(""),

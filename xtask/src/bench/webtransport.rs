@@ -10,7 +10,7 @@ use std::process::Stdio;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::{Ctx, f};
+use super::{Ctx, f, ratio_text};
 use crate::cmd;
 
 /// Runs the WebTransport benchmark (release build) and returns its figures.
@@ -77,10 +77,7 @@ pub fn markdown(md: &mut String, s: &Value) {
         .find(|p| p["path"] == "udp")
         .and_then(|p| p["per_sec"].as_f64());
     for p in &paths {
-        let ratio = match (p["per_sec"].as_f64(), direct) {
-            (Some(x), Some(d)) if d > 0.0 => format!("{:.2}", x / d),
-            _ => "–".to_owned(),
-        };
+        let ratio = ratio_text(p["per_sec"].as_f64(), direct);
         md.push_str(&format!(
             "| {} | {} | {ratio} | {} | {} | {} |\n",
             p["path"].as_str().unwrap_or("?"),
