@@ -9,10 +9,18 @@
 //!   snapshot; the page deserialises the very same structs.
 //! * [`wire`] — sizes of headers on the wire (WebSocket frames, TCP/UDP/IP), for the page's
 //!   teaching strip and for tests.
+//! * [`client_text`] — parsers of text a client chooses (Origin, Host/`:authority`, `?tag=`,
+//!   `X-Forwarded-For`): total functions that never slice a client's string at a computed
+//!   offset, property-tested and fuzzed.
+//! * `proxy_header` (feature `proxy-header`) — the PROXY protocol header, sans-IO: how much to
+//!   read, and whom it names.
 //! * Constants below: default ports, the lesson's banner text, close codes.
 
+pub mod client_text;
 pub mod events;
 pub mod framing;
+#[cfg(any(test, feature = "proxy-header"))]
+pub mod proxy_header;
 pub mod wire;
 
 pub use events::{

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use socklab_protocol::client_text::{origin_listed, origin_matches_host};
 use socklab_protocol::{ServerInfo, WebTransportInfo};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -165,23 +166,6 @@ pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), O
             origin: origin.to_owned(),
         })
     }
-}
-
-/// Whether `origin` is `http://host` or `https://host` (`host` as in a `Host` header).
-pub(crate) fn origin_matches_host(origin: &str, host: &str) -> bool {
-    !host.is_empty()
-        && ["http://", "https://"].iter().any(|scheme| {
-            origin.len() == scheme.len() + host.len()
-                && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
-                && origin[scheme.len()..].eq_ignore_ascii_case(host)
-        })
-}
-
-/// Whether `origin` is listed with `--allow-origin` (or `*` is).
-pub(crate) fn origin_listed(origin: &str, allowed: &[String]) -> bool {
-    allowed
-        .iter()
-        .any(|a| a == "*" || a.trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// A handshake refused by the Origin rule; answered with 403.

@@ -10,8 +10,10 @@
 //! * HTTP — with `--forwarded-for`, `X-Forwarded-For` from a trusted peer names the client of a
 //!   WebSocket session (the port is 0 when the proxy sends only the IP, as most do).
 //!
-//! How many bytes to read is decided by a sans-IO function ([`next_read`]) so no byte of the
-//! client's own data is ever consumed with the header; the header itself is parsed by `ppp`.
+//! How many bytes to read, and whom a header names, is decided by the sans-IO
+//! `socklab_protocol::proxy_header` (so no byte of the client's own data is ever consumed with
+//! the header; the header itself is parsed by `ppp`); this module reads and decides whom to
+//! believe.
 
 use std::fmt;
 use std::io;
@@ -19,24 +21,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
 use axum::http::HeaderMap;
+use socklab_protocol::client_text::forwarded_entries;
+use socklab_protocol::proxy_header::{HeaderError, Step, next_read, parse};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::config::Config;
 use crate::shared::Shared;
-
-/// The v2 signature: `\r\n\r\n\0\r\nQUIT\n`.
-const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
-/// The v1 prefix.
-const V1_PREFIX: &[u8] = b"PROXY ";
-/// The shortest header of either version (`PROXY UNKNOWN\r\n`); read first, whole.
-const FIRST_READ: usize = 15;
-/// A v1 header is at most 107 bytes, `\r\n` included.
-const V1_MAX: usize = 107;
-/// The v2 fixed part: signature, version/command, family/protocol, length.
-const V2_FIXED: usize = 16;
-/// Address block plus TLVs we accept in a v2 header (HAProxy sends a few dozen bytes).
-const V2_MAX_BODY: usize = 4096;
 
 /// An IP network: `10.0.0.0/8`, `::1/128`, or a single address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,87 +107,12 @@ pub(crate) fn is_trusted(config: &Config, ip: IpAddr) -> bool {
 /// Why a connection's PROXY header was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ProxyError {
-    /// The first bytes are neither a v1 nor a v2 header.
-    #[error("no PROXY protocol header (the connection did not come through the proxy)")]
-    Missing,
-    /// A v1 line too long, or a v2 header with a huge body.
-    #[error("PROXY header too long")]
-    TooLong,
-    /// `ppp` could not parse it.
-    #[error("malformed PROXY header: {0}")]
-    Malformed(String),
+    /// The bytes are not a (well-formed, short enough) header.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
     /// Reading failed or the connection ended first.
     #[error("reading the PROXY header: {0}")]
     Io(#[from] io::Error),
-}
-
-/// What to read next to complete a header of which `head` has arrived.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Read exactly this many more bytes.
-    Read(usize),
-    /// `head` is one whole header.
-    Done,
-}
-
-/// The sans-IO half of reading a header: given the bytes so far (at least [`FIRST_READ`]),
-/// how many more belong to the header. Never asks for a byte past its end.
-pub(crate) fn next_read(head: &[u8]) -> Result<Step, ProxyError> {
-    if head.len() < FIRST_READ {
-        return Ok(Step::Read(FIRST_READ - head.len()));
-    }
-    if head.starts_with(V2_SIGNATURE) {
-        if head.len() < V2_FIXED {
-            return Ok(Step::Read(V2_FIXED - head.len()));
-        }
-        let body = usize::from(u16::from_be_bytes([head[14], head[15]]));
-        if body > V2_MAX_BODY {
-            return Err(ProxyError::TooLong);
-        }
-        let total = V2_FIXED + body;
-        return Ok(if head.len() < total {
-            Step::Read(total - head.len())
-        } else {
-            Step::Done
-        });
-    }
-    if head.starts_with(V1_PREFIX) {
-        if head.ends_with(b"\r\n") {
-            return Ok(Step::Done);
-        }
-        if head.len() >= V1_MAX {
-            return Err(ProxyError::TooLong);
-        }
-        // The line's end is not known in advance: one byte at a time (v1 only; v2 is exact).
-        return Ok(Step::Read(1));
-    }
-    Err(ProxyError::Missing)
-}
-
-/// The client a whole header names: `None` for `LOCAL` (the proxy's own health check) and
-/// `UNKNOWN`/unix-socket sources, when the connection's own peer stands.
-pub(crate) fn parse(header: &[u8]) -> Result<Option<SocketAddr>, ProxyError> {
-    if header.starts_with(V2_SIGNATURE) {
-        use ppp::v2::{Addresses, Header};
-        // LOCAL (version 2, command 0): the proxy speaking for itself; whatever address block
-        // follows is to be ignored, so it is not even parsed.
-        if header.get(12) == Some(&0x20) {
-            return Ok(None);
-        }
-        let h = Header::try_from(header).map_err(|e| ProxyError::Malformed(e.to_string()))?;
-        return Ok(match h.addresses {
-            Addresses::IPv4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
-            Addresses::IPv6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
-            Addresses::Unspecified | Addresses::Unix(_) => None,
-        });
-    }
-    use ppp::v1::{Addresses, Header};
-    let h = Header::try_from(header).map_err(|e| ProxyError::Malformed(e.to_string()))?;
-    Ok(match h.addresses {
-        Addresses::Tcp4(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
-        Addresses::Tcp6(a) => Some(SocketAddr::from((a.source_address, a.source_port))),
-        Addresses::Unknown => None,
-    })
 }
 
 /// Reads exactly one PROXY header from the start of `stream`.
@@ -230,7 +146,7 @@ pub(crate) async fn accept_header(
         () = shared.shutdown.cancelled() => return None,
     };
     let parsed = match read {
-        Ok(Ok(header)) => parse(&header),
+        Ok(Ok(header)) => parse(&header).map_err(ProxyError::from),
         Ok(Err(err)) => Err(err),
         Err(_) => Err(ProxyError::Io(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -264,8 +180,8 @@ pub(crate) fn forwarded_client(
         let Ok(value) = value.to_str() else {
             return client;
         };
-        for entry in value.rsplit(',') {
-            let Some(addr) = parse_forwarded(entry) else {
+        for entry in forwarded_entries(value) {
+            let Some(addr) = entry else {
                 return client;
             };
             client = addr;
@@ -277,99 +193,10 @@ pub(crate) fn forwarded_client(
     client
 }
 
-fn parse_forwarded(entry: &str) -> Option<SocketAddr> {
-    let entry = entry.trim().trim_matches('"');
-    if let Ok(addr) = entry.parse::<SocketAddr>() {
-        return Some(addr);
-    }
-    let ip = entry.trim_start_matches('[').trim_end_matches(']');
-    let ip: IpAddr = ip.parse().ok()?;
-    Some(SocketAddr::new(ip, 0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
-
-    fn v2(command: u8, body: &[u8]) -> Vec<u8> {
-        let mut h = V2_SIGNATURE.to_vec();
-        h.push(0x20 | command);
-        h.push(0x11); // IPv4, stream
-        h.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        h.extend_from_slice(body);
-        h
-    }
-
-    fn v2_ipv4() -> Vec<u8> {
-        // 203.0.113.7:51000 -> 10.0.0.1:21566
-        let mut body = vec![203, 0, 113, 7, 10, 0, 0, 1];
-        body.extend_from_slice(&51000u16.to_be_bytes());
-        body.extend_from_slice(&21566u16.to_be_bytes());
-        v2(0x1, &body)
-    }
-
-    /// Feeds `bytes` the way `read_header` would and returns the header it takes.
-    fn take(bytes: &[u8]) -> Result<&[u8], ProxyError> {
-        let mut n = 0;
-        loop {
-            match next_read(&bytes[..n])? {
-                Step::Done => return Ok(&bytes[..n]),
-                Step::Read(more) => {
-                    n += more;
-                    assert!(n <= bytes.len(), "asked past the input");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_v2_header_is_taken_exactly_and_names_the_client() {
-        let mut wire = v2_ipv4();
-        let len = wire.len();
-        wire.extend_from_slice(b"hello\n");
-        let header = take(&wire).unwrap();
-        assert_eq!(header.len(), len);
-        assert_eq!(
-            parse(header).unwrap(),
-            Some("203.0.113.7:51000".parse().unwrap())
-        );
-    }
-
-    #[test]
-    fn a_v2_local_header_keeps_the_peer() {
-        let wire = v2(0x0, &[]);
-        assert_eq!(parse(take(&wire).unwrap()).unwrap(), None);
-    }
-
-    #[test]
-    fn a_v1_header_is_taken_exactly() {
-        let wire = b"PROXY TCP6 2001:db8::1 ::1 40000 21566\r\nPROXY-looking data\n";
-        let header = take(wire).unwrap();
-        assert!(header.ends_with(b"\r\n") && header.len() == 40);
-        assert_eq!(
-            parse(header).unwrap(),
-            Some("[2001:db8::1]:40000".parse().unwrap())
-        );
-        assert_eq!(parse(take(b"PROXY UNKNOWN\r\n").unwrap()).unwrap(), None);
-    }
-
-    #[test]
-    fn other_bytes_long_lines_and_huge_bodies_are_refused() {
-        assert!(matches!(
-            take(b"hello there, server\n"),
-            Err(ProxyError::Missing)
-        ));
-        let long = [b"PROXY ".as_slice(), &[b'1'; 200]].concat();
-        assert!(matches!(take(&long), Err(ProxyError::TooLong)));
-        let mut huge = V2_SIGNATURE.to_vec();
-        huge.extend_from_slice(&[0x21, 0x11, 0xff, 0xff]);
-        assert!(matches!(next_read(&huge), Err(ProxyError::TooLong)));
-        assert!(matches!(
-            parse(b"PROXY TCP4 nonsense\r\n"),
-            Err(ProxyError::Malformed(_))
-        ));
-    }
 
     #[test]
     fn cidrs_parse_and_match() {

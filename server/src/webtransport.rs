@@ -27,6 +27,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use socklab_protocol::client_text::{
+    host_without_port, origin_listed, origin_matches_authority, sanitize_tag, tag_param,
+};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
@@ -38,8 +41,7 @@ use wtransport::tls::rustls;
 use wtransport::tls::self_signed::time::{Duration as CertDuration, OffsetDateTime};
 use wtransport::{Connection, Endpoint, Identity, RecvStream, SendStream, ServerConfig, VarInt};
 
-use crate::bridge::{connect_upstream, sanitize_tag};
-use crate::http::{origin_listed, origin_matches_host};
+use crate::bridge::connect_upstream;
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::shared::Shared;
 
@@ -372,7 +374,7 @@ async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Shared
         request.not_found().await;
         return;
     }
-    let tag = query.and_then(tag_param).map(|t| sanitize_tag(&t));
+    let tag = query.and_then(tag_param).map(sanitize_tag);
     if !origin_allowed(&request, &shared) {
         tracing::warn!(
             %peer,
@@ -406,14 +408,6 @@ async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Shared
     run(connection, session, &shared).await;
 }
 
-/// `tag=` from a query string.
-fn tag_param(query: &str) -> Option<String> {
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("tag="))
-        .map(str::to_owned)
-}
-
 /// The Origin rule of `/ws`, for WebTransport: a browser session may come only from a page this
 /// server served (scheme http/https, the host the client used to reach us, one of our HTTP
 /// ports) or from an `--allow-origin` one. No Origin (non-browser tools): allowed.
@@ -425,26 +419,8 @@ fn origin_allowed(request: &SessionRequest, shared: &Shared) -> bool {
     if origin_listed(origin, &shared.config.allow_origin) {
         return true;
     }
-    let host = host_without_port(request.authority());
-    !host.is_empty()
-        && shared.addrs.http.iter().any(|a| {
-            let port = a.port();
-            origin_matches_host(origin, &format!("{host}:{port}"))
-                || (port == 80 && origin_matches_host(origin, host))
-        })
-}
-
-/// `host` of `host:port`, `[v6]:port`, `host` or `[v6]`.
-fn host_without_port(authority: &str) -> &str {
-    match authority.rsplit_once(':') {
-        Some((host, port))
-            if port.bytes().all(|b| b.is_ascii_digit())
-                && (!host.contains(':') || (host.starts_with('[') && host.ends_with(']'))) =>
-        {
-            host
-        }
-        _ => authority,
-    }
+    let ports: Vec<u16> = shared.addrs.http.iter().map(SocketAddr::port).collect();
+    origin_matches_authority(origin, request.authority(), &ports)
 }
 
 /// Milliseconds since a session started, shared by its datagram loop and its streams so any
@@ -752,21 +728,6 @@ fn drain_upstream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_lose_their_ports() {
-        assert_eq!(host_without_port("127.0.0.1:4433"), "127.0.0.1");
-        assert_eq!(host_without_port("[::1]:4433"), "[::1]");
-        assert_eq!(host_without_port("[::1]"), "[::1]");
-        assert_eq!(host_without_port("localhost"), "localhost");
-        assert_eq!(host_without_port("::1"), "::1");
-    }
-
-    #[test]
-    fn tags_come_from_the_query() {
-        assert_eq!(tag_param("a=1&tag=xy").as_deref(), Some("xy"));
-        assert_eq!(tag_param("a=1"), None);
-    }
 
     #[tokio::test]
     async fn the_self_signed_certificate_suits_browsers() {

@@ -245,6 +245,29 @@ async fn the_origin_rule_of_ws_applies() {
     allowed.stop().await;
 }
 
+/// Issue 13, item 1: an Origin of exactly the length of `http://` + the host, with a character
+/// straddling byte 7, once panicked the session task (a byte-offset slice); now it is one more
+/// foreign Origin, and the server goes on serving.
+#[tokio::test]
+async fn a_non_ascii_origin_is_refused_not_a_panic() {
+    let server = start_server().await;
+    let own_host = format!("127.0.0.1:{}", server.addrs.http[0].port());
+    let filler = "x".repeat("http://".len() + own_host.len() - "http:/é".len());
+    let origin = format!("http:/é{filler}");
+    assert_eq!(origin.len(), "http://".len() + own_host.len());
+    assert!(!origin.is_char_boundary("http://".len()));
+    let refused = try_connect(&server, "/", Some(&origin)).await;
+    assert!(
+        matches!(refused, Err(ConnectingError::SessionRejected)),
+        "{:?}",
+        refused.err()
+    );
+    try_connect(&server, "/", Some(&format!("http://{own_host}")))
+        .await
+        .expect("the server still serves its own page");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn unknown_paths_are_refused() {
     let server = start_server().await;
