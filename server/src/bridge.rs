@@ -311,25 +311,41 @@ pub(crate) async fn connect_upstream(
         .await?
         .next()
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for that name"))?;
-    let (socket, any) = match addr.ip() {
-        IpAddr::V4(_) => (TcpSocket::new_v4()?, IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        IpAddr::V6(_) => (TcpSocket::new_v6()?, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    // Bind first, so the link exists before the echo service can accept us. On loopback the
-    // source address is the upstream's own, so the echo sees exactly this address.
-    let source = if addr.ip().is_loopback() {
-        addr.ip()
-    } else {
-        any
-    };
-    socket.bind(SocketAddr::new(source, 0))?;
+    // Bound to the exact source address the route gives (not the unspecified one), so the
+    // link names the very (address, port) pair the echo's accept will see, and it exists
+    // before the echo can accept us: with `--proxy-protocol` the echo skips the header check
+    // only for that pair, never for a mere port match.
+    socket.bind(SocketAddr::new(source_ip(addr)?, 0))?;
     let local = socket.local_addr()?;
-    let link = shared.registry.link(local, id);
+    let mut link = shared.registry.link(local, id);
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    let connected = stream.local_addr()?;
+    if connected != local {
+        // Not expected (the socket was bound to one address); keep the link true anyway.
+        tracing::debug!(%local, %connected, "upstream socket's address changed on connect");
+        link = shared.registry.link(connected, id);
+    }
     let _ = stream.set_nodelay(true);
     Ok((stream, link))
+}
+
+/// The source address the kernel would use to reach `dest`, found by connecting a UDP socket
+/// (which sends nothing). For a loopback or unspecified `dest` (`0.0.0.0` reaches this host)
+/// it is a loopback address.
+fn source_ip(dest: SocketAddr) -> io::Result<IpAddr> {
+    let any = match dest {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    };
+    let probe = std::net::UdpSocket::bind(any)?;
+    probe.connect(dest)?;
+    Ok(probe.local_addr()?.ip())
 }
 
 /// Reads everything the upstream has ready and turns it into messages, one per line; the

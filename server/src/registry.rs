@@ -131,6 +131,7 @@ impl Registry {
 
     /// Notes that a bridge's upstream socket bound to `local` serves session `id`, before it
     /// connects (TCP) or sends (UDP), so the echo service sees the link when it accepts.
+    /// `local` must be the exact source address the echo will see (never `0.0.0.0:port`).
     pub fn link(self: &Arc<Self>, local: SocketAddr, id: u64) -> LinkGuard {
         self.links
             .lock()
@@ -142,17 +143,14 @@ impl Registry {
         }
     }
 
-    /// The `ws`/`wt` session whose bridge connects from `peer`, if it is one of ours.
+    /// The `ws`/`wt` session whose bridge connects from `peer`, if it is one of ours: only an
+    /// exact (address, port) match counts (a link's address is never the unspecified one, and
+    /// another host may well use the same source port).
     pub fn linked(&self, peer: SocketAddr) -> Option<u64> {
-        let links = self.links.lock().unwrap_or_else(PoisonError::into_inner);
-        // A bridge socket bound to the unspecified address is known by its port alone.
-        let unspecified = match peer {
-            SocketAddr::V4(_) => SocketAddr::from(([0u8; 4], peer.port())),
-            SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], peer.port())),
-        };
-        links
+        self.links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
             .get(&peer)
-            .or_else(|| links.get(&unspecified))
             .copied()
     }
 
@@ -422,6 +420,16 @@ mod tests {
         assert_eq!(snap.sessions[2].via, None);
         assert_eq!(snap.instance.as_deref(), Some("a"));
         drop((up, later));
+    }
+
+    #[test]
+    fn links_match_the_exact_address_never_the_port_alone() {
+        let reg = Registry::new(16, None);
+        let _guard = reg.link(SocketAddr::from(([0, 0, 0, 0], 40000)), 7);
+        let _exact = reg.link(addr(40001), 8);
+        assert_eq!(reg.linked(SocketAddr::from(([127, 0, 0, 2], 40000))), None);
+        assert_eq!(reg.linked(SocketAddr::from(([127, 0, 0, 2], 40001))), None);
+        assert_eq!(reg.linked(addr(40001)), Some(8));
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use socklab_tests::{
     ws_connect,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
 /// A PROXY v2 header for a TCP/IPv4 connection from `client` to `server`.
@@ -133,6 +133,63 @@ async fn the_bridge_still_reaches_its_own_echo_with_proxy_protocol_on() {
         upstream.via.is_some(),
         "the upstream is still linked to its ws session"
     );
+    server.stop().await;
+}
+
+/// Issue 13, item 3: with the echo on `0.0.0.0` (the classroom setup) a LAN client that
+/// happens to use the bridge's source port is not the bridge: not shown as a page's upstream,
+/// and held to the PROXY header check like any other client.
+#[tokio::test]
+async fn a_client_on_the_bridge_s_source_port_is_not_taken_for_the_bridge() {
+    let server = start_server_with(|c| {
+        c.proxy_protocol = true;
+        c.tcp = vec!["0.0.0.0:0".parse().unwrap()];
+    })
+    .await;
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    send_text(&mut ws, "through the bridge").await;
+    match next_message(&mut ws).await {
+        Ok(Message::Text(t)) => assert_stamped(t.as_bytes(), b"through the bridge"),
+        other => panic!("expected a reply, got {other:?}"),
+    }
+    let snap = server.registry.snapshot();
+    let ws_id = snap
+        .sessions
+        .iter()
+        .find(|s| s.kind == SessionKind::Ws)
+        .unwrap()
+        .id;
+    let upstream = snap.sessions.iter().find(|s| s.via == Some(ws_id)).unwrap();
+    let bridge_peer: SocketAddr = upstream.peer.parse().unwrap();
+    assert!(
+        bridge_peer.ip().is_loopback(),
+        "the bridge's source is exact: {bridge_peer}"
+    );
+
+    // Another host, the same source port. (Before the fix the registry linked the bridge as
+    // 0.0.0.0:PORT and matched any address on that port: this client was echoed unchecked.)
+    let stranger_addr = SocketAddr::from(([127, 0, 0, 2], bridge_peer.port()));
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(stranger_addr)
+        .expect("127.0.0.2 on the bridge's port is free");
+    let echo = SocketAddr::from(([127, 0, 0, 1], server.addrs.tcp[0].port()));
+    let mut stranger = socket.connect(echo).await.unwrap();
+    let _ = stranger.write_all(b"no header, just a line\n").await;
+    assert_eq!(
+        read_to_close(&mut stranger).await,
+        b"",
+        "refused: no PROXY header"
+    );
+    let snap = server.registry.snapshot();
+    assert!(
+        snap.sessions
+            .iter()
+            .all(|s| s.peer != stranger_addr.to_string()),
+        "the stranger has no session: {:?}",
+        snap.sessions
+    );
+    assert_eq!(snap.sessions.iter().filter(|s| s.via.is_some()).count(), 1);
     server.stop().await;
 }
 
