@@ -94,6 +94,8 @@ pub struct Config {
 
     /// Open sessions of all kinds together (TCP, banner, WebSocket, and each bridge's upstream
     /// connection); beyond it new TCP connections are closed at once and handshakes get 503.
+    /// Each takes up to two file descriptors: the open-files limit is raised as far as the
+    /// system allows, with a warning when a value given here needs more.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_connections: usize,
 
@@ -144,8 +146,10 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub monitor_buffer: usize,
 
-    /// Largest HTTP request head, in bytes (larger: the connection is closed).
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    /// Largest HTTP request head, in bytes (larger: the connection is closed). At least 8192:
+    /// the HTTP parser reads in buffers of that size, so a smaller bound could not be kept.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024,
+          value_parser = max_header_bytes)]
     pub max_header: usize,
 
     /// Drop an HTTP client that has not sent its whole request head within this many seconds
@@ -184,6 +188,20 @@ pub struct Config {
     /// on, and the feed says `degraded` until it is back.
     #[arg(long, value_name = "URL", value_parser = crate::cluster::parse_url)]
     pub monitor_redis: Option<String>,
+}
+
+/// The smallest `--max-header`: hyper's HTTP/1 parser cannot be bounded below its own read
+/// buffer (it panics on a smaller bound), so a smaller value is refused, not quietly raised.
+pub const MIN_MAX_HEADER: usize = 8192;
+
+fn max_header_bytes(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if n < MIN_MAX_HEADER {
+        return Err(format!(
+            "{n} is below {MIN_MAX_HEADER}, the smallest request head the HTTP parser can bound"
+        ));
+    }
+    Ok(n)
 }
 
 impl Config {

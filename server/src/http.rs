@@ -91,8 +91,9 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.header_timeout())
-        // hyper refuses buffers under 8 KiB; a head over the limit gets 431.
-        .max_buf_size(shared.config.max_header.max(8192));
+        // A head over the limit gets 431. hyper panics on a bound under 8 KiB: the flag
+        // refuses one, and `max` keeps a `Config` built in code from reaching hyper with it.
+        .max_buf_size(shared.config.max_header.max(crate::config::MIN_MAX_HEADER));
     let listen_addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));

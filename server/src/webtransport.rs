@@ -74,7 +74,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum WtError {
     /// The UDP socket could not be bound.
-    #[error("cannot listen on {addr} (webtransport): {source}")]
+    #[error(
+        "cannot listen on {addr} (webtransport): {source}\n  (another socklab-server on this \
+         host? give this one its own UDP port with --webtransport ADDR, or turn it off with \
+         --no-webtransport)"
+    )]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -159,12 +163,15 @@ pub(crate) async fn bind(
     addr: SocketAddr,
     cert: Option<(&Path, &Path)>,
 ) -> Result<WtListener, WtError> {
+    // The socket first: a taken port is the likeliest failure (a second instance on one
+    // host), and it must be reported as one, not as a certificate problem.
+    let socket = bind_udp(addr).map_err(|source| WtError::Bind { addr, source })?;
     let identity = match cert {
         Some((cert, key)) => load_identity(cert, key).await?,
         None => self_signed()?,
     };
     let hash = cert_hash(&identity);
-    let config = server_config(&identity, Some(addr)).map_err(|why| match cert {
+    let config = server_config(&identity, Some(socket)).map_err(|why| match cert {
         Some((c, k)) => WtError::Certificate {
             cert: c.display().to_string(),
             key: k.display().to_string(),
@@ -218,8 +225,11 @@ fn cert_hash(identity: &Identity) -> [u8; 32] {
 
 /// The QUIC/TLS configuration. Built here rather than with wtransport's `with_identity`, which
 /// panics on a key that does not fit the certificate: a bad `--tls-key` is an error message.
-/// `bind` is `None` for a reload, which keeps the socket.
-fn server_config(identity: &Identity, bind: Option<SocketAddr>) -> Result<ServerConfig, String> {
+/// `bind` (the bound UDP socket) is `None` for a reload, which keeps the socket it has.
+fn server_config(
+    identity: &Identity,
+    bind: Option<std::net::UdpSocket>,
+) -> Result<ServerConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs = identity
         .certificate_chain()
@@ -239,7 +249,7 @@ fn server_config(identity: &Identity, bind: Option<SocketAddr>) -> Result<Server
     tls.alpn_protocols = vec![wtransport::tls::WEBTRANSPORT_ALPN.to_vec()];
     let builder = ServerConfig::builder();
     let builder = match bind {
-        Some(addr) => builder.with_bind_socket(bind_udp(addr).map_err(|err| err.to_string())?),
+        Some(socket) => builder.with_bind_socket(socket),
         // Ignored by `reload_config(.., false)`; nothing is bound.
         None => builder.with_bind_default(0),
     };

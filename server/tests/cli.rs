@@ -243,3 +243,90 @@ async fn zero_threads_is_refused_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// Issue 13, item 5: a second instance on one host meets a taken WebTransport port first; the
+/// error names the address and the service, and says how to get past it.
+#[tokio::test]
+async fn a_taken_webtransport_port_names_the_address_and_the_way_out() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut flags = port_zero_flags();
+    let at = flags.iter().position(|f| *f == "--webtransport").unwrap();
+    flags[at + 1] = &addr;
+    let out = tokio::time::timeout(TIMEOUT, Command::new(SERVER).args(&flags).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on {addr} (webtransport): Address already in use"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--webtransport ADDR") && stderr.contains("--no-webtransport"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("certificate"), "{stderr}");
+}
+
+/// The server's stderr from start to a clean SIGTERM stop, run with `extra` flags.
+async fn stderr_of_a_run(extra: &[&str]) -> String {
+    let mut child = Command::new(SERVER)
+        .args(port_zero_flags())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(TIMEOUT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("socklab is running"), "{first}");
+    sigterm(&child).await;
+    let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Issue 13, item 5: the defaults start quietly; the open-files line comes only for a
+/// `--max-connections` the limit cannot carry.
+#[tokio::test]
+async fn the_open_files_limit_is_mentioned_only_when_it_matters() {
+    let plain = stderr_of_a_run(&[]).await;
+    assert!(!plain.contains("open-files"), "{plain}");
+    let huge = stderr_of_a_run(&["--max-connections", "1000000000"]).await;
+    assert!(
+        huge.contains("open-files limit is below") && huge.contains("--max-connections"),
+        "{huge}"
+    );
+}
+
+/// Issue 13, item 5: hyper cannot bound a request head below 8192 bytes; asking for less is
+/// an error naming the flag, not a value quietly raised.
+#[tokio::test]
+async fn a_max_header_under_8192_is_refused() {
+    let out = Command::new(SERVER)
+        .args(port_zero_flags())
+        .args(["--max-header", "100"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-header") && stderr.contains("8192"),
+        "{stderr}"
+    );
+    let out = Command::new(SERVER).arg("--help").output().await.unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("At least 8192"));
+}

@@ -25,7 +25,9 @@ USAGE
 COMMANDS
     run [--] [SERVER FLAGS...]
         Install the page's tools if missing, build the page (trunk, release) into dist/,
-        then run `socklab-server --static-dir dist/ SERVER FLAGS...` (release build).
+        build both binaries (release: target/release/socklab-server and socklab-client, which
+        the page's join commands offer), then run
+        `socklab-server --static-dir dist/ SERVER FLAGS...`.
         Example: cargo xtask run -- --http 127.0.0.1:8081
 
     test [--no-browser] [-- TEST RUNNER ARGS...]
@@ -141,6 +143,12 @@ fn run(args: &[String]) -> Result<()> {
     let mut toolbox = Toolbox::default();
     tools::page_tools(&mut toolbox)?;
     page::build()?;
+    // Both binaries: the page offers `target/release/socklab-client HOST:PORT` to copy.
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "--release", "-p", "socklab-server", "--bins"])
+            .current_dir(cmd::root()),
+    )?;
     let mut server = cmd::cargo();
     server
         .args([

@@ -2,12 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use socklab_server::{Config, bind, run, shutdown};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let matches = Config::command().get_matches();
+    let config = Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    // The open-files warning is for a --max-connections the user chose, not the default.
+    let chose_max = matches.value_source("max_connections") != Some(ValueSource::DefaultValue);
     // One thread: tokio's current-thread scheduler (no work stealing, no cross-thread wake-ups).
     let runtime = match config.threads {
         Some(1) => tokio::runtime::Builder::new_current_thread()
@@ -22,7 +26,7 @@ fn main() -> ExitCode {
             .build(),
     };
     match runtime {
-        Ok(runtime) => runtime.block_on(serve(config)),
+        Ok(runtime) => runtime.block_on(serve(config, chose_max)),
         Err(err) => {
             eprintln!("socklab-server: cannot start the async runtime: {err}");
             ExitCode::FAILURE
@@ -30,14 +34,14 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(config: Config, chose_max: bool) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    raise_open_files_limit(config.max_connections);
+    raise_open_files_limit(config.max_connections, chose_max);
     let listeners = match bind(&config).await {
         Ok(l) => l,
         Err(err) => {
@@ -79,23 +83,26 @@ async fn serve(config: Config) -> ExitCode {
     }
 }
 
-/// Each session holds a file descriptor (a bridged one two or three), and many systems start
-/// processes with a soft limit of 1024: raise it to the hard limit, and say when even that is
-/// too low for `--max-connections`.
-fn raise_open_files_limit(max_connections: usize) {
+/// Each session holds a file descriptor, a bridged one or a WebTransport one a second (the
+/// bridge's upstream socket, the session's UDP socket), and many systems start processes with
+/// a soft limit of 1024: raise it to the hard limit. Only when the user chose a
+/// `--max-connections` that even the hard limit cannot carry is it worth a line at start; at
+/// run time a full descriptor table shows as "accept failed" warnings anyway.
+fn raise_open_files_limit(max_connections: usize, chose_max: bool) {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => {
-            tracing::debug!(limit, "open-files limit");
             let wanted = (max_connections as u64)
-                .saturating_mul(3)
+                .saturating_mul(2)
                 .saturating_add(64);
-            if limit < wanted {
-                tracing::info!(
+            if chose_max && limit < wanted {
+                tracing::warn!(
                     limit,
                     max_connections,
-                    "the open-files limit is below 3 x --max-connections: accepting will pause \
-                     (logged) before the connection limit is reached"
+                    "the open-files limit is below 2 x --max-connections + 64: accepting will \
+                     pause (logged) before the connection limit is reached; raise `ulimit -n`"
                 );
+            } else {
+                tracing::debug!(limit, wanted, "open-files limit");
             }
         }
         Err(err) => tracing::warn!(cause = %err, "could not read or raise the open-files limit"),

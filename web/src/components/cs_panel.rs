@@ -265,8 +265,9 @@ fn JoinBox(props: &JoinBoxProps) -> Html {
             <div class="join-title">{ l.t("Join from a terminal", "在终端中加入") }</div>
             <Command lang={l} cmd={format!("nc {host} {port}")}
                 note={l.t("raw TCP: type a line, press Enter", "原始 TCP：输入一行，回车")} />
-            <Command lang={l} cmd={format!("socklab-client {}", host_port(&host, port))}
-                note={l.t("the lesson's >> client, in Rust", "课程里的 >> 客户端，Rust 版")} />
+            <Command lang={l} cmd={format!("target/release/socklab-client {}", host_port(&host, port))}
+                note={l.t("the lesson's >> client, in Rust (from the project's folder; `cargo xtask run` builds it)",
+                          "课程里的 >> 客户端，Rust 版（在项目目录中运行；`cargo xtask run` 会构建它）")} />
             <Command lang={l} cmd={"python3 client.py".to_string()}
                 note={l.t("the lesson's client.py (below)", "课程里的 client.py（见下）")} />
             <details class="more-cmds">
