@@ -18,7 +18,11 @@ use clap::Parser;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "socklab-server", version, about, long_about = None, max_term_width = 100)]
 pub struct Config {
-    /// TCP timestamp echo: answers every line with `[%Y-%m-%d %H:%M:%S]:line`.
+    /// TCP timestamp echo: the reply unit is the line, `[%Y-%m-%d %H:%M:%S]:line`, bytes
+    /// verbatim. TCP is a byte stream, not messages: what has arrived is answered whenever the
+    /// client pauses, so a line that arrives in pieces (the first emptying the socket buffer)
+    /// comes back in pieces, each under its own stamp, every byte once and in order. Where a
+    /// message ends is the application's job (here: `\n`).
     #[arg(long = "tcp", value_name = "ADDR", default_value = "127.0.0.1:21566")]
     pub tcp: Vec<SocketAddr>,
 

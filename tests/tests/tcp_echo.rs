@@ -41,6 +41,51 @@ async fn a_partial_line_is_answered_when_the_client_pauses() {
     server.stop().await;
 }
 
+/// Issue 13, item 6: TCP is a byte stream, so a line that arrives in two pieces is answered in
+/// two pieces, each under its own stamp; every byte comes back once, in order. The second
+/// write goes 50 ms after the first and only once the first piece is answered, so the server
+/// surely read `hel` alone (no timing luck involved).
+#[tokio::test]
+async fn a_line_sent_in_two_writes_comes_back_under_two_stamps() {
+    let server = start_server().await;
+    let mut s = TcpStream::connect(server.addrs.tcp[0]).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let first_write = tokio::time::Instant::now();
+    s.write_all(b"hel").await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let stamp = socklab_protocol::STAMP_LEN;
+    while got.len() < stamp + 3 {
+        let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(n, 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_stamped(&got, b"hel");
+    tokio::time::sleep_until(first_write + Duration::from_millis(50)).await;
+    s.write_all(b"lo\n").await.unwrap();
+    while !got.ends_with(b"\n") {
+        let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(n, 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let (first, second) = got.split_at(stamp + 3);
+    assert_stamped(first, b"hel");
+    assert_stamped(second, b"lo\n");
+    assert_eq!(
+        got.len(),
+        2 * stamp + b"hello\n".len(),
+        "two stamps, every byte once"
+    );
+    assert_eq!([&first[stamp..], &second[stamp..]].concat(), b"hello\n");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn bytes_come_back_verbatim() {
     let server = start_server().await;
