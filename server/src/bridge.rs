@@ -139,8 +139,15 @@ fn response_head_len(response: &Response) -> u64 {
 
 /// One bridged session, from upgrade to close.
 async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
+    let connecting = std::time::Instant::now();
     let (mut upstream, _link) = match connect_upstream(&shared, session.id()).await {
-        Ok(pair) => pair,
+        Ok(pair) => {
+            shared
+                .registry
+                .metrics()
+                .upstream_connected(connecting.elapsed());
+            pair
+        }
         Err(err) => {
             let why = format!("upstream {} unreachable: {err}", shared.upstream);
             tracing::warn!(id = session.id(), "{why}");
@@ -166,6 +173,8 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     tokio::pin!(idle_timer);
     let shutdown = shared.shutdown.cancelled();
     tokio::pin!(shutdown);
+    // When the oldest message not yet answered went upstream: the round trip's start.
+    let mut awaiting: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             msg = socket.recv() => {
@@ -209,7 +218,9 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
                     continue;
                 }
                 match tokio::time::timeout(write_timeout, upstream.write_all(data)).await {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(())) => {
+                        awaiting.get_or_insert_with(std::time::Instant::now);
+                    }
                     Ok(Err(err)) => {
                         let why = format!("upstream failed: {err}");
                         session.set_reason(why.clone());
@@ -230,6 +241,9 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
                     Err(err) => Err(err),
                 };
                 if !batch.is_empty() {
+                    if let Some(sent) = awaiting.take() {
+                        shared.registry.metrics().round_trip(sent);
+                    }
                     idle_deadline = Instant::now() + idle;
                     let sent = tokio::time::timeout(write_timeout, send_batch(&mut socket, &session, &mut batch)).await;
                     match sent {

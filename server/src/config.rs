@@ -43,6 +43,11 @@ pub struct Config {
     #[arg(long = "http", value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub http: Vec<SocketAddr>,
 
+    /// Serve `GET /metrics` (Prometheus text format) on this address instead of on the HTTP
+    /// port: for a LAN where students should not read it.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+
     /// Do not start the UDP echo.
     #[arg(long)]
     pub no_udp: bool,

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::shared::Shared;
-use crate::{bridge, monitor, proxy, static_files};
+use crate::{bridge, metrics, monitor, proxy, static_files};
 
 /// Both ends of an HTTP connection, put in every request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -29,14 +29,30 @@ pub(crate) struct ConnAddrs {
 
 /// The axum application: the page, the WebSocket endpoints and the APIs.
 pub(crate) fn app(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
+    let websockets = Router::new()
         .route("/ws", get(bridge::handler))
         .route("/api/events", get(monitor::handler))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            metrics::count_refusals,
+        ));
+    let mut app = Router::new();
+    if shared.config.metrics.is_none() {
+        app = app.route("/metrics", get(metrics::handler));
+    }
+    app.merge(websockets)
+        .route("/healthz", get(healthz))
         .route("/api/sessions", get(sessions))
         .route("/api/info", get(info))
         .route("/api/webtransport", get(webtransport))
         .fallback_service(static_files::router(Arc::clone(&shared)))
+        .with_state(shared)
+}
+
+/// `--metrics ADDR`: `/metrics` alone, on its own listener.
+pub(crate) fn metrics_app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::handler))
         .with_state(shared)
 }
 

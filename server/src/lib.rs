@@ -12,6 +12,7 @@
 //! * `shared` — what every task shares: config, registry, the one connection limit, the one
 //!   shutdown token and the task tracker.
 //! * [`shutdown`] — Ctrl-C / SIGTERM.
+//! * `metrics` — `/metrics` for Prometheus: per-kind totals read at scrape time.
 //! * `proxy` — behind a load balancer: the real client from a PROXY protocol header or
 //!   `X-Forwarded-For`, believed only from `--trusted-proxy` peers.
 //! * `cluster` — `--monitor-redis`: one monitor for several instances through Redis pub/sub.
@@ -39,6 +40,7 @@ mod bridge;
 mod clock;
 mod cluster;
 mod http;
+mod metrics;
 mod monitor;
 mod proxy;
 mod shared;
@@ -98,6 +100,8 @@ pub struct Addrs {
     pub http: Vec<SocketAddr>,
     /// The WebTransport endpoint (UDP), unless `--no-webtransport`.
     pub webtransport: Option<SocketAddr>,
+    /// `/metrics` on its own listener (`--metrics`).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The bound sockets of every service, ready for [`run`].
@@ -108,6 +112,7 @@ pub struct Listeners {
     banner: Vec<TcpListener>,
     http: Vec<TcpListener>,
     webtransport: Option<webtransport::WtListener>,
+    metrics: Option<TcpListener>,
     addrs: Addrs,
 }
 
@@ -127,6 +132,7 @@ pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
         banner: Vec::new(),
         http: Vec::new(),
         webtransport: None,
+        metrics: None,
         addrs: Addrs::default(),
     };
     for &addr in &config.tcp {
@@ -152,6 +158,11 @@ pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
         let listener = bind_tcp(addr).map_err(|source| bind_error("http", addr, source))?;
         l.addrs.http.push(local_addr(&listener, addr));
         l.http.push(listener);
+    }
+    if let Some(addr) = config.metrics {
+        let listener = bind_tcp(addr).map_err(|source| bind_error("metrics", addr, source))?;
+        l.addrs.metrics = Some(local_addr(&listener, addr));
+        l.metrics = Some(listener);
     }
     if !config.no_webtransport {
         let cert = config.tls_cert.as_deref().zip(config.tls_key.as_deref());
@@ -295,6 +306,11 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
     }
     if let Some(wt) = listeners.webtransport {
         tasks.push(tokio::spawn(webtransport::serve(wt, Arc::clone(&shared))));
+    }
+    tasks.push(tokio::spawn(metrics::upkeep(Arc::clone(&shared))));
+    if let Some(l) = listeners.metrics {
+        let app = http::metrics_app(Arc::clone(&shared));
+        tasks.push(tokio::spawn(http::serve(l, app, Arc::clone(&shared))));
     }
     let app = http::app(Arc::clone(&shared));
     for l in listeners.http {

@@ -45,6 +45,7 @@ pub(crate) async fn handler(
 async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
     // Subscribe before taking the snapshot: an event can then be seen twice, never missed.
     let mut events = shared.registry.subscribe();
+    let _counted = shared.registry.metrics().subscriber();
     // With --monitor-redis, the other instances' sessions come on a second bus.
     let mut remote = shared.cluster.as_ref().map(|c| c.subscribe());
     let write_timeout = shared.config.write_timeout();
@@ -83,10 +84,13 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
         };
         let json = match event {
             Ok(json) => json,
-            Err(RecvError::Lagged(skipped)) => match to_json(&MonitorEvent::Lagged { skipped }) {
-                Some(json) => json,
-                None => continue,
-            },
+            Err(RecvError::Lagged(skipped)) => {
+                shared.registry.metrics().events_dropped(skipped);
+                match to_json(&MonitorEvent::Lagged { skipped }) {
+                    Some(json) => json,
+                    None => continue,
+                }
+            }
             Err(RecvError::Closed) => break,
         };
         let sent = tokio::time::timeout(write_timeout, socket.send(Message::Text(json))).await;

@@ -21,6 +21,7 @@ use socklab_protocol::{Direction, PREVIEW_CHARS, SessionKind};
 use tokio::sync::broadcast;
 
 use crate::clock::rfc3339_now;
+use crate::metrics::{KINDS, Metrics, kind_index};
 
 /// The shared session registry and event bus.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ pub struct Registry {
     links: Mutex<HashMap<SocketAddr, u64>>,
     /// The instance name carried on every event, if any.
     instance: Option<String>,
+    /// `/metrics`: per-kind totals of closed sessions and what is counted once per session.
+    metrics: Metrics,
 }
 
 /// What the registry knows of one open session.
@@ -57,12 +60,28 @@ pub struct SessionState {
     pub bytes_in: AtomicU64,
     /// Bytes sent to the client.
     pub bytes_out: AtomicU64,
+    /// Messages received from the client (for TCP: reads).
+    pub msgs_in: AtomicU64,
+    /// Messages sent to the client (for TCP: writes).
+    pub msgs_out: AtomicU64,
     /// The `ws`/`wt` session this upstream connection serves.
     pub via: Option<u64>,
     /// The client's tag (WebSocket `?tag=`).
     pub tag: Option<String>,
     /// The HTTP upgrade's size, for WebSocket sessions.
     pub handshake: Option<HandshakeSize>,
+}
+
+impl SessionState {
+    /// Bytes in, bytes out, messages in, messages out.
+    fn counts(&self) -> [u64; 4] {
+        [
+            self.bytes_in.load(Ordering::Relaxed),
+            self.bytes_out.load(Ordering::Relaxed),
+            self.msgs_in.load(Ordering::Relaxed),
+            self.msgs_out.load(Ordering::Relaxed),
+        ]
+    }
 }
 
 /// How a session is introduced to the registry, beyond its kind and addresses.
@@ -83,6 +102,7 @@ impl Registry {
             sessions: Mutex::new(BTreeMap::new()),
             events,
             links: Mutex::new(HashMap::new()),
+            metrics: Metrics::new(instance.as_deref()),
             instance,
         })
     }
@@ -110,6 +130,8 @@ impl Registry {
             opened: Instant::now(),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            msgs_in: AtomicU64::new(0),
+            msgs_out: AtomicU64::new(0),
             via,
             tag: extra.tag,
             handshake: extra.handshake,
@@ -118,6 +140,7 @@ impl Registry {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, Arc::clone(&state));
+        self.metrics.opened(kind);
         tracing::info!(id, %kind, %peer, %local, via, "session opened");
         if self.has_subscribers() {
             self.publish(&MonitorEvent::SessionOpened(self.opened_event(&state)));
@@ -224,6 +247,33 @@ impl Registry {
         self.instance.as_deref()
     }
 
+    /// What `/metrics` counts once per session or handshake.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The `/metrics` exposition: sessions open, bytes and messages by kind (closed sessions'
+    /// totals plus the open ones', read now) and the rest of [`Metrics`].
+    pub(crate) fn render_metrics(&self) -> String {
+        let mut open = [0u64; 5];
+        let mut totals = [[0u64; 4]; 5];
+        {
+            let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            for (i, closed) in self.metrics.closed_totals.iter().enumerate() {
+                totals[i] = closed.get();
+            }
+            for s in sessions.values() {
+                let i = kind_index(s.kind);
+                open[i] += 1;
+                for (t, c) in totals[i].iter_mut().zip(s.counts()) {
+                    *t += c;
+                }
+            }
+        }
+        debug_assert_eq!(KINDS.len(), open.len());
+        self.metrics.render(open, totals)
+    }
+
     fn open_sessions(&self) -> Vec<Arc<SessionState>> {
         self.sessions
             .lock()
@@ -295,6 +345,7 @@ impl Session {
         self.state
             .bytes_in
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.state.msgs_in.fetch_add(1, Ordering::Relaxed);
         self.announce(Direction::In, data);
     }
 
@@ -303,6 +354,7 @@ impl Session {
         self.state
             .bytes_out
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.state.msgs_out.fetch_add(1, Ordering::Relaxed);
         self.announce(Direction::Out, data);
     }
 
@@ -333,14 +385,20 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let s = &self.state;
-        self.registry
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&s.id);
+        let (bytes_in, bytes_out) = {
+            let mut sessions = self
+                .registry
+                .sessions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Under the lock: a scrape sees this session's counts as open or as closed, once.
+            let counts = s.counts();
+            self.registry.metrics.closed_totals[kind_index(s.kind)].add(counts);
+            sessions.remove(&s.id);
+            (counts[0], counts[1])
+        };
         let reason = self.reason.take().unwrap_or_else(|| "dropped".to_owned());
-        let bytes_in = s.bytes_in.load(Ordering::Relaxed);
-        let bytes_out = s.bytes_out.load(Ordering::Relaxed);
+        self.registry.metrics.closed(s.kind, &reason);
         tracing::info!(
             id = s.id,
             kind = %s.kind,

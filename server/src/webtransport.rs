@@ -392,6 +392,10 @@ async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Shared
             authority = request.authority(),
             "WebTransport session refused: foreign Origin"
         );
+        shared
+            .registry
+            .metrics()
+            .refused(crate::metrics::Refusal::Origin, "webtransport");
         request.forbidden().await;
         return;
     }
@@ -483,7 +487,9 @@ async fn run(connection: Connection, mut session: Session, shared: &Shared) {
                 Ok(datagram) => {
                     activity.touch();
                     session.received(&datagram);
-                    if let Err(err) = udp.send(&datagram).await {
+                    let forwarded = udp.send(&datagram).await;
+                    shared.registry.metrics().datagram_upstream(forwarded.is_ok());
+                    if let Err(err) = forwarded {
                         // ICMP "port unreachable" from an earlier datagram, and the like: the
                         // datagram is lost, as UDP may lose it.
                         tracing::debug!(id = session.id(), cause = %err, "udp upstream send failed");
@@ -495,7 +501,9 @@ async fn run(connection: Connection, mut session: Session, shared: &Shared) {
                 Ok(n) => {
                     activity.touch();
                     let reply = &buf[..n];
-                    match connection.send_datagram(reply) {
+                    let sent = connection.send_datagram(reply);
+                    shared.registry.metrics().datagram(sent.is_ok());
+                    match sent {
                         Ok(()) => session.sent(reply),
                         Err(err) => tracing::debug!(
                             id = session.id(),

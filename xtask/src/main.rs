@@ -37,7 +37,8 @@ COMMANDS
         and the rest with `cargo nextest run` (or everything with `cargo test` when nextest is
         not installed). The tests get SOCKLAB_DIST=dist/, SOCKLAB_REQUIRE_BROWSER=1,
         CHROMIUM=/usr/bin/chromium, CHROMEDRIVER=/usr/bin/chromedriver and
-        SOCKLAB_REQUIRE_CLUSTER=1 (a missing haproxy/redis-server fails the cluster tests).
+        SOCKLAB_REQUIRE_CLUSTER=1 (a missing haproxy/redis-server fails the cluster tests) and
+        SOCKLAB_REQUIRE_PROMETHEUS=1 (a missing prometheus fails the metrics tests).
         --no-browser: install no browser and do not set SOCKLAB_REQUIRE_BROWSER (nor CHROMIUM,
         CHROMEDRIVER), so browser tests skip where no browser is installed (quick local loops).
         Args after `--` go to the test runner (e.g. a test name filter; doctests are then skipped).
@@ -196,12 +197,14 @@ fn test(args: &[String]) -> Result<()> {
         tools::browser_tools(&mut toolbox)?;
     }
     tools::cluster_tools(&mut toolbox)?;
+    tools::prometheus_tools(&mut toolbox)?;
     let page_built = page::build()?;
 
     let env_for = |cmd: &mut std::process::Command| {
         cmd.current_dir(cmd::root())
             .env("SOCKLAB_DIST", page::dist_dir())
-            .env("SOCKLAB_REQUIRE_CLUSTER", "1");
+            .env("SOCKLAB_REQUIRE_CLUSTER", "1")
+            .env("SOCKLAB_REQUIRE_PROMETHEUS", "1");
         if browser {
             cmd.env("SOCKLAB_REQUIRE_BROWSER", "1")
                 .env("CHROMIUM", tools::CHROMIUM)

@@ -60,6 +60,11 @@ pub fn cluster_tools(tools: &mut Toolbox) -> Result<()> {
     tools.ensure_apt(&["haproxy", "redis-server", "nginx", "libnginx-mod-stream"])
 }
 
+/// What the metrics tests need: Prometheus and its promtool (tests/tests/metrics.rs).
+pub fn prometheus_tools(tools: &mut Toolbox) -> Result<()> {
+    tools.ensure_apt(&["prometheus"])
+}
+
 /// What `cargo xtask lint` needs besides the wasm target.
 pub fn lint_tools(tools: &mut Toolbox) -> Result<()> {
     tools.ensure_rustup_component("rustfmt")?;

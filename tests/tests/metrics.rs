@@ -1,0 +1,326 @@
+//! `/metrics`: the exposition after known traffic, linted by promtool, and scraped by a real
+//! Prometheus whose query API must then give back what happened.
+//!
+//! Needs Debian's `prometheus` (it brings promtool). `cargo xtask test` installs it and sets
+//! SOCKLAB_REQUIRE_PROMETHEUS=1, so there (and wherever `CI` is set) a missing one fails the
+//! test; elsewhere these tests say they are skipped and pass.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use socklab_server::RunningServer;
+use socklab_tests::{
+    LineClient, Ws, http_get, next_message, send_text, start_server_with, ws_connect,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Where a Debian tool is, or `None` after saying why the test is skipped (a failure when
+/// required).
+fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/usr/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        let msg = format!(
+            "{name} not installed (Debian: apt-get install prometheus; `cargo xtask test` does it)"
+        );
+        if std::env::var("SOCKLAB_REQUIRE_PROMETHEUS").as_deref() == Ok("1")
+            || std::env::var_os("CI").is_some()
+        {
+            panic!("Prometheus is required here but {msg}");
+        }
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// Known traffic: one TCP echo client and one `/ws` client that each made one round trip and
+/// stay open, one `/ws` handshake refused for its Origin, one monitor subscriber.
+struct Traffic {
+    _tcp: LineClient,
+    _ws: Ws,
+    _monitor: Ws,
+}
+
+async fn drive(server: &RunningServer) -> Traffic {
+    let mut tcp = LineClient::connect(server.addrs.tcp[0]).await;
+    tcp.send(b"hi\n").await;
+    tcp.line().await;
+    let mut ws = ws_connect(server, "/ws", &[]).await.unwrap();
+    send_text(&mut ws, "hello").await;
+    next_message(&mut ws).await.unwrap();
+    let refused = ws_connect(server, "/ws", &[("Origin", "http://evil.example")]).await;
+    assert!(refused.is_err(), "a foreign Origin is refused");
+    let monitor = ws_connect(server, "/api/events", &[]).await.unwrap();
+    Traffic {
+        _tcp: tcp,
+        _ws: ws,
+        _monitor: monitor,
+    }
+}
+
+/// The exposition's value of the series `name{labels}` (labels as rendered), waiting until it
+/// is `want` (the bridge's upstream session opens a moment after the handshake).
+async fn wait_for_sample(addr: SocketAddr, series: &str, want: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = http_get(addr, "/metrics", &[]).await.text();
+        let got = text.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .parse::<f64>()
+                .ok()
+        });
+        if got == Some(want) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} is {got:?}, not {want}, in\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_sessions_bytes_and_refusals() {
+    let server = start_server_with(|c| c.instance = Some("m1".into())).await;
+    let _traffic = drive(&server).await;
+    let http = server.addrs.http[0];
+    let text = wait_for_sample(
+        http,
+        r#"socklab_sessions_open{instance="m1",kind="tcp"}"#,
+        2.0,
+    )
+    .await;
+    for line in [
+        r#"socklab_sessions_open{instance="m1",kind="ws"} 1"#,
+        // "hi\n" from the TCP client, "hello\n" from the bridge's upstream connection.
+        r#"socklab_bytes_in_total{instance="m1",kind="tcp"} 9"#,
+        r#"socklab_bytes_in_total{instance="m1",kind="ws"} 5"#,
+        r#"socklab_messages_in_total{instance="m1",kind="ws"} 1"#,
+        r#"socklab_messages_out_total{instance="m1",kind="ws"} 1"#,
+        r#"socklab_handshakes_refused_total{instance="m1",reason="origin",endpoint="/ws"} 1"#,
+        r#"socklab_monitor_subscribers{instance="m1"} 1"#,
+        r#"socklab_bridge_upstream_connect_seconds_count{instance="m1"} 1"#,
+        r#"socklab_bridge_round_trip_seconds_count{instance="m1"} 1"#,
+        concat!(
+            r#"socklab_build_info{instance="m1",version=""#,
+            env!("CARGO_PKG_VERSION"),
+            r#""} 1"#
+        ),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+    let response = http_get(http, "/metrics", &[]).await;
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    promtool_check_metrics(&text).await;
+    server.stop().await;
+}
+
+/// `promtool check metrics`: the exposition parses and follows the naming rules.
+async fn promtool_check_metrics(text: &str) {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn metrics_flag_moves_them_to_their_own_listener() {
+    let server = start_server_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
+    let own = server.addrs.metrics.expect("a metrics listener");
+    let there = http_get(own, "/metrics", &[]).await;
+    assert_eq!(there.status, 200);
+    assert!(
+        there
+            .text()
+            .contains("socklab_sessions_open{kind=\"tcp\"} 0"),
+        "{}",
+        there.text()
+    );
+    let not_here = http_get(server.addrs.http[0], "/metrics", &[]).await;
+    assert_eq!(not_here.status, 404, "not on the HTTP port with --metrics");
+    assert_eq!(
+        http_get(own, "/api/sessions", &[]).await.status,
+        404,
+        "only /metrics there"
+    );
+    server.stop().await;
+}
+
+/// A Prometheus scraping one target every second, killed when dropped.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Prometheus {
+    async fn start(bin: PathBuf, target: SocketAddr) -> Prometheus {
+        let dir = std::env::temp_dir().join(format!(
+            "socklab-prometheus-{}-{}",
+            std::process::id(),
+            target.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir(dir);
+        // honor_labels: the series keep socklab's own `instance` (--instance) rather than
+        // Prometheus's host:port, as in deploy/prometheus.yml.
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: socklab\n    honor_labels: true\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        let config_path = dir.0.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(bin)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = log.next_line().await.unwrap() {
+                if line.contains("msg=\"Listening on\"") {
+                    let addr = line.rsplit("address=").next().unwrap();
+                    return addr.trim().parse::<SocketAddr>().unwrap();
+                }
+            }
+            panic!("prometheus exited before it listened");
+        })
+        .await
+        .expect("prometheus listens within 20 s");
+        // Keep draining its log so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = log.next_line().await {} });
+        Prometheus {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// The value of an instant query's only sample, if it has one.
+    async fn query(&self, promql: &str) -> Option<f64> {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let response = http_get(self.addr, &format!("/api/v1/query?query={encoded}"), &[]).await;
+        if response.status == 503 {
+            // Still starting (replaying its write-ahead log): "Service Unavailable".
+            return None;
+        }
+        let body = response.text();
+        let json: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["status"], "success", "{promql}: {body}");
+        let result = json["data"]["result"].as_array()?;
+        result.first()?["value"][1].as_str()?.parse().ok()
+    }
+
+    /// Waits (scrapes come every second) until `promql` gives `want`.
+    async fn wait_for(&self, promql: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.query(promql).await;
+            if got == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{promql} is {got:?} in Prometheus, not {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn prometheus_scrapes_what_happened() {
+    let Some(bin) = tool("prometheus") else {
+        return;
+    };
+    let server = start_server_with(|c| c.instance = Some("prom-test".into())).await;
+    let _traffic = drive(&server).await;
+    let mut prometheus = Prometheus::start(bin, server.addrs.http[0]).await;
+    prometheus.wait_for(r#"up{job="socklab"}"#, 1.0).await;
+    for (promql, want) in [
+        (
+            r#"socklab_sessions_open{instance="prom-test",kind="ws"}"#,
+            1.0,
+        ),
+        (
+            r#"socklab_sessions_open{instance="prom-test",kind="tcp"}"#,
+            2.0,
+        ),
+        (
+            r#"socklab_bytes_in_total{instance="prom-test",kind="tcp"}"#,
+            9.0,
+        ),
+        (
+            r#"socklab_bytes_out_total{instance="prom-test",kind="ws"}"#,
+            27.0,
+        ),
+        (
+            r#"socklab_handshakes_refused_total{instance="prom-test",reason="origin",endpoint="/ws"}"#,
+            1.0,
+        ),
+        (r#"sum(socklab_monitor_subscribers)"#, 1.0),
+    ] {
+        prometheus.wait_for(promql, want).await;
+    }
+    prometheus.child.kill().await.unwrap();
+    server.stop().await;
+}
