@@ -95,6 +95,83 @@ pub struct SessionOpened {
     /// The server instance that serves the session, when several share one feed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Bytes received so far: present (with the three below) on the snapshot a new subscriber
+    /// gets for sessions already open, so its counters start exact; absent on live opens.
+    /// [`SessionOpened::counts`] reads the four together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    /// Bytes sent so far (snapshot only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
+    /// Messages received so far (snapshot only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_in: Option<u64>,
+    /// Messages sent so far (snapshot only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_out: Option<u64>,
+}
+
+impl SessionOpened {
+    /// The counts a snapshot carries; `None` on a live open. (Four plain fields rather than a
+    /// flattened struct: serde's `flatten` costs the page several KB of wasm.)
+    pub fn counts(&self) -> Option<SessionCounts> {
+        Some(SessionCounts {
+            bytes_in: self.bytes_in?,
+            bytes_out: self.bytes_out?,
+            messages_in: self.messages_in?,
+            messages_out: self.messages_out?,
+        })
+    }
+
+    /// Sets (`Some`) or clears (`None`) the snapshot counts.
+    pub fn set_counts(&mut self, counts: Option<SessionCounts>) {
+        self.bytes_in = counts.map(|c| c.bytes_in);
+        self.bytes_out = counts.map(|c| c.bytes_out);
+        self.messages_in = counts.map(|c| c.messages_in);
+        self.messages_out = counts.map(|c| c.messages_out);
+    }
+}
+
+/// Bytes and messages a session has carried so far, each way.
+///
+/// A subscriber that starts from a snapshot can see a message twice: counted in the snapshot
+/// and again live (the server subscribes before it takes the snapshot, so nothing is missed).
+/// [`SessionCounts::count`] tells the two apart by the message's [`MessageEvent::seq`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCounts {
+    /// Bytes received from the client.
+    pub bytes_in: u64,
+    /// Bytes sent to the client.
+    pub bytes_out: u64,
+    /// Messages (reads of the socket, datagrams) received from the client.
+    pub messages_in: u64,
+    /// Messages (writes, datagrams) sent to the client.
+    pub messages_out: u64,
+}
+
+impl SessionCounts {
+    /// Adds one message of `bytes` going `dir`, unless these counts already include it: a
+    /// message whose `seq` is not past the messages counted so far was in the snapshot.
+    /// Returns whether it was added. A message without `seq` (an older server) is always added.
+    pub fn count(&mut self, dir: Direction, bytes: u64, seq: Option<u64>) -> bool {
+        let (total, messages) = match dir {
+            Direction::In => (&mut self.bytes_in, &mut self.messages_in),
+            Direction::Out => (&mut self.bytes_out, &mut self.messages_out),
+        };
+        match seq {
+            Some(seq) if seq <= *messages => false,
+            Some(seq) => {
+                *messages = seq;
+                *total += bytes;
+                true
+            }
+            None => {
+                *messages += 1;
+                *total += bytes;
+                true
+            }
+        }
+    }
 }
 
 /// The bytes of a WebSocket session's HTTP upgrade: the client's `GET` with its headers and
@@ -122,6 +199,10 @@ pub struct MessageEvent {
     pub preview: String,
     /// When (RFC 3339).
     pub at: String,
+    /// The message's number in its session and direction, 1 for the first: a subscriber that
+    /// started from a snapshot's [`SessionCounts`] skips the messages it already counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// The server instance, when several share one feed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
@@ -188,6 +269,12 @@ pub struct SessionInfo {
     pub bytes_in: u64,
     /// Bytes sent so far.
     pub bytes_out: u64,
+    /// Messages received so far.
+    #[serde(default)]
+    pub messages_in: u64,
+    /// Messages sent so far.
+    #[serde(default)]
+    pub messages_out: u64,
     /// See [`SessionOpened::via`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<u64>,
@@ -265,6 +352,7 @@ mod tests {
             bytes: 3,
             preview: "hi\n".into(),
             at: "2026-01-01T12:00:00+00:00".into(),
+            seq: Some(1),
             instance: None,
         });
         let json = serde_json::to_string(&e).unwrap();
@@ -276,6 +364,76 @@ mod tests {
         assert_eq!(back, e);
         let lag = serde_json::to_string(&MonitorEvent::Lagged { skipped: 5 }).unwrap();
         assert_eq!(lag, r#"{"type":"lagged","skipped":5}"#);
+    }
+
+    fn opened(counts: Option<SessionCounts>) -> MonitorEvent {
+        let mut o = SessionOpened {
+            id: 3,
+            kind: SessionKind::Udp,
+            peer: "127.0.0.1:5".into(),
+            local: "127.0.0.1:6".into(),
+            at: "2026-01-01T12:00:00+00:00".into(),
+            via: None,
+            tag: None,
+            handshake: None,
+            instance: None,
+            bytes_in: None,
+            bytes_out: None,
+            messages_in: None,
+            messages_out: None,
+        };
+        o.set_counts(counts);
+        MonitorEvent::SessionOpened(o)
+    }
+
+    #[test]
+    fn counts_are_absent_on_live_opens_and_present_on_snapshots() {
+        let live = serde_json::to_string(&opened(None)).unwrap();
+        for field in ["bytes_in", "bytes_out", "messages_in", "messages_out"] {
+            assert!(!live.contains(field), "{live}");
+        }
+        let back: MonitorEvent = serde_json::from_str(&live).unwrap();
+        assert_eq!(back, opened(None));
+
+        let counts = SessionCounts {
+            bytes_in: 3,
+            bytes_out: 25,
+            messages_in: 1,
+            messages_out: 1,
+        };
+        let snap = serde_json::to_string(&opened(Some(counts))).unwrap();
+        assert!(
+            snap.ends_with(r#""bytes_in":3,"bytes_out":25,"messages_in":1,"messages_out":1}"#),
+            "{snap}"
+        );
+        let back: MonitorEvent = serde_json::from_str(&snap).unwrap();
+        assert_eq!(back, opened(Some(counts)));
+        let MonitorEvent::SessionOpened(back) = back else {
+            unreachable!()
+        };
+        assert_eq!(back.counts(), Some(counts));
+    }
+
+    #[test]
+    fn counting_skips_what_a_snapshot_already_counted() {
+        let mut c = SessionCounts {
+            bytes_in: 6,
+            messages_in: 2,
+            ..SessionCounts::default()
+        };
+        assert!(!c.count(Direction::In, 3, Some(2)), "in the snapshot");
+        assert!(c.count(Direction::In, 4, Some(3)));
+        assert!(c.count(Direction::Out, 5, Some(1)));
+        assert!(c.count(Direction::Out, 5, None));
+        assert_eq!(
+            c,
+            SessionCounts {
+                bytes_in: 10,
+                bytes_out: 10,
+                messages_in: 3,
+                messages_out: 2,
+            }
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod wire;
 
 pub use events::{
     Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, ServerInfo, SessionClosed,
-    SessionInfo, SessionKind, SessionOpened, SessionsSnapshot, WebTransportInfo,
+    SessionCounts, SessionInfo, SessionKind, SessionOpened, SessionsSnapshot, WebTransportInfo,
 };
 pub use framing::{LineFramer, STAMP_LEN, Stamp, Stamper};
 

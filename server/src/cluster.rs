@@ -10,7 +10,8 @@
 //! * Channel [`CONTROL`]: small JSON messages between instances — `hello` (I just subscribed:
 //!   tell me your open sessions), `alive` (every [`HEARTBEAT`]), `bye` (I am stopping).
 //! * The snapshot a new `/api/events` subscriber gets is the local sessions plus a map of
-//!   remote open sessions kept from their `session_opened`/`session_closed` events. An
+//!   remote open sessions kept from their `session_opened`/`session_closed` events, with their
+//!   counts kept from their `message` events (starting from the counts a snapshot brought). An
 //!   instance that joins late (or comes back after Redis was down) says `hello`, and every
 //!   other instance answers by publishing a `session_opened` for each of its open sessions;
 //!   ones already known are not passed on twice.
@@ -28,7 +29,7 @@ use axum::extract::ws::Utf8Bytes;
 use futures_util::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use socklab_protocol::MonitorEvent;
-use socklab_protocol::events::{FeedStatus, SessionClosed, SessionOpened};
+use socklab_protocol::events::{FeedStatus, SessionClosed, SessionCounts, SessionOpened};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -119,8 +120,9 @@ pub struct Cluster {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Other instances' open sessions by (instance, id), oldest instance-id first.
-    remote: BTreeMap<(String, u64), SessionOpened>,
+    /// Other instances' open sessions by (instance, id), oldest instance-id first, with their
+    /// counts kept up to date.
+    remote: BTreeMap<(String, u64), (SessionOpened, SessionCounts)>,
     /// When each other instance was last heard from.
     heard: HashMap<String, Instant>,
     /// Whether publishing works.
@@ -184,13 +186,11 @@ impl Cluster {
     pub fn snapshot(&self) -> Vec<MonitorEvent> {
         let state = self.lock();
         let mut events = vec![MonitorEvent::Status(self.status(&state))];
-        events.extend(
-            state
-                .remote
-                .values()
-                .cloned()
-                .map(MonitorEvent::SessionOpened),
-        );
+        events.extend(state.remote.values().map(|(opened, counts)| {
+            let mut opened = opened.clone();
+            opened.set_counts(Some(*counts));
+            MonitorEvent::SessionOpened(opened)
+        }));
         events
     }
 
@@ -269,13 +269,14 @@ impl Cluster {
             .cloned()
             .collect();
         for key in gone {
-            if let Some(s) = state.remote.remove(&key) {
+            if let Some((s, counts)) = state.remote.remove(&key) {
+                // The counts as far as they were seen: the session may well go on.
                 self.send(&MonitorEvent::SessionClosed(SessionClosed {
                     id: s.id,
                     kind: s.kind,
                     at: rfc3339_now(),
-                    bytes_in: 0,
-                    bytes_out: 0,
+                    bytes_in: counts.bytes_in,
+                    bytes_out: counts.bytes_out,
                     reason: reason.to_owned(),
                     instance: s.instance,
                 }));
@@ -331,9 +332,16 @@ impl Cluster {
             match &event {
                 MonitorEvent::SessionOpened(e) => {
                     let key = (instance.to_owned(), e.id);
-                    if state.remote.insert(key, e.clone()).is_some() {
+                    if state.remote.contains_key(&key) {
                         // Already known (a snapshot answering someone's hello).
                         return;
+                    }
+                    let counts = e.counts().unwrap_or_default();
+                    state.remote.insert(key, (e.clone(), counts));
+                }
+                MonitorEvent::Message(m) => {
+                    if let Some((_, counts)) = state.remote.get_mut(&(instance.to_owned(), m.id)) {
+                        counts.count(m.dir, m.bytes, m.seq);
                     }
                 }
                 MonitorEvent::SessionClosed(e) => {
@@ -639,6 +647,23 @@ mod tests {
             tag: None,
             handshake: None,
             instance: Some(instance.into()),
+            bytes_in: None,
+            bytes_out: None,
+            messages_in: None,
+            messages_out: None,
+        })
+    }
+
+    fn message(instance: &str, id: u64, dir: Direction, bytes: u64, seq: u64) -> MonitorEvent {
+        MonitorEvent::Message(MessageEvent {
+            id,
+            kind: SessionKind::Tcp,
+            dir,
+            bytes,
+            preview: "hi".into(),
+            at: "t".into(),
+            seq: Some(seq),
+            instance: Some(instance.into()),
         })
     }
 
@@ -659,22 +684,58 @@ mod tests {
         c.received(EVENTS, &json(&opened("b", 1)));
         c.received(EVENTS, &json(&opened("b", 1)));
         c.received(EVENTS, &json(&opened("a", 1)));
-        c.received(
-            EVENTS,
-            &json(&MonitorEvent::Message(MessageEvent {
-                id: 1,
-                kind: SessionKind::Tcp,
-                dir: Direction::In,
-                bytes: 2,
-                preview: "hi".into(),
-                at: "t".into(),
-                instance: Some("b".into()),
-            })),
-        );
+        c.received(EVENTS, &json(&message("b", 1, Direction::In, 2, 1)));
         c.received(EVENTS, b"not json");
         let events = drain(&mut rx);
         assert_eq!(events.len(), 2, "{events:?}");
         assert_eq!(c.snapshot().len(), 2); // status + one remote session
+    }
+
+    #[test]
+    fn remote_sessions_keep_exact_counts_for_the_snapshot() {
+        let c = cluster();
+        // Learned from b's snapshot (an answer to a hello): 2 messages in, 1 out so far.
+        let MonitorEvent::SessionOpened(mut snap) = opened("b", 4) else {
+            unreachable!()
+        };
+        snap.set_counts(Some(SessionCounts {
+            bytes_in: 6,
+            bytes_out: 25,
+            messages_in: 2,
+            messages_out: 1,
+        }));
+        c.received(EVENTS, &json(&MonitorEvent::SessionOpened(snap)));
+        // Message 2 was counted in the snapshot and published after it: counted once.
+        c.received(EVENTS, &json(&message("b", 4, Direction::In, 3, 2)));
+        c.received(EVENTS, &json(&message("b", 4, Direction::In, 3, 3)));
+        c.received(EVENTS, &json(&message("b", 4, Direction::Out, 25, 2)));
+        // A session known from its live open starts from zero.
+        c.received(EVENTS, &json(&opened("b", 5)));
+        c.received(EVENTS, &json(&message("b", 5, Direction::In, 4, 1)));
+        let counts: Vec<SessionCounts> = c
+            .snapshot()
+            .into_iter()
+            .filter_map(|e| match e {
+                MonitorEvent::SessionOpened(o) => o.counts(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                SessionCounts {
+                    bytes_in: 9,
+                    bytes_out: 50,
+                    messages_in: 3,
+                    messages_out: 2,
+                },
+                SessionCounts {
+                    bytes_in: 4,
+                    messages_in: 1,
+                    ..SessionCounts::default()
+                },
+            ]
+        );
     }
 
     #[test]

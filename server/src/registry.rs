@@ -3,8 +3,14 @@
 //!
 //! Publishing never waits: `tokio::sync::broadcast` overwrites the oldest event when a
 //! subscriber falls behind (that subscriber is told it lagged), so a slow monitor can lose
-//! events but can never slow an echo client. When nobody subscribes, a message costs two atomic
-//! adds and no allocation.
+//! events but can never slow an echo client. When nobody subscribes, a message costs one
+//! uncontended lock (its session's counters) and no allocation.
+//!
+//! Counters are exact from a subscriber's first frame: the snapshot's `session_opened` events
+//! carry each session's counts, and each `message` its number (`seq`) in its session and
+//! direction, so a message both counted in the snapshot and received live is counted once.
+//! Bytes and messages sit behind one lock (not two atomics) so a snapshot never sees a
+//! message's number without its bytes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -14,8 +20,8 @@ use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use socklab_protocol::events::{
-    HandshakeSize, MessageEvent, MonitorEvent, SessionClosed, SessionInfo, SessionOpened,
-    SessionsSnapshot, preview,
+    HandshakeSize, MessageEvent, MonitorEvent, SessionClosed, SessionCounts, SessionInfo,
+    SessionOpened, SessionsSnapshot, preview,
 };
 use socklab_protocol::{Direction, PREVIEW_CHARS, SessionKind};
 use tokio::sync::broadcast;
@@ -56,14 +62,8 @@ pub struct SessionState {
     pub opened_at: String,
     /// When it opened, for the duration in logs.
     pub opened: Instant,
-    /// Bytes received from the client.
-    pub bytes_in: AtomicU64,
-    /// Bytes sent to the client.
-    pub bytes_out: AtomicU64,
-    /// Messages received from the client (for TCP: reads).
-    pub msgs_in: AtomicU64,
-    /// Messages sent to the client (for TCP: writes).
-    pub msgs_out: AtomicU64,
+    /// Bytes and messages each way so far.
+    counts: Mutex<SessionCounts>,
     /// The `ws`/`wt` session this upstream connection serves.
     pub via: Option<u64>,
     /// The client's tag (WebSocket `?tag=`).
@@ -73,14 +73,10 @@ pub struct SessionState {
 }
 
 impl SessionState {
-    /// Bytes in, bytes out, messages in, messages out.
-    fn counts(&self) -> [u64; 4] {
-        [
-            self.bytes_in.load(Ordering::Relaxed),
-            self.bytes_out.load(Ordering::Relaxed),
-            self.msgs_in.load(Ordering::Relaxed),
-            self.msgs_out.load(Ordering::Relaxed),
-        ]
+    /// Bytes in, bytes out, messages in, messages out, for the metrics' totals.
+    fn totals(&self) -> [u64; 4] {
+        let c = self.counts();
+        [c.bytes_in, c.bytes_out, c.messages_in, c.messages_out]
     }
 }
 
@@ -128,10 +124,7 @@ impl Registry {
             local,
             opened_at: rfc3339_now(),
             opened: Instant::now(),
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            msgs_in: AtomicU64::new(0),
-            msgs_out: AtomicU64::new(0),
+            counts: Mutex::new(SessionCounts::default()),
             via,
             tag: extra.tag,
             handshake: extra.handshake,
@@ -143,7 +136,9 @@ impl Registry {
         self.metrics.opened(kind);
         tracing::info!(id, %kind, %peer, %local, via, "session opened");
         if self.has_subscribers() {
-            self.publish(&MonitorEvent::SessionOpened(self.opened_event(&state)));
+            self.publish(&MonitorEvent::SessionOpened(
+                self.opened_event(&state, None),
+            ));
         }
         Session {
             state,
@@ -201,7 +196,7 @@ impl Registry {
     pub fn opened_events(&self) -> Vec<MonitorEvent> {
         self.open_sessions()
             .iter()
-            .map(|s| MonitorEvent::SessionOpened(self.opened_event(s)))
+            .map(|s| MonitorEvent::SessionOpened(self.opened_event(s, Some(s.counts()))))
             .collect()
     }
 
@@ -210,17 +205,22 @@ impl Registry {
         let sessions = self
             .open_sessions()
             .iter()
-            .map(|s| SessionInfo {
-                id: s.id,
-                kind: s.kind,
-                peer: s.peer.to_string(),
-                local: s.local.to_string(),
-                opened_at: s.opened_at.clone(),
-                bytes_in: s.bytes_in.load(Ordering::Relaxed),
-                bytes_out: s.bytes_out.load(Ordering::Relaxed),
-                via: s.via,
-                tag: s.tag.clone(),
-                handshake: s.handshake,
+            .map(|s| {
+                let counts = s.counts();
+                SessionInfo {
+                    id: s.id,
+                    kind: s.kind,
+                    peer: s.peer.to_string(),
+                    local: s.local.to_string(),
+                    opened_at: s.opened_at.clone(),
+                    bytes_in: counts.bytes_in,
+                    bytes_out: counts.bytes_out,
+                    messages_in: counts.messages_in,
+                    messages_out: counts.messages_out,
+                    via: s.via,
+                    tag: s.tag.clone(),
+                    handshake: s.handshake,
+                }
             })
             .collect();
         SessionsSnapshot {
@@ -265,7 +265,7 @@ impl Registry {
             for s in sessions.values() {
                 let i = kind_index(s.kind);
                 open[i] += 1;
-                for (t, c) in totals[i].iter_mut().zip(s.counts()) {
+                for (t, c) in totals[i].iter_mut().zip(s.totals()) {
                     *t += c;
                 }
             }
@@ -283,8 +283,9 @@ impl Registry {
             .collect()
     }
 
-    fn opened_event(&self, s: &SessionState) -> SessionOpened {
-        SessionOpened {
+    /// `counts` is `None` for a live open, the counts so far in a snapshot.
+    fn opened_event(&self, s: &SessionState, counts: Option<SessionCounts>) -> SessionOpened {
+        let mut opened = SessionOpened {
             id: s.id,
             kind: s.kind,
             peer: s.peer.to_string(),
@@ -294,6 +295,29 @@ impl Registry {
             tag: s.tag.clone(),
             handshake: s.handshake,
             instance: self.instance.clone(),
+            bytes_in: None,
+            bytes_out: None,
+            messages_in: None,
+            messages_out: None,
+        };
+        opened.set_counts(counts);
+        opened
+    }
+}
+
+impl SessionState {
+    /// The counts so far, all four read at one instant.
+    pub fn counts(&self) -> SessionCounts {
+        *self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one message; returns its number in its direction.
+    fn count(&self, dir: Direction, bytes: usize) -> u64 {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.count(dir, bytes as u64, None);
+        match dir {
+            Direction::In => counts.messages_in,
+            Direction::Out => counts.messages_out,
         }
     }
 }
@@ -340,22 +364,15 @@ impl Session {
         self.state.peer
     }
 
-    /// Counts bytes received from the client and, if anyone watches, announces them.
+    /// Counts bytes received from the client (one message) and, if anyone watches, announces
+    /// them.
     pub fn received(&self, data: &[u8]) {
-        self.state
-            .bytes_in
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.state.msgs_in.fetch_add(1, Ordering::Relaxed);
-        self.announce(Direction::In, data);
+        self.carried(Direction::In, data);
     }
 
-    /// Counts bytes sent to the client and, if anyone watches, announces them.
+    /// Counts bytes sent to the client (one message) and, if anyone watches, announces them.
     pub fn sent(&self, data: &[u8]) {
-        self.state
-            .bytes_out
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        self.state.msgs_out.fetch_add(1, Ordering::Relaxed);
-        self.announce(Direction::Out, data);
+        self.carried(Direction::Out, data);
     }
 
     /// Why the session is closing, for the log and the `session_closed` event. The first
@@ -366,8 +383,14 @@ impl Session {
         }
     }
 
-    fn announce(&self, dir: Direction, data: &[u8]) {
-        if data.is_empty() || !self.registry.has_subscribers() {
+    /// Counts first, then checks for subscribers: one that subscribes in between finds the
+    /// message in its snapshot's counts.
+    fn carried(&self, dir: Direction, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let seq = self.state.count(dir, data.len());
+        if !self.registry.has_subscribers() {
             return;
         }
         self.registry.publish(&MonitorEvent::Message(MessageEvent {
@@ -377,6 +400,7 @@ impl Session {
             bytes: data.len() as u64,
             preview: preview(data, PREVIEW_CHARS),
             at: rfc3339_now(),
+            seq: Some(seq),
             instance: self.registry.instance.clone(),
         }));
     }
@@ -392,10 +416,10 @@ impl Drop for Session {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             // Under the lock: a scrape sees this session's counts as open or as closed, once.
-            let counts = s.counts();
-            self.registry.metrics.closed_totals[kind_index(s.kind)].add(counts);
+            let totals = s.totals();
+            self.registry.metrics.closed_totals[kind_index(s.kind)].add(totals);
             sessions.remove(&s.id);
-            (counts[0], counts[1])
+            (totals[0], totals[1])
         };
         let reason = self.reason.take().unwrap_or_else(|| "dropped".to_owned());
         self.registry.metrics.closed(s.kind, &reason);
@@ -455,6 +479,41 @@ mod tests {
             }
             other => panic!("expected session_closed, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_late_subscriber_counts_each_message_once() {
+        let reg = Registry::new(64, None);
+        let s = reg.open(SessionKind::Tcp, addr(1), addr(2), Extra::default());
+        s.received(b"one\n");
+        // Subscribed, then two more messages, then the snapshot: those two are both in the
+        // snapshot's counts and on the bus.
+        let mut rx = reg.subscribe();
+        s.received(b"two\n");
+        s.sent(b"[t]:two\n");
+        let MonitorEvent::SessionOpened(snap) = &reg.opened_events()[0] else {
+            panic!("expected session_opened");
+        };
+        let mut counts = snap.counts().expect("a snapshot carries counts");
+        assert_eq!(
+            counts,
+            SessionCounts {
+                bytes_in: 8,
+                bytes_out: 8,
+                messages_in: 2,
+                messages_out: 1,
+            }
+        );
+        s.received(b"three\n");
+        for json in std::iter::from_fn(|| rx.try_recv().ok()) {
+            if let MonitorEvent::Message(m) = serde_json::from_str(json.as_str()).unwrap() {
+                counts.count(m.dir, m.bytes, m.seq);
+            }
+        }
+        let info = &reg.snapshot().sessions[0];
+        assert_eq!((counts.bytes_in, counts.bytes_out), (14, 8));
+        assert_eq!((info.bytes_in, info.bytes_out), (14, 8));
+        assert_eq!((info.messages_in, info.messages_out), (3, 1));
     }
 
     #[tokio::test]

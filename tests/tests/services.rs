@@ -212,6 +212,71 @@ async fn a_new_subscriber_first_sees_sessions_already_open() {
 }
 
 #[tokio::test]
+async fn a_new_subscribers_snapshot_carries_exact_counts_and_live_opens_none() {
+    let server = start_server().await;
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    let (mut sent, mut got) = (0, 0);
+    for line in ["one\n", "two two\n", "三\n"] {
+        c.send(line.as_bytes()).await;
+        sent += line.len() as u64;
+        got += c.line().await.len() as u64;
+    }
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.connect(server.addrs.udp[0]).await.unwrap();
+    udp.send(b"dgram").await.unwrap();
+    let mut buf = [0u8; 2048];
+    let udp_got = tokio::time::timeout(TIMEOUT, udp.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap() as u64;
+    // A reply is counted once written, which may be just after the client read it.
+    tokio::time::timeout(TIMEOUT, async {
+        while server
+            .registry
+            .snapshot()
+            .sessions
+            .iter()
+            .map(|s| s.messages_out)
+            .sum::<u64>()
+            < 4
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+
+    let mut mon = Monitor::connect(&server).await;
+    let mut snapshot = Vec::new();
+    while snapshot.len() < 2 {
+        match mon.next().await {
+            MonitorEvent::SessionOpened(o) => snapshot.push(o),
+            other => panic!("expected the snapshot first, got {other:?}"),
+        }
+    }
+    let counts = |kind| {
+        let o = snapshot.iter().find(|o| o.kind == kind).unwrap();
+        let c = o
+            .counts()
+            .expect("a snapshot's session_opened carries counts");
+        (c.bytes_in, c.bytes_out, c.messages_in, c.messages_out)
+    };
+    assert_eq!(counts(SessionKind::Tcp), (sent, got, 3, 3));
+    assert_eq!(counts(SessionKind::Udp), (5, udp_got, 1, 1));
+
+    let _late = LineClient::connect(server.addrs.tcp[0]).await;
+    let live = mon
+        .wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Tcp))
+        .await;
+    let MonitorEvent::SessionOpened(live) = live else {
+        unreachable!()
+    };
+    assert_eq!(live.counts(), None, "a live open carries no counts");
+    assert_eq!(live.bytes_in, None);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn udp_and_banner_sessions_appear_on_the_monitor() {
     let server = start_server().await;
     let mut mon = Monitor::connect(&server).await;

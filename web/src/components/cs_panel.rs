@@ -120,6 +120,8 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
 /// One session: kind, id, addresses, byte counts, its newest messages, how it closed.
 fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<&SessionKey>) -> Html {
     let o = &s.opened;
+    // The data- attributes carry the same counts the text shows, unrounded, for tests and tools.
+    let c = &s.counts;
     let mine = my_ws.is_some_and(|(instance, id)| o.via == Some(*id) && &o.instance == instance);
     let (kind_class, kind_text) = match o.kind {
         SessionKind::Tcp => ("kind tcp", "TCP"),
@@ -145,7 +147,9 @@ fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<&SessionKey>) -> Htm
     );
     html! {
         <li {class} key={format!("{}/{}", o.instance.as_deref().unwrap_or(""), o.id)}
-            data-id={o.id.to_string()} data-kind={o.kind.as_str()}>
+            data-session-id={o.id.to_string()} data-kind={o.kind.as_str()}
+            data-instance={o.instance.clone()}
+            data-bytes-in={c.bytes_in.to_string()} data-bytes-out={c.bytes_out.to_string()}>
             <div class="s-head">
                 <span class={kind_class}>{ kind_text }</span>
                 <b class="s-id">{ format!("#{}", o.id) }</b>
@@ -155,8 +159,10 @@ fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<&SessionKey>) -> Htm
                 <code class="s-addr" title={l.t("client → server", "客户端 → 服务器")}>{ format!("{} → {}", o.peer, o.local) }</code>
                 { role }
                 <span class="spacer"></span>
-                <span class="s-bytes" title={l.t("bytes from the client / to the client", "来自客户端 / 发往客户端的字节数")}>
-                    { format!("↑{} ↓{}", fmt_bytes(s.bytes_in), fmt_bytes(s.bytes_out)) }
+                <span class="s-bytes" title={format!("{}: {} / {}",
+                    l.t("bytes from the client / to the client", "来自客户端 / 发往客户端的字节数"),
+                    c.bytes_in, c.bytes_out)}>
+                    { format!("↑{} ↓{}", fmt_bytes(c.bytes_in), fmt_bytes(c.bytes_out)) }
                 </span>
             </div>
             if !s.messages.is_empty() {

@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use socklab_protocol::{
-    Direction, FeedStatus, HandshakeSize, MonitorEvent, SessionClosed, SessionKind, SessionOpened,
+    Direction, FeedStatus, HandshakeSize, MonitorEvent, SessionClosed, SessionCounts, SessionKind,
+    SessionOpened,
 };
 use yew::Reducible;
 
@@ -37,10 +38,9 @@ pub struct SessionView {
     pub opened: SessionOpened,
     /// Its newest messages, oldest first.
     pub messages: VecDeque<MessageView>,
-    /// Bytes from the client, as far as we saw (exact once closed).
-    pub bytes_in: u64,
-    /// Bytes to the client, as far as we saw (exact once closed).
-    pub bytes_out: u64,
+    /// Bytes and messages each way: the snapshot's counts (for a session open before the page
+    /// was), plus every message since, each counted once; replaced by the close's totals.
+    pub counts: SessionCounts,
     /// How it closed, once it did.
     pub closed: Option<SessionClosed>,
 }
@@ -134,14 +134,17 @@ impl MonitorState {
         match event {
             MonitorEvent::SessionOpened(opened) => {
                 if is_raw(opened.kind) {
+                    let key = (opened.instance.clone(), opened.id);
+                    if self.sessions.get(&key).is_some_and(|s| s.closed.is_none()) {
+                        // Seen twice: in the snapshot, then live (opened while it was taken).
+                        return;
+                    }
                     let view = SessionView {
+                        counts: opened.counts().unwrap_or_default(),
                         opened,
                         messages: VecDeque::new(),
-                        bytes_in: 0,
-                        bytes_out: 0,
                         closed: None,
                     };
-                    let key = (view.opened.instance.clone(), view.opened.id);
                     self.sessions.insert(key, Rc::new(view));
                 } else {
                     if opened.tag.as_deref() == Some(self.my_tag.as_str()) {
@@ -155,10 +158,7 @@ impl MonitorState {
             MonitorEvent::Message(m) => {
                 if let Some(view) = self.sessions.get_mut(&(m.instance.clone(), m.id)) {
                     let view = Rc::make_mut(view);
-                    match m.dir {
-                        Direction::In => view.bytes_in += m.bytes,
-                        Direction::Out => view.bytes_out += m.bytes,
-                    }
+                    view.counts.count(m.dir, m.bytes, m.seq);
                     view.messages.push_back(MessageView {
                         dir: m.dir,
                         bytes: m.bytes,
@@ -177,8 +177,8 @@ impl MonitorState {
                 }
                 if let Some(view) = self.sessions.get_mut(&key) {
                     let view = Rc::make_mut(view);
-                    view.bytes_in = c.bytes_in;
-                    view.bytes_out = c.bytes_out;
+                    view.counts.bytes_in = c.bytes_in;
+                    view.counts.bytes_out = c.bytes_out;
                     view.closed = Some(c.clone());
                     self.closed_order.push_back(key);
                     while self.closed_order.len() > MAX_CLOSED {
@@ -234,6 +234,10 @@ mod tests {
             tag: tag.map(String::from),
             handshake: None,
             instance: None,
+            bytes_in: None,
+            bytes_out: None,
+            messages_in: None,
+            messages_out: None,
         })
     }
 
@@ -324,14 +328,52 @@ mod tests {
                 bytes: 3,
                 preview: "hi\n".into(),
                 at: "2026-01-01T12:00:00+00:00".into(),
+                seq: Some(1),
                 instance: None,
             }),
             closed(7, SessionKind::Tcp),
         ]);
         let v = &s.sessions[&(None, 7)];
         assert_eq!(v.messages.len(), 1);
-        assert_eq!((v.bytes_in, v.bytes_out), (3, 25));
+        assert_eq!((v.counts.bytes_in, v.counts.bytes_out), (3, 25));
         assert!(v.closed.is_some());
+    }
+
+    #[test]
+    fn counters_start_from_the_snapshot_and_count_each_message_once() {
+        let MonitorEvent::SessionOpened(mut snap) = opened(9, SessionKind::Tcp, None, None) else {
+            unreachable!()
+        };
+        snap.set_counts(Some(SessionCounts {
+            bytes_in: 6,
+            bytes_out: 50,
+            messages_in: 2,
+            messages_out: 2,
+        }));
+        let live_open = opened(9, SessionKind::Tcp, None, None);
+        let message = |seq: u64| {
+            MonitorEvent::Message(MessageEvent {
+                id: 9,
+                kind: SessionKind::Tcp,
+                dir: Direction::In,
+                bytes: 3,
+                preview: "hi\n".into(),
+                at: "2026-01-01T12:00:00+00:00".into(),
+                seq: Some(seq),
+                instance: None,
+            })
+        };
+        // The session opened while the snapshot was taken: its live open and its second
+        // message come after the snapshot that already counted them.
+        let s = apply(vec![
+            MonitorEvent::SessionOpened(snap),
+            live_open,
+            message(2),
+            message(3),
+        ]);
+        let v = &s.sessions[&(None, 9)];
+        assert_eq!((v.counts.bytes_in, v.counts.bytes_out), (9, 50));
+        assert_eq!(v.messages.len(), 2, "both are still shown");
     }
 
     #[test]
