@@ -1263,10 +1263,10 @@ fn goals(r: &Value) -> Vec<(String, String, Option<bool>)> {
     );
     let gz = r["page"]["gzip_bytes"].as_f64();
     add(
-        "page ≤ 300 KB gzip (wasm + js)",
+        "page ≤ 200 KB gzip (wasm + js)",
         gz,
         &|v| format!("{:.1} KB", v / 1000.0),
-        &|v| v <= 300_000.0,
+        &|v| v <= 200_000.0,
     );
     g
 }

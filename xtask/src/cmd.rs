@@ -1,5 +1,6 @@
-//! Running child commands: every one is printed before it runs, gets `$CARGO_HOME/bin` on its
-//! `PATH` (where `cargo install` puts trunk and wasm-bindgen), and has its exit status checked.
+//! Running child commands: every one is printed before it runs, gets `$CARGO_HOME/bin` (where
+//! `cargo install` puts trunk and wasm-bindgen) and the project's npm tools (wasm-opt) first on
+//! its `PATH`, and has its exit status checked.
 
 use std::env;
 use std::ffi::{OsStr, OsString};
@@ -27,14 +28,38 @@ pub fn cargo_bin_dir() -> Option<PathBuf> {
         .map(|home| home.join("bin"))
 }
 
-/// `PATH` with the cargo bin directory in front (unless it is already on it).
+/// The build's target directory: `$CARGO_TARGET_DIR`, else `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
+/// The project-local npm prefix (`npm install --prefix`): `<target>/tools/node`. Nothing npm
+/// installs for socklab goes anywhere global.
+pub fn node_prefix() -> PathBuf {
+    target_dir().join("tools").join("node")
+}
+
+/// Where the npm packages' executables are (`wasm-opt` from binaryen).
+pub fn node_bin_dir() -> PathBuf {
+    node_prefix().join("node_modules").join(".bin")
+}
+
+/// `PATH` with the npm tools and the cargo bin directory in front (unless already on it): the
+/// pinned tools xtask installed win over any other copy.
 pub fn path_var() -> OsString {
     let current = env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = env::split_paths(&current).collect();
-    if let Some(bin) = cargo_bin_dir()
-        && !dirs.contains(&bin)
+    for bin in [cargo_bin_dir(), Some(node_bin_dir())]
+        .into_iter()
+        .flatten()
     {
-        dirs.insert(0, bin);
+        if !dirs.contains(&bin) {
+            dirs.insert(0, bin);
+        }
     }
     env::join_paths(dirs).unwrap_or(current)
 }

@@ -31,12 +31,14 @@ COMMANDS
         Example: cargo xtask run -- --http 127.0.0.1:8081
 
     test [--no-browser] [-- TEST RUNNER ARGS...]
-        Install what is missing (page tools; Chromium, chromedriver and CJK fonts from apt;
-        haproxy, redis-server, nginx and libnginx-mod-stream from apt for the cluster tests),
-        build the page, then run every test in the workspace: doctests with `cargo test --doc`
-        and the rest with `cargo nextest run` (or everything with `cargo test` when nextest is
-        not installed). The tests get SOCKLAB_DIST=dist/, SOCKLAB_REQUIRE_BROWSER=1,
-        CHROMIUM=/usr/bin/chromium, CHROMEDRIVER=/usr/bin/chromedriver and
+        Install what is missing (page tools; Chromium, chromedriver and CJK fonts from apt and
+        axe-core from npm for the browser tests; haproxy, redis-server, nginx and
+        libnginx-mod-stream from apt for the cluster tests; prometheus from apt for the metrics
+        tests), build the page, then run every test in the workspace: doctests with
+        `cargo test --doc` and the rest with `cargo nextest run` (or everything with `cargo test`
+        when nextest is not installed). The tests get SOCKLAB_DIST=dist/,
+        SOCKLAB_REQUIRE_BROWSER=1, CHROMIUM=/usr/bin/chromium,
+        CHROMEDRIVER=/usr/bin/chromedriver, SOCKLAB_AXE=<axe-core's axe.min.js>,
         SOCKLAB_REQUIRE_CLUSTER=1 (a missing haproxy/redis-server fails the cluster tests) and
         SOCKLAB_REQUIRE_PROMETHEUS=1 (a missing prometheus fails the metrics tests).
         --no-browser: install no browser and do not set SOCKLAB_REQUIRE_BROWSER (nor CHROMIUM,
@@ -76,8 +78,10 @@ COMMANDS
 
 Tools are installed only when missing or at another version: the wasm32 target (rustup),
 trunk 0.21.14 and wasm-bindgen-cli at Cargo.lock's wasm-bindgen version (cargo install, into
-$CARGO_HOME/bin, which is put on PATH for every command xtask runs), apt packages as root or
-through sudo.
+$CARGO_HOME/bin), binaryen 132.0.0 (wasm-opt) and axe-core 4.14.1 (npm install --prefix
+target/tools/node: project-local, never global), apt packages as root or through sudo. Both
+$CARGO_HOME/bin and target/tools/node/node_modules/.bin are put first on PATH for every
+command xtask runs, so Trunk finds that wasm-opt and never downloads one.
 ";
 
 fn main() -> ExitCode {
@@ -208,7 +212,11 @@ fn test(args: &[String]) -> Result<()> {
         if browser {
             cmd.env("SOCKLAB_REQUIRE_BROWSER", "1")
                 .env("CHROMIUM", tools::CHROMIUM)
-                .env("CHROMEDRIVER", tools::CHROMEDRIVER);
+                .env("CHROMEDRIVER", tools::CHROMEDRIVER)
+                .env(
+                    "SOCKLAB_AXE",
+                    tools::npm_package_dir("axe-core").join("axe.min.js"),
+                );
         } else {
             // The browser tests then run if a browser happens to be installed, else skip.
             cmd.env_remove("SOCKLAB_REQUIRE_BROWSER");

@@ -15,6 +15,11 @@ use crate::cmd::{self, command, probe};
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Trunk is pinned: 0.22 needs a newer Rust than the workspace's 1.95.
 pub const TRUNK_VERSION: &str = "0.21.14";
+/// wasm-opt, from npm's `binaryen` (a release page build runs it; see `Trunk.toml`'s `[tools]`,
+/// which must name the same version).
+pub const BINARYEN_VERSION: &str = "132.0.0";
+/// The accessibility checker the browser tests inject into the page.
+pub const AXE_CORE_VERSION: &str = "4.14.1";
 /// Where the browser tests expect Debian's Chromium and its WebDriver.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -29,8 +34,10 @@ pub enum Lock {
 
 /// What the page build needs: the wasm target, trunk, and wasm-bindgen-cli at the exact version
 /// of the `wasm-bindgen` crate in `Cargo.lock` (the CLI and the library must match).
+/// Also wasm-opt (npm's binaryen, in the project-local npm prefix), which shrinks the wasm.
 pub fn page_tools(tools: &mut Toolbox) -> Result<()> {
     tools.ensure_rust_target(WASM_TARGET)?;
+    tools.ensure_npm("binaryen", BINARYEN_VERSION)?;
     tools.ensure_cargo_bin("trunk", "trunk", TRUNK_VERSION, Lock::Locked)?;
     match locked_version(&cmd::root().join("Cargo.lock"), "wasm-bindgen")? {
         Some(version) => {
@@ -44,9 +51,10 @@ pub fn page_tools(tools: &mut Toolbox) -> Result<()> {
     Ok(())
 }
 
-/// What the browser tests need: Debian's Chromium, its WebDriver, and CJK fonts for the
-/// Chinese half of the page.
+/// What the browser tests need: Debian's Chromium, its WebDriver, CJK fonts for the Chinese
+/// half of the page, and axe-core (npm, project-local) for the accessibility checks.
 pub fn browser_tools(tools: &mut Toolbox) -> Result<()> {
+    tools.ensure_npm("axe-core", AXE_CORE_VERSION)?;
     tools.ensure_apt_packages(&[
         AptPackage::new("chromium").providing(CHROMIUM),
         AptPackage::new("chromium-driver").providing(CHROMEDRIVER),
@@ -291,6 +299,59 @@ impl Toolbox {
         self.installed(what);
         Ok(())
     }
+}
+
+impl Toolbox {
+    /// `npm install --prefix <target>/tools/node PKG@VERSION` unless that prefix already holds
+    /// PKG at VERSION. Project-local: nothing global is needed or changed.
+    pub fn ensure_npm(&mut self, package: &str, version: &str) -> Result<()> {
+        let what = format!("npm {package} {version}");
+        let found = npm_version(package);
+        if found.as_deref() == Some(version) {
+            self.present(what);
+            return Ok(());
+        }
+        if cmd::which("npm").is_none() {
+            bail!(
+                "{what} is needed, and there is no npm here: install Node.js and npm \
+                 (Debian: `apt-get install npm`)"
+            );
+        }
+        println!(
+            "tools: installing {what} with npm into {} (found: {})",
+            cmd::node_prefix().display(),
+            found.as_deref().unwrap_or("not installed")
+        );
+        fs::create_dir_all(cmd::node_prefix())
+            .with_context(|| format!("could not create {}", cmd::node_prefix().display()))?;
+        cmd::run(
+            command("npm")
+                .arg("install")
+                .arg("--prefix")
+                .arg(cmd::node_prefix())
+                .args(["--no-audit", "--no-fund", "--save-exact"])
+                .arg(format!("{package}@{version}")),
+        )?;
+        match npm_version(package) {
+            Some(v) if v == version => {}
+            other => bail!("installed {what}, but its package.json now says {other:?}"),
+        }
+        self.installed(what);
+        Ok(())
+    }
+}
+
+/// The version in the project-local npm prefix's `node_modules/PKG/package.json`, if any.
+fn npm_version(package: &str) -> Option<String> {
+    let manifest = npm_package_dir(package).join("package.json");
+    let text = fs::read_to_string(manifest).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["version"].as_str().map(str::to_owned)
+}
+
+/// Where npm puts `package` in the project-local prefix.
+pub fn npm_package_dir(package: &str) -> std::path::PathBuf {
+    cmd::node_prefix().join("node_modules").join(package)
 }
 
 /// A Debian package, and optionally a file whose absence also means "install it".
