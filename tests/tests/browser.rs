@@ -2,6 +2,8 @@
 //! real headless Chromium driven over WebDriver (see `webdriver/mod.rs` for the harness and for
 //! when these tests skip).
 
+// Shared with the other browser test files; the accessibility helpers are theirs.
+#[allow(dead_code)]
 mod webdriver;
 
 use std::path::Path;

@@ -82,35 +82,38 @@ pub fn App() -> Html {
     html! {
         <div class="page">
             <a class="skip" href="#bs-input">{ l.t("Skip to the message box", "跳到消息输入框") }</a>
-            <header class="top">
-                <div class="brand">
-                    <Logo />
-                    <div>
-                        <h1>{ "socklab" }</h1>
-                        <p class="tagline">{ l.t(
-                            "C/S and B/S side by side — one echo server, two kinds of client",
-                            "C/S 与 B/S 并排对照——同一个回显服务器，两种客户端",
-                        ) }</p>
+            // One banner landmark holds the title and the intro, so no text sits outside a
+            // landmark (axe `region`).
+            <header>
+                <div class="top">
+                    <div class="brand">
+                        <Logo />
+                        <div>
+                            <h1>{ "socklab" }</h1>
+                            <p class="tagline">{ l.t(
+                                "C/S and B/S side by side — one echo server, two kinds of client",
+                                "C/S 与 B/S 并排对照——同一个回显服务器，两种客户端",
+                            ) }</p>
+                        </div>
+                    </div>
+                    <div class="top-actions">
+                        <span class={server_class} id="server-pill" role="status">
+                            <span class="dot" aria-hidden="true"></span>{ server_text }
+                        </span>
+                        <button id="lang-toggle" class="btn ghost" onclick={toggle_lang}
+                            lang={l.other().code()}
+                            aria-label={l.t("切换到中文", "Switch to English")}>
+                            { l.t("中文", "English") }
+                        </button>
                     </div>
                 </div>
-                <div class="top-actions">
-                    <span class={server_class} id="server-pill" role="status">
-                        <span class="dot" aria-hidden="true"></span>{ server_text }
-                    </span>
-                    <button id="lang-toggle" class="btn ghost" onclick={toggle_lang}
-                        lang={l.other().code()}
-                        aria-label={l.t("切换到中文", "Switch to English")}>
-                        { l.t("中文", "English") }
-                    </button>
-                </div>
+                <p class="intro">
+                    { l.t(
+                        "Type on the left: your browser cannot open a raw TCP socket, so it speaks WebSocket to a bridge, which opens a real TCP connection to the echo service. On the right: every raw TCP/UDP client the server is serving right now — open a terminal and join.",
+                        "在左边输入：浏览器不能直接打开 TCP 套接字，所以它用 WebSocket 连到桥，由桥建立真正的 TCP 连接去访问回显服务。右边：服务器此刻正在服务的每一个原始 TCP/UDP 客户端——打开终端，一起加入。",
+                    ) }
+                </p>
             </header>
-
-            <p class="intro">
-                { l.t(
-                    "Type on the left: your browser cannot open a raw TCP socket, so it speaks WebSocket to a bridge, which opens a real TCP connection to the echo service. On the right: every raw TCP/UDP client the server is serving right now — open a terminal and join.",
-                    "在左边输入：浏览器不能直接打开 TCP 套接字，所以它用 WebSocket 连到桥，由桥建立真正的 TCP 连接去访问回显服务。右边：服务器此刻正在服务的每一个原始 TCP/UDP 客户端——打开终端，一起加入。",
-                ) }
-            </p>
 
             <main class="panels">
                 <BsPanel lang={l} state={bridge_state.clone()} bridge={(*bridge).clone()}

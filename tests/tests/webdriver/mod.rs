@@ -391,10 +391,90 @@ async fn http_post(port: u16, path: &str, body: &str) -> Value {
     }
 }
 
+/// The build's target directory (`CARGO_TARGET_DIR`, else the workspace's `target/`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 /// Where screenshots go: `<target>/screenshots/`.
 pub fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    target_dir().join("screenshots")
+}
+
+/// The WCAG 2.1 A and AA rules of axe-core: what the page must pass with no violation.
+pub const WCAG_21_AA: [&str; 4] = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+/// Best-practice rules checked as well: all content inside landmarks.
+pub const ALSO: [&str; 1] = ["region"];
+
+/// axe-core's `axe.min.js`, from `SOCKLAB_AXE`, else where `cargo xtask tools` puts it
+/// (`<target>/tools/node/node_modules/axe-core/`). When it is missing: a failure with
+/// `SOCKLAB_REQUIRE_BROWSER=1`, else a skip (`None`), like [`setup`].
+pub fn axe_source(test: &str) -> Option<String> {
+    let path = std::env::var_os("SOCKLAB_AXE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("screenshots")
+        .unwrap_or_else(|| target_dir().join("tools/node/node_modules/axe-core/axe.min.js"));
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(err) => {
+            let why = format!(
+                "axe-core not readable at {} ({err}); `cargo xtask tools` installs it",
+                path.display()
+            );
+            if std::env::var("SOCKLAB_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+                panic!("{test}: SOCKLAB_REQUIRE_BROWSER=1 but {why}");
+            }
+            eprintln!("SKIPPED {test}: {why}");
+            None
+        }
+    }
+}
+
+impl Browser {
+    /// Runs axe-core on the whole page with the `tags` rules and the `also` rules (injecting
+    /// `axe_source` first, once per page load) and returns one line per violation: rule,
+    /// impact, how many nodes, the first few nodes with axe's own summary of what is wrong.
+    pub async fn axe_violations(
+        &self,
+        axe_source: &str,
+        tags: &[&str],
+        also: &[&str],
+    ) -> Vec<String> {
+        if self.js("return typeof window.axe;").await != "object" {
+            // WebDriver scripts are not subject to the page's CSP, unlike a <script> tag.
+            self.js(&format!("{axe_source}\n;return null;")).await;
+        }
+        let rules: serde_json::Map<String, Value> = also
+            .iter()
+            .map(|r| (r.to_string(), json!({ "enabled": true })))
+            .collect();
+        let script = format!(
+            "return axe.run(document, {{ runOnly: {{ type: 'tag', values: {} }}, rules: {}, \
+             resultTypes: ['violations'] }}).then(r => r.violations.map(v => \
+             `${{v.id}} (${{v.impact}}): ${{v.nodes.length}} node(s): ` + \
+             v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' — ' + \
+             (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | ')));",
+            json!(tags),
+            Value::Object(rules)
+        );
+        match self.js(&script).await {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect(),
+            other => panic!("axe.run gave {other}"),
+        }
+    }
+
+    /// Presses one key (a WebDriver key code such as Tab, `\u{E004}`) on whatever has focus.
+    pub async fn press(&self, key: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("an active element")
+            .send_keys(key)
+            .await
+            .unwrap_or_else(|e| panic!("press {key:?}: {e}"));
+    }
 }
