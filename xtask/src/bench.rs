@@ -14,7 +14,7 @@
 //! 4. page: wasm + js size, and navigation to first contentful paint in headless Chromium.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -25,10 +25,12 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::cmd::{self, command, probe};
-use crate::tools::{self, Lock, Toolbox};
+use crate::tools::{Lock, Toolbox};
 
+mod page;
 mod scale;
 mod webtransport;
+pub use page::page_only;
 pub use scale::scale_only;
 
 /// Pinned peers (issue 8: "install the peers in the bench script at pinned versions").
@@ -124,7 +126,7 @@ pub fn bench(quick: bool) -> Result<()> {
     };
     let capacity = capacity(&mut ctx).context("capacity section")?;
     let (tcp, bridge) = load_sections(&mut ctx, &peers).context("load sections")?;
-    let page = page(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
+    let page = page::section(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let scale = scale::section(&mut ctx, &mut toolbox)
         .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let webtransport =
@@ -897,221 +899,6 @@ fn median(runs: &[Value], key: &str) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Section 4: the page
-
-fn page(ctx: &Ctx) -> Result<Value> {
-    let dist = cmd::root().join("dist");
-    let mut files = Vec::new();
-    if let Ok(dir) = fs::read_dir(&dist) {
-        for entry in dir.flatten() {
-            let path = entry.path();
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if ext == "wasm" || ext == "js" {
-                files.push(path);
-            }
-        }
-    }
-    if files.is_empty() {
-        println!("bench: page not built (no wasm or js in dist/); skipping the page section");
-        return Ok(json!({ "built": false }));
-    }
-    files.sort();
-    let mut sizes = Vec::new();
-    let (mut raw_total, mut gz_total) = (0u64, 0u64);
-    for f in &files {
-        let raw = fs::metadata(f)?.len();
-        let gz = gzip_len(f)?;
-        raw_total += raw;
-        gz_total += gz;
-        sizes.push(json!({
-            "file": f.file_name().map(|n| n.to_string_lossy().into_owned()),
-            "raw": raw,
-            "gzip": gz,
-        }));
-    }
-    let paint = first_paint(ctx).unwrap_or_else(|err| {
-        println!("bench: page timing skipped: {err:#}");
-        json!({ "error": format!("{err:#}") })
-    });
-    Ok(json!({
-        "built": true,
-        "files": sizes,
-        "raw_bytes": raw_total,
-        "gzip_bytes": gz_total,
-        "paint": paint,
-    }))
-}
-
-fn gzip_len(path: &Path) -> Result<u64> {
-    let out = command("gzip")
-        .args(["-9", "-c"])
-        .arg(path)
-        .stderr(Stdio::null())
-        .output()
-        .context("could not run gzip")?;
-    if !out.status.success() {
-        bail!("gzip failed on {}", path.display());
-    }
-    Ok(out.stdout.len() as u64)
-}
-
-/// Navigation to first contentful paint (the page's body is empty until the app renders, so
-/// that is the app's first frame), in a fresh headless Chromium each time, through chromedriver.
-fn first_paint(ctx: &Ctx) -> Result<Value> {
-    for tool in [tools::CHROMIUM, tools::CHROMEDRIVER] {
-        if !Path::new(tool).exists() {
-            bail!("{tool} is missing (cargo xtask tools installs it)");
-        }
-    }
-    let (tcp, http) = (free_port()?, free_port()?);
-    let mut server = ctx.command(&ctx.bins.server);
-    server
-        .args(["--tcp", &local(tcp).to_string(), "--http"])
-        .arg(local(http).to_string())
-        .args(server_flags(&ctx.bins.server))
-        .arg("--static-dir")
-        .arg(cmd::root().join("dist"))
-        .env("RUST_LOG", "warn");
-    let mut server = Proc::spawn("page-server", server, &ctx.log_dir)?;
-    wait_port(&mut server, http)?;
-    let driver_port = free_port()?;
-    let mut driver = command(tools::CHROMEDRIVER);
-    driver.arg(format!("--port={driver_port}"));
-    let mut driver = Proc::spawn("chromedriver", driver, &ctx.log_dir)?;
-    wait_port(&mut driver, driver_port)?;
-    let url = format!("http://{}/", local(http));
-    let mut fcp = Vec::new();
-    let mut load = Vec::new();
-    for _ in 0..ctx.plan.page_runs {
-        let (f, l) = one_paint(driver_port, &url)?;
-        fcp.push(json!(f));
-        load.push(json!(l));
-    }
-    let med = |xs: &[Value]| {
-        let runs: Vec<Value> = xs.iter().map(|x| json!({ "v": x })).collect();
-        median(&runs, "v")
-    };
-    Ok(json!({
-        "url": url,
-        "first_contentful_paint_ms": med(&fcp),
-        "load_event_ms": med(&load),
-        "runs_fcp_ms": fcp,
-        "runs_load_ms": load,
-    }))
-}
-
-const PAINT_SCRIPT: &str = r#"
-const done = arguments[arguments.length - 1];
-const t0 = performance.now();
-(function wait() {
-  const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-  if (fcp) {
-    const nav = performance.getEntriesByType('navigation')[0];
-    done([fcp.startTime, nav ? nav.loadEventEnd : -1]);
-  } else if (performance.now() - t0 > 20000) {
-    done([-1, -1]);
-  } else {
-    setTimeout(wait, 20);
-  }
-})();
-"#;
-
-fn one_paint(driver: u16, url: &str) -> Result<(f64, f64)> {
-    let caps = json!({ "capabilities": { "alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": tools::CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--window-size=1280,800"],
-        },
-    }}});
-    let session = webdriver(driver, "POST", "/session", &caps)?;
-    let id = session["value"]["sessionId"]
-        .as_str()
-        .context("chromedriver gave no session id")?
-        .to_owned();
-    let result = (|| {
-        webdriver(
-            driver,
-            "POST",
-            &format!("/session/{id}/timeouts"),
-            &json!({ "script": 30000, "pageLoad": 30000 }),
-        )?;
-        webdriver(
-            driver,
-            "POST",
-            &format!("/session/{id}/url"),
-            &json!({ "url": url }),
-        )?;
-        let v = webdriver(
-            driver,
-            "POST",
-            &format!("/session/{id}/execute/async"),
-            &json!({ "script": PAINT_SCRIPT, "args": [] }),
-        )?;
-        let fcp = v["value"][0].as_f64().unwrap_or(-1.0);
-        let load = v["value"][1].as_f64().unwrap_or(-1.0);
-        if fcp < 0.0 {
-            bail!("the page painted nothing within 20 s");
-        }
-        Ok((fcp, load))
-    })();
-    let _ = webdriver(driver, "DELETE", &format!("/session/{id}"), &Value::Null);
-    result
-}
-
-/// One WebDriver call over plain HTTP/1.1 on loopback.
-fn webdriver(port: u16, method: &str, path: &str, body: &Value) -> Result<Value> {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let mut stream = TcpStream::connect(local(port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    // chromedriver may keep the connection open: read the head, then Content-Length bytes.
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse::<usize>().ok();
-        }
-        head.push_str(&line);
-    }
-    let mut body = Vec::new();
-    match length {
-        Some(n) => {
-            body.resize(n, 0);
-            reader.read_exact(&mut body)?;
-        }
-        None => {
-            reader.read_to_end(&mut body)?;
-        }
-    }
-    let payload = String::from_utf8_lossy(&body);
-    let head = head.lines().next().unwrap_or_default();
-    let v: Value = serde_json::from_str(payload.trim())
-        .with_context(|| format!("chromedriver answered {head:?} {payload:?}"))?;
-    if !head.contains(" 200 ") {
-        bail!("chromedriver: {method} {path}: {head}: {}", v["value"]);
-    }
-    Ok(v)
-}
-
-// ---------------------------------------------------------------------------------------------
 // The report
 
 fn f(v: &Value, digits: usize) -> String {
@@ -1260,6 +1047,19 @@ fn goals(r: &Value) -> Vec<(String, String, Option<bool>)> {
         per_session,
         &|v| format!("{v:.1} KiB"),
         &|v| v <= 40.0,
+    );
+    let [(rtt_goal, rtt), (ms_goal, ms)] = page::goals(&r["page"]);
+    add(
+        "page RTT p50 ≤ 1.5× a plain JS WebSocket's, same tab",
+        rtt,
+        &x,
+        &|v| v <= rtt_goal,
+    );
+    add(
+        "page main thread ≤ 5 ms per echoed message",
+        ms,
+        &|v| format!("{v:.2} ms"),
+        &|v| v <= ms_goal,
     );
     let gz = r["page"]["gzip_bytes"].as_f64();
     add(
@@ -1453,40 +1253,7 @@ fn markdown(r: &Value) -> String {
         }
     }
 
-    md.push_str("\n## 4. Page\n\n");
-    let page = &r["page"];
-    if page["built"].as_bool() == Some(true) {
-        md.push_str("| file | raw bytes | gzip -9 bytes |\n|---|---:|---:|\n");
-        for file in page["files"].as_array().into_iter().flatten() {
-            md.push_str(&format!(
-                "| {} | {} | {} |\n",
-                file["file"].as_str().unwrap_or(""),
-                file["raw"],
-                file["gzip"]
-            ));
-        }
-        md.push_str(&format!(
-            "| **total** | {} | {} |\n\n",
-            page["raw_bytes"], page["gzip_bytes"]
-        ));
-        let paint = &page["paint"];
-        match paint["error"].as_str() {
-            Some(err) => md.push_str(&format!("First frame: not measured ({err}).\n")),
-            None => md.push_str(&format!(
-                "Navigation → first contentful paint (the app's first frame; the body is empty \
-                 until it renders), fresh headless Chromium each time, median: **{} ms** \
-                 (load event: {} ms).\n",
-                f(&paint["first_contentful_paint_ms"], 0),
-                f(&paint["load_event_ms"], 0)
-            )),
-        }
-    } else if let Some(err) = page["error"].as_str() {
-        md.push_str(&format!("Not measured: {err}\n"));
-    } else {
-        md.push_str(
-            "Page not built (no wasm or js in `dist/`): build it with `trunk build --release`.\n",
-        );
-    }
+    page::markdown(&mut md, &r["page"]);
     scale::markdown(&mut md, &r["scale"]);
     webtransport::markdown(&mut md, &r["webtransport"]);
     md

@@ -54,7 +54,8 @@ COMMANDS
         Benchmarks on loopback, each figure beside its baseline in the same run: TCP echo vs a
         bare tokio echo; the /ws bridge (also with --threads 1) vs direct TCP, a bare TCP relay
         (the floor), websocat and websockify (installed at pinned versions); RSS and fds at 1k
-        and 10k idle bridged sessions; page size and time to first paint (if dist/ is built).
+        and 10k idle bridged sessions; the page (if dist/ is built): size, first paint, its
+        RTT beside a plain JS WebSocket, main-thread ms per echoed message.
         Writes target/bench/report.md and report.json. About 8 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
         nothing and measures less. Section 5 is bench-scale's.
 
@@ -62,6 +63,11 @@ COMMANDS
         Only the scaling section: one socklab-server direct, then 1, 2 and 3 behind HAProxy
         (installed from apt unless --quick), TCP echo and /ws, 200 connections (50 with
         --quick). Writes target/bench/scale.md and scale.json. About 2 minutes.
+
+    bench-page [--quick]
+        Only the page section (build the page first: trunk build --release --offline): size,
+        first paint, page RTT ÷ plain JS RTT in the same tab, main-thread ms per echoed message
+        (CDP Performance.getMetrics). Writes target/bench/page.md and page.json. Under a minute.
 
     soak [--minutes N] [--fuzz-seconds S] [--no-fuzz]
         The long checks, bounded: 500 mixed clients (raw TCP, bridge, UDP) with random
@@ -113,6 +119,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         "bench-scale" => {
             let args = parse("bench-scale", rest, &["--quick"])?;
             bench::scale_only(args.flags.contains(&"--quick"))
+        }
+        "bench-page" => {
+            let args = parse("bench-page", rest, &["--quick"])?;
+            bench::page_only(args.flags.contains(&"--quick"))
         }
         "help" | "-h" | "--help" => {
             print!("{HELP}");

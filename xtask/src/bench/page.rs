@@ -1,0 +1,533 @@
+//! Section 4 of `cargo xtask bench`, also alone as `cargo xtask bench-page`: the page as a
+//! measuring instrument. Its size (wasm + js, gzip), its first frame, the round-trip time it
+//! reports beside a plain JavaScript `WebSocket` in the same tab, and the main thread's time
+//! per echoed message (Chrome DevTools Protocol `Performance.getMetrics`, through chromedriver's
+//! `goog/cdp/execute`).
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{
+    Bins, Ctx, Plan, Proc, clock_ticks, f, free_port, local, machine, median, nofile_wrapper,
+    server_flags, target_dir, wait_port,
+};
+use crate::cmd::{self, command};
+use crate::tools;
+
+/// Messages per round-trip run (each echoed, one at a time, with a pause between them as a
+/// person typing would leave).
+const MESSAGES: usize = 40;
+const MESSAGES_QUICK: usize = 15;
+/// The pause between two messages, in ms.
+const PAUSE_MS: u32 = 30;
+
+/// `cargo xtask bench-page [--quick]`: this section alone, written to `target/bench/page.md`
+/// and `page.json` (the page must be built: `trunk build --release --offline`).
+pub fn page_only(quick: bool) -> Result<()> {
+    let out_dir = target_dir().join("bench");
+    let log_dir = out_dir.join("logs");
+    fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "--release", "-p", "socklab-server", "--bins"])
+            .current_dir(cmd::root()),
+    )?;
+    let ctx = Ctx {
+        plan: Plan::new(quick),
+        bins: Bins::new(),
+        log_dir,
+        nofile: nofile_wrapper(),
+        hz: clock_ticks(),
+    };
+    let started = Instant::now();
+    let page = section(&ctx)?;
+    let report = json!({
+        "quick": quick,
+        "seconds": started.elapsed().as_secs_f64(),
+        "machine": machine(),
+        "page": page,
+    });
+    let mut md = String::from("# socklab: the page\n");
+    markdown(&mut md, &report["page"]);
+    fs::write(
+        out_dir.join("page.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    fs::write(out_dir.join("page.md"), &md)?;
+    println!("{md}");
+    println!(
+        "bench-page: wrote {} ({:.0} s)",
+        out_dir.join("page.md").display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The section: sizes always (when built), timings when Chromium is here.
+pub fn section(ctx: &Ctx) -> Result<Value> {
+    let files = built_files();
+    if files.is_empty() {
+        println!("bench: page not built (no wasm or js in dist/); skipping the page section");
+        return Ok(json!({ "built": false }));
+    }
+    let mut sizes = Vec::new();
+    let (mut raw_total, mut gz_total) = (0u64, 0u64);
+    for f in &files {
+        let raw = fs::metadata(f)?.len();
+        let gz = gzip_len(f)?;
+        raw_total += raw;
+        gz_total += gz;
+        sizes.push(json!({
+            "file": f.file_name().map(|n| n.to_string_lossy().into_owned()),
+            "raw": raw,
+            "gzip": gz,
+        }));
+    }
+    let (paint, rtt) = match timings(ctx) {
+        Ok(t) => t,
+        Err(err) => {
+            println!("bench: page timing skipped: {err:#}");
+            let e = json!({ "error": format!("{err:#}") });
+            (e.clone(), e)
+        }
+    };
+    Ok(json!({
+        "built": true,
+        "files": sizes,
+        "raw_bytes": raw_total,
+        "gzip_bytes": gz_total,
+        "paint": paint,
+        "rtt": rtt,
+    }))
+}
+
+/// The built page: `SOCKLAB_DIST` (as for the browser tests), else `dist/`.
+fn dist() -> PathBuf {
+    std::env::var_os("SOCKLAB_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cmd::root().join("dist"))
+}
+
+fn built_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(dir) = fs::read_dir(dist()) {
+        for entry in dir.flatten() {
+            let path = entry.path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if ext == "wasm" || ext == "js" {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn gzip_len(path: &Path) -> Result<u64> {
+    let out = command("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .stderr(Stdio::null())
+        .output()
+        .context("could not run gzip")?;
+    if !out.status.success() {
+        bail!("gzip failed on {}", path.display());
+    }
+    Ok(out.stdout.len() as u64)
+}
+
+/// One server (serving `dist/`) and one chromedriver for the first-frame runs and the
+/// round-trip run.
+fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
+    for tool in [tools::CHROMIUM, tools::CHROMEDRIVER] {
+        if !Path::new(tool).exists() {
+            bail!("{tool} is missing (cargo xtask tools installs it)");
+        }
+    }
+    let (tcp, http) = (free_port()?, free_port()?);
+    let mut server = ctx.command(&ctx.bins.server);
+    server
+        .args(["--tcp", &local(tcp).to_string(), "--http"])
+        .arg(local(http).to_string())
+        .args(server_flags(&ctx.bins.server))
+        .arg("--static-dir")
+        .arg(dist())
+        .env("RUST_LOG", "warn");
+    let mut server = Proc::spawn("page-server", server, &ctx.log_dir)?;
+    wait_port(&mut server, http)?;
+    let driver_port = free_port()?;
+    let mut driver = command(tools::CHROMEDRIVER);
+    driver.arg(format!("--port={driver_port}"));
+    let mut driver = Proc::spawn("chromedriver", driver, &ctx.log_dir)?;
+    wait_port(&mut driver, driver_port)?;
+    let url = format!("http://{}/", local(http));
+    let paint = first_paint(ctx, driver_port, &url)?;
+    let n = if ctx.plan.quick {
+        MESSAGES_QUICK
+    } else {
+        MESSAGES
+    };
+    let rtt = with_session(driver_port, |s| round_trips(s, &url, n))?;
+    Ok((paint, rtt))
+}
+
+/// Navigation to first contentful paint (the page's body is empty until the app renders, so
+/// that is the app's first frame), in a fresh headless Chromium each time.
+fn first_paint(ctx: &Ctx, driver: u16, url: &str) -> Result<Value> {
+    let mut fcp = Vec::new();
+    let mut load = Vec::new();
+    for _ in 0..ctx.plan.page_runs {
+        let (f, l) = with_session(driver, |s| one_paint(s, url))?;
+        fcp.push(json!(f));
+        load.push(json!(l));
+    }
+    let med = |xs: &[Value]| {
+        let runs: Vec<Value> = xs.iter().map(|x| json!({ "v": x })).collect();
+        median(&runs, "v")
+    };
+    Ok(json!({
+        "url": url,
+        "first_contentful_paint_ms": med(&fcp),
+        "load_event_ms": med(&load),
+        "runs_fcp_ms": fcp,
+        "runs_load_ms": load,
+    }))
+}
+
+const PAINT_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+const t0 = performance.now();
+(function wait() {
+  const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+  if (fcp) {
+    const nav = performance.getEntriesByType('navigation')[0];
+    done([fcp.startTime, nav ? nav.loadEventEnd : -1]);
+  } else if (performance.now() - t0 > 20000) {
+    done([-1, -1]);
+  } else {
+    setTimeout(wait, 20);
+  }
+})();
+"#;
+
+fn one_paint(s: &Session, url: &str) -> Result<(f64, f64)> {
+    s.call("url", &json!({ "url": url }))?;
+    let v = s.script(PAINT_SCRIPT, json!([]))?;
+    let fcp = v[0].as_f64().unwrap_or(-1.0);
+    let load = v[1].as_f64().unwrap_or(-1.0);
+    if fcp < 0.0 {
+        bail!("the page painted nothing within 20 s");
+    }
+    Ok((fcp, load))
+}
+
+/// Waits until the page's bridge is open.
+const OPEN_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+const t0 = performance.now();
+(function wait() {
+  if (document.querySelector('#bs-status[data-status=open]')) done(true);
+  else if (performance.now() - t0 > 20000) done(false);
+  else setTimeout(wait, 20);
+})();
+"#;
+
+/// A plain JavaScript WebSocket to the same `/ws`, in the same tab: `n` messages one at a
+/// time, each timed from just before `send` to the top of its `onmessage`.
+const RAW_SCRIPT: &str = r#"
+const [n, pause, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const url = new URL('ws?tag=raw-baseline', location.href);
+url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+const ws = new WebSocket(url);
+const rtts = [];
+let t0 = 0, i = 0;
+const next = () => { t0 = performance.now(); ws.send('raw ' + i); };
+ws.onmessage = () => {
+  rtts.push(performance.now() - t0);
+  if (++i < n) setTimeout(next, pause); else { ws.close(); done(rtts); }
+};
+ws.onopen = next;
+ws.onerror = () => done(null);
+"#;
+
+/// The page's own input: `n` messages typed (value + `input` event) and sent with Enter, one
+/// at a time; each waits until the page counts its reply (`data-received` on the statistics).
+const PAGE_SCRIPT: &str = r#"
+const [n, pause, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const input = document.getElementById('bs-input');
+const stats = () => document.querySelector('#bs-stats');
+const received = () => Number(stats().dataset.received);
+const tick = (ms) => new Promise((r) => setTimeout(r, ms));
+const counted = (target) => new Promise((resolve, reject) => {
+  if (received() >= target) return resolve();
+  const obs = new MutationObserver(() => {
+    if (received() >= target) { obs.disconnect(); resolve(); }
+  });
+  obs.observe(stats(), { attributes: true });
+  setTimeout(() => { obs.disconnect(); reject(new Error('no reply ' + target)); }, 10000);
+});
+(async () => {
+  const start = received();
+  for (let i = 0; i < n; i++) {
+    input.value = 'page ' + i;
+    input.dispatchEvent(new InputEvent('input', { bubbles: true }));
+    await tick(0);
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    await counted(start + i + 1);
+    await tick(pause);
+  }
+  done(Number(stats().dataset.rttP50Ms));
+})().catch((e) => done(String(e)));
+"#;
+
+/// Page RTT vs raw JavaScript RTT, and main-thread time per echoed message.
+fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
+    s.call("url", &json!({ "url": url }))?;
+    if s.script(OPEN_SCRIPT, json!([]))? != json!(true) {
+        bail!("the page's bridge did not open within 20 s");
+    }
+    let raw_before = raw_rtts(s, n)?;
+    s.cdp("Performance.enable", json!({}))?;
+    let before = s.metrics()?;
+    let page_p50 = s.script(PAGE_SCRIPT, json!([n, PAUSE_MS]))?;
+    let after = s.metrics()?;
+    let Some(page_p50) = page_p50.as_f64() else {
+        bail!("the page round trips failed: {page_p50}");
+    };
+    let raw_after = raw_rtts(s, n)?;
+    let mut raw: Vec<f64> = raw_before.iter().chain(&raw_after).copied().collect();
+    raw.sort_by(f64::total_cmp);
+    let raw_p50 = raw[raw.len() / 2];
+    let per_msg = |name: &str| {
+        let d = after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0);
+        d * 1000.0 / n as f64
+    };
+    Ok(json!({
+        "messages": n,
+        "pause_ms": PAUSE_MS,
+        "page_p50_ms": page_p50,
+        "raw_js_p50_ms": raw_p50,
+        "ratio": page_p50 / raw_p50.max(0.001),
+        "raw_js_runs_ms": [raw_before, raw_after],
+        "task_ms_per_msg": per_msg("TaskDuration"),
+        "script_ms_per_msg": per_msg("ScriptDuration"),
+        "layout_ms_per_msg": per_msg("LayoutDuration"),
+        "style_ms_per_msg": per_msg("RecalcStyleDuration"),
+    }))
+}
+
+fn raw_rtts(s: &Session, n: usize) -> Result<Vec<f64>> {
+    let v = s.script(RAW_SCRIPT, json!([n, PAUSE_MS]))?;
+    let rtts: Vec<f64> = v
+        .as_array()
+        .context("the plain WebSocket in the page failed")?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    if rtts.len() != n {
+        bail!("the plain WebSocket gave {} of {n} round trips", rtts.len());
+    }
+    Ok(rtts)
+}
+
+/// One headless Chromium session through chromedriver.
+struct Session {
+    driver: u16,
+    id: String,
+}
+
+impl Session {
+    fn call(&self, path: &str, body: &Value) -> Result<Value> {
+        let v = webdriver(
+            self.driver,
+            "POST",
+            &format!("/session/{}/{path}", self.id),
+            body,
+        )?;
+        Ok(v["value"].clone())
+    }
+
+    /// Runs an async script (it ends by calling its last argument) and returns its value.
+    fn script(&self, script: &str, args: Value) -> Result<Value> {
+        self.call("execute/async", &json!({ "script": script, "args": args }))
+    }
+
+    /// One Chrome DevTools Protocol command.
+    fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        self.call("goog/cdp/execute", &json!({ "cmd": cmd, "params": params }))
+    }
+
+    /// `Performance.getMetrics` as name → value (durations in seconds).
+    fn metrics(&self) -> Result<std::collections::HashMap<String, f64>> {
+        let v = self.cdp("Performance.getMetrics", json!({}))?;
+        Ok(v["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| Some((m["name"].as_str()?.to_owned(), m["value"].as_f64()?)))
+            .collect())
+    }
+}
+
+/// Runs `f` in a fresh headless Chromium (1280×800), which is closed afterwards.
+fn with_session<T>(driver: u16, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
+    let caps = json!({ "capabilities": { "alwaysMatch": {
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": tools::CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,800"],
+        },
+    }}});
+    let session = webdriver(driver, "POST", "/session", &caps)?;
+    let id = session["value"]["sessionId"]
+        .as_str()
+        .context("chromedriver gave no session id")?
+        .to_owned();
+    let s = Session { driver, id };
+    let result = s
+        .call("timeouts", &json!({ "script": 60000, "pageLoad": 30000 }))
+        .and_then(|_| f(&s));
+    let _ = webdriver(
+        driver,
+        "DELETE",
+        &format!("/session/{}", s.id),
+        &Value::Null,
+    );
+    result
+}
+
+/// One WebDriver call over plain HTTP/1.1 on loopback.
+fn webdriver(port: u16, method: &str, path: &str, body: &Value) -> Result<Value> {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let mut stream = TcpStream::connect(local(port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(90)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    // chromedriver may keep the connection open: read the head, then Content-Length bytes.
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
+        }
+        head.push_str(&line);
+    }
+    let mut body = Vec::new();
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body)?;
+        }
+        None => {
+            reader.read_to_end(&mut body)?;
+        }
+    }
+    let payload = String::from_utf8_lossy(&body);
+    let head = head.lines().next().unwrap_or_default();
+    let v: Value = serde_json::from_str(payload.trim())
+        .with_context(|| format!("chromedriver answered {head:?} {payload:?}"))?;
+    if !head.contains(" 200 ") {
+        bail!("chromedriver: {method} {path}: {head}: {}", v["value"]);
+    }
+    Ok(v)
+}
+
+/// Page RTT ÷ raw JS RTT (goal ≤ 1.5×) and main-thread ms per echoed message (goal ≤ 5).
+pub fn goals(page: &Value) -> [(f64, Option<f64>); 2] {
+    let rtt = &page["rtt"];
+    [
+        (1.5, rtt["ratio"].as_f64()),
+        (5.0, rtt["task_ms_per_msg"].as_f64()),
+    ]
+}
+
+/// The section in the report.
+pub fn markdown(md: &mut String, page: &Value) {
+    md.push_str("\n## 4. Page\n\n");
+    if page["built"].as_bool() != Some(true) {
+        match page["error"].as_str() {
+            Some(err) => md.push_str(&format!("Not measured: {err}\n")),
+            None => md.push_str(
+                "Page not built (no wasm or js in `dist/`): build it with `trunk build --release`.\n",
+            ),
+        }
+        return;
+    }
+    md.push_str("| file | raw bytes | gzip -9 bytes |\n|---|---:|---:|\n");
+    for file in page["files"].as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "| {} | {} | {} |\n",
+            file["file"].as_str().unwrap_or(""),
+            file["raw"],
+            file["gzip"]
+        ));
+    }
+    md.push_str(&format!(
+        "| **total** | {} | {} |\n\n",
+        page["raw_bytes"], page["gzip_bytes"]
+    ));
+    let paint = &page["paint"];
+    match paint["error"].as_str() {
+        Some(err) => md.push_str(&format!("First frame: not measured ({err}).\n")),
+        None => md.push_str(&format!(
+            "Navigation → first contentful paint (the app's first frame; the body is empty \
+             until it renders), fresh headless Chromium each time, median: **{} ms** \
+             (load event: {} ms).\n",
+            f(&paint["first_contentful_paint_ms"], 0),
+            f(&paint["load_event_ms"], 0)
+        )),
+    }
+    let rtt = &page["rtt"];
+    if let Some(err) = rtt["error"].as_str() {
+        md.push_str(&format!("\nRound trips: not measured ({err}).\n"));
+        return;
+    }
+    md.push_str(&format!(
+        "\nRound trips in one headless Chromium tab, {} messages each, one at a time, {} ms \
+         apart: the page's own input (value + `input` event, then Enter) beside a plain \
+         JavaScript `WebSocket` to the same `/ws` before and after it. Main-thread time is \
+         CDP `Performance.getMetrics` over the page's messages, divided by their number (it \
+         includes the send, the reply, the monitor events of the bridge's upstream session, \
+         and the small driving script).\n\n\
+         | measure | value | goal |\n|---|---:|---:|\n\
+         | page RTT p50 (`data-rtt-p50-ms`) | {} ms | |\n\
+         | plain JS WebSocket RTT p50 | {} ms | |\n\
+         | page ÷ plain JS | {}× | ≤ 1.5× |\n\
+         | main thread per echoed message (TaskDuration) | {} ms | ≤ 5 ms |\n\
+         | · of which script | {} ms | |\n\
+         | · of which layout | {} ms | |\n\
+         | · of which style | {} ms | |\n",
+        rtt["messages"],
+        rtt["pause_ms"],
+        f(&rtt["page_p50_ms"], 2),
+        f(&rtt["raw_js_p50_ms"], 2),
+        f(&rtt["ratio"], 2),
+        f(&rtt["task_ms_per_msg"], 2),
+        f(&rtt["script_ms_per_msg"], 2),
+        f(&rtt["layout_ms_per_msg"], 2),
+        f(&rtt["style_ms_per_msg"], 2),
+    ));
+}
