@@ -6,7 +6,7 @@
 use socklab_protocol::ServerInfo;
 use yew::prelude::*;
 
-use crate::components::bs_panel::BsPanel;
+use crate::components::bs_panel::{BsPanel, Upstream};
 use crate::components::cs_panel::CsPanel;
 use crate::components::teaching::Teaching;
 use crate::components::udp_panel::UdpPanel;
@@ -71,7 +71,11 @@ pub fn App() -> Html {
         let lang = lang.clone();
         Callback::from(move |_: MouseEvent| lang.set(lang.other()))
     };
-    let upstream = monitor_state.my_upstream().cloned();
+    let upstream = monitor_state.my_upstream().map(|u| Upstream {
+        id: u.opened.id,
+        peer: u.opened.peer.clone(),
+        local: u.opened.local.clone(),
+    });
     let feed_live = monitor_state.feed == Feed::Live;
     let (server_class, server_text) = match monitor_state.feed {
         Feed::Live => ("pill ok", l.t("server online", "服务器在线")),
@@ -117,7 +121,7 @@ pub fn App() -> Html {
 
             <main class="panels">
                 <BsPanel lang={l} state={bridge_state.clone()} bridge={(*bridge).clone()}
-                    upstream={upstream} info={(*info).clone()} />
+                    upstream={upstream} max_message={info.as_ref().map(|i| i.max_message)} />
                 <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()}
                     feed_live={feed_live} />
             </main>

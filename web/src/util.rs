@@ -2,11 +2,17 @@
 
 use wasm_bindgen::{JsCast, JsValue};
 
+thread_local! {
+    /// Looked up once: timestamps are taken in socket callbacks, where every microsecond
+    /// counts against the round-trip time shown.
+    static PERFORMANCE: Option<web_sys::Performance> =
+        web_sys::window().and_then(|w| w.performance());
+}
+
 /// Milliseconds since the page loaded, from the monotonic `performance.now()`.
 pub fn now_ms() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
+    PERFORMANCE
+        .with(|p| p.as_ref().map(|p| p.now()))
         .unwrap_or_else(js_sys::Date::now)
 }
 

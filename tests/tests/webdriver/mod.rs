@@ -311,6 +311,25 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Runs an async `script` in the page (it ends by calling its last argument) with `args`.
+    pub async fn js_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute_async(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("async script failed: {e}\n{script}"))
+    }
+
+    /// One Chrome DevTools Protocol command, through chromedriver's `goog/cdp/execute`.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let session = self.client.session_id().await.ok().flatten();
+        let session = session.expect("a WebDriver session");
+        let body = json!({ "cmd": cmd, "params": params }).to_string();
+        let path = format!("/session/{session}/goog/cdp/execute");
+        let reply = http_post(self.driver_port, &path, &body).await;
+        assert!(reply["value"].is_object(), "CDP {cmd}: {reply}");
+        reply["value"].clone()
+    }
+
     /// Saves a PNG of the whole page (the window grows to the page's height first) or, with
     /// `full_page = false`, of the window's first screen.
     pub async fn screenshot(&self, path: &Path, width: u32, height: u32, full_page: bool) {

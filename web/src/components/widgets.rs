@@ -139,10 +139,15 @@ pub fn fmt_bytes(n: u64) -> String {
 
 /// `0.8 ms`, `12 ms`.
 pub fn fmt_ms(ms: f64) -> String {
+    format!("{} ms", fmt_ms_value(ms))
+}
+
+/// The number [`fmt_ms`] shows: tenths below 10 ms (`0.8`), whole ms above (`12`).
+pub fn fmt_ms_value(ms: f64) -> String {
     let ms = ms.max(0.0);
     if ms < 10.0 {
-        format!("{} ms", tenths((ms * 10.0).round() as u64))
+        tenths((ms * 10.0).round() as u64)
     } else {
-        format!("{} ms", ms.round() as u64)
+        (ms.round() as u64).to_string()
     }
 }

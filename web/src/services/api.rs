@@ -1,26 +1,41 @@
-//! Plain HTTP calls: `/api/info` tells the page the addresses for the join commands.
+//! Plain HTTP calls, each read into its type from `socklab-protocol`: `/api/info` (addresses
+//! for the join commands) and `/api/webtransport` (where and how to open WebTransport).
 //!
 //! One `fetch` through web-sys is all the page needs, so it does without an HTTP client crate.
 
-use socklab_protocol::ServerInfo;
+use socklab_protocol::{ServerInfo, WebTransportInfo};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 /// Fetches `api/info` (relative to the page, so it also works under a path prefix).
 pub async fn server_info() -> Result<ServerInfo, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let resp = JsFuture::from(window.fetch_with_str("api/info"))
+    let text = get_text("api/info").await?;
+    serde_json::from_str(&text).map_err(|e| format!("GET api/info: {e}"))
+}
+
+/// Fetches `api/webtransport`: the endpoint's URL and certificate hash, and `--udp-drop`.
+pub async fn webtransport_info() -> Result<WebTransportInfo, String> {
+    let text = get_text("api/webtransport").await?;
+    serde_json::from_str(&text).map_err(|e| format!("GET api/webtransport: {e}"))
+}
+
+/// The body of `GET path`, or why not (naming the path).
+async fn get_text(path: &str) -> Result<String, String> {
+    let fail = |e: &dyn std::fmt::Debug| format!("GET {path}: {e:?}");
+    let window = web_sys::window().ok_or_else(|| fail(&"no window"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_cache(web_sys::RequestCache::NoStore);
+    let resp = JsFuture::from(window.fetch_with_str_and_init(path, &init))
         .await
-        .map_err(|e| format!("{e:?}"))?
+        .map_err(|e| fail(&e))?
         .dyn_into::<web_sys::Response>()
-        .map_err(|_| "not a response")?;
+        .map_err(|_| fail(&"not a response"))?;
     if !resp.ok() {
-        return Err(format!("HTTP {}", resp.status()));
+        return Err(format!("GET {path}: HTTP {}", resp.status()));
     }
-    let text = JsFuture::from(resp.text().map_err(|e| format!("{e:?}"))?)
+    JsFuture::from(resp.text().map_err(|e| fail(&e))?)
         .await
-        .map_err(|e| format!("{e:?}"))?
+        .map_err(|e| fail(&e))?
         .as_string()
-        .unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| e.to_string())
+        .ok_or_else(|| fail(&"the body is not text"))
 }

@@ -2,7 +2,8 @@
 //!
 //! It reconnects on its own with exponential backoff (1 s, 2 s, 4 s … 30 s), except after the
 //! user pressed "disconnect" or the server said the connection was idle too long. Every change
-//! goes to the [`BridgeState`] reducer; components only read that state.
+//! goes to the [`BridgeState`] reducer, in one batch per animation frame ([`FrameQueue`]), with
+//! the times the socket itself took (see [`socket`]); components only read that state.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -10,8 +11,9 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 use yew::UseReducerDispatcher;
 
+use super::frame::{self, FrameQueue};
 use super::socket::{self, Socket, SocketEvent};
-use crate::state::bridge::{BridgeAction, BridgeState, CloseInfo};
+use crate::state::bridge::{BridgeAction, BridgeState, CloseInfo, lines_in, lines_in_bytes};
 use crate::util;
 
 /// The longest wait between attempts.
@@ -22,8 +24,8 @@ const STABLE_MS: f64 = 10_000.0;
 struct Bridge {
     /// `ws://…/ws?tag=…`.
     url: String,
-    /// Where state changes go.
-    dispatch: UseReducerDispatcher<BridgeState>,
+    /// Where state changes go, one batch per frame.
+    dispatch: FrameQueue<BridgeAction>,
     /// The current socket, while connecting or open.
     socket: Option<Socket>,
     /// Identifies the current socket and retry timer; events of older ones are ignored.
@@ -36,6 +38,8 @@ struct Bridge {
     opened_at: Option<f64>,
     /// Whether the current socket received anything (then the bridge really works).
     got_message: bool,
+    /// Reply lines owed to what was sent (redraws wait for them; see `frame`).
+    owed: usize,
 }
 
 /// A cheap, clonable handle to the bridge connection.
@@ -50,16 +54,17 @@ impl PartialEq for BridgeHandle {
 
 impl BridgeHandle {
     /// A bridge connection to `url` (not connected yet: call [`BridgeHandle::connect`]).
-    pub fn new(url: String, dispatch: UseReducerDispatcher<BridgeState>) -> Self {
+    pub fn new(url: String, reducer: UseReducerDispatcher<BridgeState>) -> Self {
         BridgeHandle(Rc::new(RefCell::new(Bridge {
             url,
-            dispatch,
+            dispatch: FrameQueue::new(move |batch| reducer.dispatch(BridgeAction::Batch(batch))),
             socket: None,
             generation: 0,
             attempt: 0,
             auto: true,
             opened_at: None,
             got_message: false,
+            owed: 0,
         })))
     }
 
@@ -69,7 +74,7 @@ impl BridgeHandle {
             let b = self.0.borrow();
             (b.url.clone(), b.dispatch.clone())
         };
-        dispatch.dispatch(BridgeAction::Connecting {
+        dispatch.push(BridgeAction::Connecting {
             url: url.clone(),
             clock: util::clock_now(),
         });
@@ -96,6 +101,7 @@ impl BridgeHandle {
     /// Sends one text message (the bridge adds `\n`); `false` when not connected.
     pub fn send(&self, text: &str) -> bool {
         self.send_with(
+            lines_in(text),
             |s| s.send_text(text),
             |clock, now_ms| BridgeAction::Sent {
                 text: text.to_string(),
@@ -108,6 +114,7 @@ impl BridgeHandle {
     /// Sends one binary message (the bridge forwards it verbatim); `false` when not connected.
     pub fn send_binary(&self, data: &[u8]) -> bool {
         self.send_with(
+            lines_in_bytes(data),
             |s| s.send_bytes(data),
             |clock, now_ms| BridgeAction::SentBinary {
                 data: data.to_vec(),
@@ -119,24 +126,29 @@ impl BridgeHandle {
 
     fn send_with(
         &self,
-        send: impl FnOnce(&Socket) -> Result<(), String>,
+        lines: usize,
+        send: impl FnOnce(&Socket) -> Result<f64, String>,
         sent: impl FnOnce(String, f64) -> BridgeAction,
     ) -> bool {
-        let (ok, dispatch) = {
-            let b = self.0.borrow();
-            let ok = b
+        let (at_ms, dispatch) = {
+            let mut b = self.0.borrow_mut();
+            let at_ms = b
                 .socket
                 .as_ref()
-                .is_some_and(|s| s.is_open() && send(s).is_ok());
-            (ok, b.dispatch.clone())
+                .filter(|s| s.is_open())
+                .and_then(|s| send(s).ok());
+            if at_ms.is_some() {
+                b.owed += lines;
+                frame::awaiting_reply(true);
+            }
+            (at_ms, b.dispatch.clone())
         };
         let clock = util::clock_now();
-        dispatch.dispatch(if ok {
-            sent(clock, util::now_ms())
-        } else {
-            BridgeAction::NotSent { clock }
+        dispatch.push(match at_ms {
+            Some(at_ms) => sent(clock, at_ms),
+            None => BridgeAction::NotSent { clock },
         });
-        ok
+        at_ms.is_some()
     }
 
     /// Closes the connection (code 1000) and stays closed until [`BridgeHandle::reconnect_now`].
@@ -157,7 +169,7 @@ impl BridgeHandle {
                 }
             }
         };
-        dispatch.dispatch(if closing {
+        dispatch.push(if closing {
             BridgeAction::Closing
         } else {
             BridgeAction::Stopped
@@ -197,7 +209,7 @@ impl BridgeHandle {
             };
             (b.dispatch.clone(), retry)
         };
-        dispatch.dispatch(BridgeAction::Closed(CloseInfo {
+        dispatch.push(BridgeAction::Closed(CloseInfo {
             code,
             reason,
             clean,
@@ -205,7 +217,7 @@ impl BridgeHandle {
         }));
         match retry {
             Some((delay, attempt)) => {
-                dispatch.dispatch(BridgeAction::Waiting {
+                dispatch.push(BridgeAction::Waiting {
                     retry_at_ms: util::now_ms() + f64::from(delay),
                     attempt,
                     secs: delay.div_ceil(1000),
@@ -222,7 +234,7 @@ impl BridgeHandle {
                 })
                 .forget();
             }
-            None => dispatch.dispatch(BridgeAction::Stopped),
+            None => dispatch.push(BridgeAction::Stopped),
         }
     }
 }
@@ -236,25 +248,34 @@ fn handle_event(weak: &Weak<RefCell<Bridge>>, generation: u64, ev: SocketEvent) 
             return;
         }
         match &ev {
-            SocketEvent::Open => b.opened_at = Some(util::now_ms()),
-            SocketEvent::Text(_) | SocketEvent::Binary(_) => b.got_message = true,
-            SocketEvent::Closed { .. } => {}
+            SocketEvent::Open => {
+                b.opened_at = Some(util::now_ms());
+                b.owed = 0;
+            }
+            SocketEvent::Text { .. } | SocketEvent::Binary { .. } => {
+                b.got_message = true;
+                b.owed = b.owed.saturating_sub(1);
+            }
+            SocketEvent::Closed { .. } => b.owed = 0,
         }
+        frame::awaiting_reply(b.owed > 0);
         b.dispatch.clone()
     };
     let clock = util::clock_now();
-    let now_ms = util::now_ms();
     match ev {
-        SocketEvent::Open => dispatch.dispatch(BridgeAction::Opened { clock, now_ms }),
-        SocketEvent::Text(text) => dispatch.dispatch(BridgeAction::ReceivedText {
+        SocketEvent::Open => dispatch.push(BridgeAction::Opened {
+            clock,
+            now_ms: util::now_ms(),
+        }),
+        SocketEvent::Text { text, at_ms } => dispatch.push(BridgeAction::ReceivedText {
             text,
             clock,
-            now_ms,
+            now_ms: at_ms,
         }),
-        SocketEvent::Binary(data) => dispatch.dispatch(BridgeAction::ReceivedBinary {
+        SocketEvent::Binary { data, at_ms } => dispatch.push(BridgeAction::ReceivedBinary {
             data,
             clock,
-            now_ms,
+            now_ms: at_ms,
         }),
         SocketEvent::Closed {
             code,

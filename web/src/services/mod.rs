@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod bridge;
+pub mod frame;
 pub mod monitor;
 pub mod socket;
 pub mod wt;

@@ -1,8 +1,9 @@
 //! The monitor feed: `/api/events`, one JSON [`MonitorEvent`] per text frame. On connect the
 //! server first announces every open session, then live events follow.
 //!
-//! Events are handed to the reducer in batches (at most ten a second), so a burst of thousands
-//! (a benchmark) costs a few renders, not thousands. The feed reconnects on its own.
+//! Events are handed to the reducer in batches (at most ten a second, fewer when a redraw is
+//! costly), so a burst of thousands (a benchmark) costs a few renders, not thousands. The feed
+//! reconnects on its own.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -11,12 +12,17 @@ use gloo_timers::callback::Timeout;
 use socklab_protocol::MonitorEvent;
 use yew::{Callback, UseReducerDispatcher};
 
+use super::frame;
 use super::socket::{self, Socket, SocketEvent};
 use crate::state::monitor::{MonitorAction, MonitorState};
 use crate::util;
 
-/// How long events gather before the page redraws.
+/// How long events gather before the page redraws, at least.
 const BATCH_MS: u32 = 100;
+/// … and at most: when a redraw is costly (hundreds of busy sessions), the next one waits
+/// longer, so the page spends at most about a quarter of its time on the feed and input is
+/// handled in between.
+const MAX_BATCH_MS: u32 = 1000;
 /// The longest wait between attempts.
 const MAX_BACKOFF_MS: u32 = 10_000;
 
@@ -29,9 +35,11 @@ struct Monitor {
     /// Identifies the current socket and retry timer.
     generation: u64,
     attempt: u32,
-    /// Events waiting for the next batch.
-    buffer: Vec<(MonitorEvent, String)>,
+    /// Events (JSON text) waiting for the next batch.
+    buffer: Vec<String>,
     flush_scheduled: bool,
+    /// The current batch interval (grows with the cost of a redraw).
+    batch_ms: u32,
 }
 
 /// A handle to the monitor feed.
@@ -60,6 +68,7 @@ impl MonitorHandle {
             attempt: 0,
             buffer: Vec::new(),
             flush_scheduled: false,
+            batch_ms: BATCH_MS,
         })))
     }
 
@@ -118,6 +127,17 @@ impl MonitorHandle {
     }
 
     fn flush(&self, generation: u64) {
+        if frame::holding() {
+            // A reply is owed on the bridge: draw after it (see `frame`).
+            let weak = Rc::downgrade(&self.0);
+            Timeout::new(16, move || {
+                if let Some(rc) = weak.upgrade() {
+                    MonitorHandle(rc).flush(generation);
+                }
+            })
+            .forget();
+            return;
+        }
         let (dispatch, events) = {
             let mut m = self.0.borrow_mut();
             m.flush_scheduled = false;
@@ -126,8 +146,32 @@ impl MonitorHandle {
             }
             (m.dispatch.clone(), std::mem::take(&mut m.buffer))
         };
-        dispatch.dispatch(MonitorAction::Events(events));
+        let started = util::now_ms();
+        dispatch.dispatch(MonitorAction::Events(
+            events.iter().filter_map(|text| parse(text)).collect(),
+        ));
+        // Queued behind the render the dispatch scheduled: this measures parse + reduce + draw.
+        let weak = Rc::downgrade(&self.0);
+        yew::platform::spawn_local(async move {
+            let cost = util::now_ms() - started;
+            if let Some(rc) = weak.upgrade() {
+                rc.borrow_mut().batch_ms = ((cost * 4.0) as u32).clamp(BATCH_MS, MAX_BATCH_MS);
+            }
+        });
     }
+}
+
+/// One event and its local clock text; unknown event types (a newer server) are skipped, not
+/// fatal.
+fn parse(text: &str) -> Option<(MonitorEvent, String)> {
+    let event = serde_json::from_str::<MonitorEvent>(text).ok()?;
+    let clock = match &event {
+        MonitorEvent::SessionOpened(e) => util::clock_of(&e.at),
+        MonitorEvent::Message(e) => util::clock_of(&e.at),
+        MonitorEvent::SessionClosed(e) => util::clock_of(&e.at),
+        _ => util::clock_now(),
+    };
+    Some((event, clock))
 }
 
 fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent) {
@@ -146,25 +190,16 @@ fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent)
             dispatch.dispatch(MonitorAction::Opened);
             on_open.emit(());
         }
-        SocketEvent::Text(text) => {
-            // Unknown event types (a newer server) are skipped, not fatal.
-            let Ok(event) = serde_json::from_str::<MonitorEvent>(&text) else {
-                return;
-            };
-            let clock = match &event {
-                MonitorEvent::SessionOpened(e) => util::clock_of(&e.at),
-                MonitorEvent::Message(e) => util::clock_of(&e.at),
-                MonitorEvent::SessionClosed(e) => util::clock_of(&e.at),
-                _ => util::clock_now(),
-            };
+        SocketEvent::Text { text, .. } => {
+            // Only queued here; parsed at the flush, so the socket callback stays short.
             let schedule = {
                 let mut m = handle.0.borrow_mut();
-                m.buffer.push((event, clock));
-                !std::mem::replace(&mut m.flush_scheduled, true)
+                m.buffer.push(text);
+                (!std::mem::replace(&mut m.flush_scheduled, true)).then_some(m.batch_ms)
             };
-            if schedule {
+            if let Some(batch_ms) = schedule {
                 let weak = Rc::downgrade(&handle.0);
-                Timeout::new(BATCH_MS, move || {
+                Timeout::new(batch_ms, move || {
                     if let Some(rc) = weak.upgrade() {
                         MonitorHandle(rc).flush(generation);
                     }
@@ -172,7 +207,7 @@ fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent)
                 .forget();
             }
         }
-        SocketEvent::Binary(_) => {}
+        SocketEvent::Binary { .. } => {}
         SocketEvent::Closed { .. } => handle.lost(generation),
     }
 }

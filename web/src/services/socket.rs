@@ -1,5 +1,11 @@
-//! A thin wrapper over the browser's `WebSocket` that turns its four callbacks into one stream
-//! of [`SocketEvent`]s, and detaches them cleanly when dropped.
+//! The page's one wrapper over the browser's `WebSocket` (the bridge, the monitor feed and the
+//! UDP panel's comparison burst all use it): its callbacks become one stream of
+//! [`SocketEvent`]s, detached cleanly when dropped.
+//!
+//! Round-trip times are only as true as their two timestamps, so both are taken here, at the
+//! socket: [`Socket::send_text`] returns the `performance.now()` taken right before `send`, and
+//! each message event carries the `performance.now()` taken first thing in `onmessage`, before
+//! any state update or render.
 
 use std::rc::Rc;
 
@@ -7,15 +13,27 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
+use crate::util;
+
 /// What happened on a socket.
 #[derive(Debug, Clone)]
 pub enum SocketEvent {
     /// The handshake finished; messages may flow.
     Open,
-    /// A text message arrived.
-    Text(String),
-    /// A binary message arrived.
-    Binary(Vec<u8>),
+    /// A text message arrived, at `at_ms` (`performance.now()`).
+    Text {
+        /// The message.
+        text: String,
+        /// When `onmessage` started.
+        at_ms: f64,
+    },
+    /// A binary message arrived, at `at_ms` (`performance.now()`).
+    Binary {
+        /// The message.
+        data: Vec<u8>,
+        /// When `onmessage` started.
+        at_ms: f64,
+    },
     /// The connection closed (after a close frame, or abnormally with code 1006).
     Closed {
         /// The close code (1006 when no close frame arrived).
@@ -45,11 +63,13 @@ impl Socket {
         let on_open = Closure::<dyn FnMut()>::new(move || cb(SocketEvent::Open));
         let cb = on_event.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let at_ms = util::now_ms();
             let data = e.data();
             if let Some(text) = data.as_string() {
-                cb(SocketEvent::Text(text));
+                cb(SocketEvent::Text { text, at_ms });
             } else if let Ok(buf) = data.dyn_into::<js_sys::ArrayBuffer>() {
-                cb(SocketEvent::Binary(js_sys::Uint8Array::new(&buf).to_vec()));
+                let data = js_sys::Uint8Array::new(&buf).to_vec();
+                cb(SocketEvent::Binary { data, at_ms });
             }
         });
         let cb = on_event;
@@ -71,21 +91,30 @@ impl Socket {
         })
     }
 
-    /// Sends a text message.
-    pub fn send_text(&self, text: &str) -> Result<(), String> {
-        self.ws.send_with_str(text).map_err(|e| format!("{e:?}"))
+    /// Sends a text message; returns when (`performance.now()`, taken right before `send`).
+    pub fn send_text(&self, text: &str) -> Result<f64, String> {
+        let at_ms = util::now_ms();
+        self.ws.send_with_str(text).map_err(|e| format!("{e:?}"))?;
+        Ok(at_ms)
     }
 
-    /// Sends a binary message.
-    pub fn send_bytes(&self, data: &[u8]) -> Result<(), String> {
+    /// Sends a binary message; returns when, like [`Socket::send_text`].
+    pub fn send_bytes(&self, data: &[u8]) -> Result<f64, String> {
+        let at_ms = util::now_ms();
         self.ws
             .send_with_u8_array(data)
-            .map_err(|e| format!("{e:?}"))
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(at_ms)
     }
 
     /// Starts a normal close (code 1000); a `Closed` event follows.
     pub fn close(&self) {
         let _ = self.ws.close_with_code(1000);
+    }
+
+    /// Starts a normal close (code 1000) with a reason.
+    pub fn close_with_reason(&self, reason: &str) {
+        let _ = self.ws.close_with_code_and_reason(1000, reason);
     }
 
     /// Whether the socket is open.

@@ -5,8 +5,10 @@ use std::rc::Rc;
 
 use yew::Reducible;
 
-/// How many log entries are kept (older ones scroll away).
-const MAX_LOG: usize = 500;
+use super::Shared;
+
+/// How many log entries are kept (older ones are dropped, and the log says how many).
+pub const MAX_LOG: usize = 500;
 /// How many round-trip times feed the summary.
 const MAX_RTTS: usize = 1000;
 
@@ -151,14 +153,18 @@ pub struct BridgeState {
     pub connections: u32,
     /// The most recent close.
     pub last_close: Option<CloseInfo>,
-    /// The log, oldest first.
-    pub log: VecDeque<Rc<Entry>>,
+    /// The log, oldest first (at most [`MAX_LOG`] entries).
+    pub log: Shared<VecDeque<Rc<Entry>>>,
+    /// Entries dropped from the log's start to keep it at [`MAX_LOG`].
+    pub log_dropped: u64,
     /// The next entry's `seq`.
     next_seq: u64,
     /// Send times of lines that wait for their reply, oldest first (the echo answers in order).
     pending: VecDeque<f64>,
     /// Recent round-trip times, in milliseconds.
     pub rtts: VecDeque<f64>,
+    /// Their median and maximum, once there is one.
+    pub rtt: Option<RttSummary>,
     /// The newest message and its reply.
     pub exchange: Exchange,
     /// Messages sent and received on all connections.
@@ -174,10 +180,12 @@ impl Default for BridgeState {
             opened_at_ms: None,
             connections: 0,
             last_close: None,
-            log: VecDeque::new(),
+            log: Shared::default(),
+            log_dropped: 0,
             next_seq: 0,
             pending: VecDeque::new(),
             rtts: VecDeque::new(),
+            rtt: None,
             exchange: Exchange::default(),
             sent_total: 0,
             received_total: 0,
@@ -233,6 +241,8 @@ pub enum BridgeAction {
     Stopped,
     /// Forget the log (keeps the connection).
     ClearLog,
+    /// Several of the above, in order (one animation frame's worth).
+    Batch(Vec<BridgeAction>),
 }
 
 /// How many reply lines the echo sends for a message: one per line (a text message gets a
@@ -250,21 +260,32 @@ pub fn lines_in_bytes(data: &[u8]) -> usize {
     newlines + usize::from(data.last().is_some_and(|&b| b != b'\n'))
 }
 
-/// Summary of round-trip times: (count, median, max).
-pub fn rtt_summary(rtts: &VecDeque<f64>) -> Option<(usize, f64, f64)> {
-    if rtts.is_empty() {
-        return None;
-    }
+/// The round-trip times in a few numbers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RttSummary {
+    /// How many.
+    pub count: usize,
+    /// The median, in ms.
+    pub p50: f64,
+    /// The largest, in ms.
+    pub max: f64,
+}
+
+/// Summary of round-trip times (`None` when there are none).
+pub fn rtt_summary(rtts: &VecDeque<f64>) -> Option<RttSummary> {
     let mut sorted: Vec<f64> = rtts.iter().copied().collect();
     sorted.sort_by(|a, b| a.total_cmp(b));
-    let median = sorted[sorted.len() / 2];
-    let max = sorted[sorted.len() - 1];
-    Some((sorted.len(), median, max))
+    Some(RttSummary {
+        count: sorted.len(),
+        p50: *sorted.get(sorted.len() / 2)?,
+        max: *sorted.last()?,
+    })
 }
 
 impl BridgeState {
     fn push(&mut self, dir: Dir, clock: String, bytes: usize, body: Body, rtt_ms: Option<f64>) {
-        self.log.push_back(Rc::new(Entry {
+        let log = self.log.make_mut();
+        log.push_back(Rc::new(Entry {
             seq: self.next_seq,
             dir,
             clock,
@@ -273,8 +294,9 @@ impl BridgeState {
             rtt_ms,
         }));
         self.next_seq += 1;
-        while self.log.len() > MAX_LOG {
-            self.log.pop_front();
+        while log.len() > MAX_LOG {
+            log.pop_front();
+            self.log_dropped += 1;
         }
     }
 
@@ -313,6 +335,18 @@ impl Reducible for BridgeState {
 
     fn reduce(self: Rc<Self>, action: BridgeAction) -> Rc<Self> {
         let mut s = Rc::unwrap_or_clone(self);
+        let replies = s.received_total;
+        s.apply(action);
+        if s.received_total != replies {
+            s.rtt = rtt_summary(&s.rtts);
+        }
+        Rc::new(s)
+    }
+}
+
+impl BridgeState {
+    fn apply(&mut self, action: BridgeAction) {
+        let s = self;
         match action {
             BridgeAction::Connecting { url, clock } => {
                 s.status = Status::Connecting;
@@ -388,9 +422,16 @@ impl Reducible for BridgeState {
                 s.note(clock, Note::Retrying(secs));
             }
             BridgeAction::Stopped => s.status = Status::Closed,
-            BridgeAction::ClearLog => s.log.clear(),
+            BridgeAction::ClearLog => {
+                s.log = Shared::default();
+                s.log_dropped = 0;
+            }
+            BridgeAction::Batch(actions) => {
+                for action in actions {
+                    s.apply(action);
+                }
+            }
         }
-        Rc::new(s)
     }
 }
 
@@ -463,7 +504,14 @@ mod tests {
             (sent.bytes, &sent.body),
             (3, &Body::Binary(b"a\nb".to_vec()))
         );
-        assert_eq!(rtt_summary(&s.rtts), Some((2, 50.0, 50.0)));
+        assert_eq!(
+            s.rtt,
+            Some(RttSummary {
+                count: 2,
+                p50: 50.0,
+                max: 50.0
+            })
+        );
         assert_eq!(s.exchange.sent, Body::Binary(b"a\nb".to_vec()));
         assert_eq!(s.exchange.reply.as_deref(), Some("[t]:a"));
         assert_eq!(s.sent_total, 1);
@@ -500,7 +548,14 @@ mod tests {
             .map(|e| e.rtt_ms)
             .collect();
         assert_eq!(rtts, vec![Some(10.0), Some(20.0), Some(40.0), None]);
-        assert_eq!(rtt_summary(&s.rtts), Some((3, 20.0, 40.0)));
+        assert_eq!(
+            s.rtt,
+            Some(RttSummary {
+                count: 3,
+                p50: 20.0,
+                max: 40.0
+            })
+        );
         assert_eq!(s.exchange.sent, Body::Text("c".into()));
         assert_eq!(s.exchange.reply.as_deref(), Some("[t]:c"));
     }
@@ -528,9 +583,24 @@ mod tests {
     }
 
     #[test]
-    fn the_log_is_bounded() {
+    fn the_log_is_bounded_and_counts_what_it_dropped() {
         let s = run((0..MAX_LOG + 10).map(|i| sent("x", i as f64)).collect());
         assert_eq!(s.log.len(), MAX_LOG);
+        assert_eq!(s.log_dropped, 10);
         assert_eq!(s.log.back().map(|e| e.seq), Some((MAX_LOG + 9) as u64));
+        let s = s.reduce(BridgeAction::ClearLog);
+        assert_eq!((s.log.len(), s.log_dropped), (0, 0));
+    }
+
+    #[test]
+    fn a_batch_is_the_same_as_its_actions_one_by_one() {
+        let actions = || vec![sent("a", 1.0), received("[t]:a", 3.5), sent("b", 4.0)];
+        let one_by_one = run(actions());
+        let batched = run(vec![BridgeAction::Batch(actions())]);
+        assert_eq!(batched.sent_total, 2);
+        assert_eq!(batched.rtt, one_by_one.rtt);
+        assert_eq!(batched.rtt.map(|r| r.p50), Some(2.5));
+        let seqs = |s: &BridgeState| s.log.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&batched), seqs(&one_by_one));
     }
 }

@@ -1,0 +1,160 @@
+//! The message log: one row per message or connection note, newest at the bottom, following
+//! new rows unless the user scrolled up to read. Each row is its own component, so a new
+//! message draws one row, not the whole log.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::components::widgets::{fmt_bytes, fmt_ms};
+use crate::i18n::{Lang, close_code_name};
+use crate::state::Shared;
+use crate::state::bridge::{Body, Dir, Entry, MAX_LOG, Note};
+use crate::util;
+
+#[derive(Properties, PartialEq)]
+pub struct MessageLogProps {
+    pub lang: Lang,
+    pub log: Shared<VecDeque<Rc<Entry>>>,
+    /// Entries dropped to keep the log bounded.
+    pub dropped: u64,
+    /// The filter, lowercased ("" shows all).
+    pub query: AttrValue,
+    /// No connection ever opened and none is open: show how to start the server instead.
+    pub unreachable: bool,
+}
+
+#[component]
+pub fn MessageLog(props: &MessageLogProps) -> Html {
+    let l = props.lang;
+    let log_ref = use_node_ref();
+    // Follow new messages unless the user scrolled up to read.
+    let stick = use_mut_ref(|| true);
+    {
+        let (log_ref, stick) = (log_ref.clone(), stick.clone());
+        let last = props.log.back().map(|e| (e.seq, e.dir));
+        use_effect_with(last, move |last| {
+            // Sending something follows the log again.
+            if last.is_some_and(|(_, dir)| dir == Dir::Sent) {
+                *stick.borrow_mut() = true;
+            }
+            if *stick.borrow()
+                && let Some(el) = log_ref.cast::<web_sys::Element>()
+            {
+                util::scroll_to_bottom(&el);
+            }
+        });
+    }
+    let onscroll = Callback::from(move |e: Event| {
+        if let Some(el) = util::event_element(e.target()) {
+            *stick.borrow_mut() = util::is_at_bottom(&el);
+        }
+    });
+    if props.unreachable {
+        return html! {
+            <div class="log empty-state" id="bs-log">
+                <div class="empty-icon" aria-hidden="true">{ "⚡" }</div>
+                <p><b>{ l.t("Can't reach the server.", "连不上服务器。") }</b></p>
+                <p>{ l.t("Start it, and this page reconnects by itself:", "启动它，本页面会自动重连：") }</p>
+                <code>{ "cargo run -p socklab-server" }</code>
+            </div>
+        };
+    }
+    let query = props.query.as_str();
+    html! {
+        <ol class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0"
+            aria-label={l.t("Message log", "消息记录")} aria-live="polite">
+            if props.log.is_empty() {
+                <li class="log-hint">{ l.t(
+                    "Type a message below and press Enter. The reply comes back stamped with the server's time: [time]:message.",
+                    "在下面输入一条消息并按回车。回复会带上服务器时间：[时间]:消息。",
+                ) }</li>
+            }
+            if props.dropped > 0 {
+                <li class="log-hint" id="bs-log-trimmed">{ match l {
+                    Lang::En => format!("Only the newest {MAX_LOG} rows are kept: {} older ones were dropped.", props.dropped),
+                    Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
+                } }</li>
+            }
+            { for props.log.iter().filter(|e| e.matches(query)).map(|e| html! {
+                <LogRow key={e.seq} lang={l} entry={e.clone()} />
+            }) }
+        </ol>
+    }
+}
+
+#[derive(Properties)]
+struct LogRowProps {
+    lang: Lang,
+    entry: Rc<Entry>,
+}
+
+impl PartialEq for LogRowProps {
+    /// Entries never change once logged: the same one is the same row.
+    fn eq(&self, other: &Self) -> bool {
+        self.lang == other.lang && Rc::ptr_eq(&self.entry, &other.entry)
+    }
+}
+
+#[component]
+fn LogRow(props: &LogRowProps) -> Html {
+    let (l, e) = (props.lang, &props.entry);
+    let (class, arrow, who) = match e.dir {
+        Dir::Sent => ("entry sent", "↑", l.t("sent", "发送")),
+        Dir::Received => ("entry received", "↓", l.t("received", "接收")),
+        Dir::System => ("entry system", "•", l.t("connection", "连接")),
+    };
+    let body = match &e.body {
+        Body::Text(t) => html! { <span class="msg">{ t.clone() }</span> },
+        Body::Binary(b) => html! {
+            <span class="msg bin" title={l.t("binary message: hex and ASCII", "二进制消息：十六进制和 ASCII")}>
+                { util::hex_ascii(b, 64) }
+            </span>
+        },
+        Body::Note(n) => html! { <span class="msg note">{ note_text(l, n) }</span> },
+    };
+    html! {
+        <li class={class}>
+            <span class="arrow" title={who} aria-label={who}>{ arrow }</span>
+            <time>{ e.clock.clone() }</time>
+            { body }
+            if e.dir != Dir::System {
+                <span class="meta">
+                    { fmt_bytes(e.bytes as u64) }
+                    if let Some(rtt) = e.rtt_ms {
+                        <span class="rtt" title={l.t("round-trip time", "往返时间")}>{ fmt_ms(rtt) }</span>
+                    }
+                </span>
+            }
+        </li>
+    }
+}
+
+fn note_text(l: Lang, n: &Note) -> String {
+    match n {
+        Note::Connecting(url) => format!("{} {url}", l.t("connecting to", "正在连接")),
+        Note::Opened => l
+            .t(
+                "WebSocket open (HTTP upgrade done) — the bridge opened a TCP connection to the echo service",
+                "WebSocket 已打开（HTTP 升级完成）——桥已建立到回显服务的 TCP 连接",
+            )
+            .to_string(),
+        Note::Closed(c) => {
+            let mut s = format!(
+                "{} {} ({})",
+                l.t("closed:", "已关闭："),
+                c.code,
+                close_code_name(l, c.code)
+            );
+            if !c.reason.is_empty() {
+                s.push_str(&format!(" — {}", c.reason));
+            }
+            s
+        }
+        Note::Retrying(secs) => format!("{} {secs} s", l.t("reconnecting in", "重连倒计时")),
+        Note::NotSent => l
+            .t("not sent: not connected", "未发送：尚未连接")
+            .to_string(),
+    }
+}
