@@ -312,6 +312,7 @@ impl Browser {
     }
 
     /// Runs an async `script` in the page (it ends by calling its last argument) with `args`.
+    #[allow(dead_code)] // browser_load.rs only
     pub async fn js_async(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute_async(script, args)
@@ -320,6 +321,7 @@ impl Browser {
     }
 
     /// One Chrome DevTools Protocol command, through chromedriver's `goog/cdp/execute`.
+    #[allow(dead_code)] // browser_load.rs only
     pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
         let session = self.client.session_id().await.ok().flatten();
         let session = session.expect("a WebDriver session");
