@@ -313,9 +313,8 @@ async fn chat(
 }
 
 #[tokio::test]
-async fn ten_thousand_lines_at_once_leave_the_page_responsive_and_exact() {
-    let Some(setup) = setup("ten_thousand_lines_at_once_leave_the_page_responsive_and_exact")
-    else {
+async fn ten_thousand_lines_at_once_keep_the_page_exact_and_bounded() {
+    let Some(setup) = setup("ten_thousand_lines_at_once_keep_the_page_exact_and_bounded") else {
         return;
     };
     let server = serve_page(&setup).await;
@@ -338,7 +337,7 @@ async fn ten_thousand_lines_at_once_leave_the_page_responsive_and_exact() {
             .expect("the burst ends in time");
     eprintln!("{me}: {written} B written, {read} B read back");
     // Printed, not yet asserted: on the shared 2-core machine the worst task wait was 29 ms in
-    // one run and 210 ms in the next (a C/S panel redraw), and a test that passes by luck is
+    // one run and 210–359 ms in others (C/S panel redraws), and a test that passes by luck is
     // a failing test (docs/benchmarks.md, "The page as an instrument").
     check_probe(&browser, keys, &before, false).await;
     browser.quit().await;
@@ -346,9 +345,8 @@ async fn ten_thousand_lines_at_once_leave_the_page_responsive_and_exact() {
 }
 
 #[tokio::test]
-async fn two_hundred_clients_chatting_leave_the_page_responsive_and_exact() {
-    let Some(setup) = setup("two_hundred_clients_chatting_leave_the_page_responsive_and_exact")
-    else {
+async fn two_hundred_clients_chatting_keep_the_page_exact_and_bounded() {
+    let Some(setup) = setup("two_hundred_clients_chatting_keep_the_page_exact_and_bounded") else {
         return;
     };
     let server = serve_page(&setup).await;
