@@ -17,10 +17,14 @@ fuzz_target!(|input: &[u8]| {
     let mut take = |piece: &[u8]| {
         let msg = line_payload(piece);
         assert!(msg.as_bytes().len() <= max);
-        match msg {
-            LinePayload::Text(t) => assert!(std::str::from_utf8(t.as_bytes()).is_ok()),
-            LinePayload::Binary(b) => assert!(std::str::from_utf8(b).is_err()),
-        }
+        // The message is the piece without its `\n`, and text exactly when that is UTF-8.
+        let body = piece.strip_suffix(b"\n").unwrap_or(piece);
+        assert_eq!(msg.as_bytes(), body);
+        assert_eq!(
+            matches!(msg, LinePayload::Text(_)),
+            std::str::from_utf8(body).is_ok(),
+            "{body:?}"
+        );
         rebuilt.extend_from_slice(msg.as_bytes());
         if piece.ends_with(b"\n") {
             rebuilt.push(b'\n');
