@@ -18,6 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub use socklab_server;
 
 pub mod raw;
+pub mod skip;
 
 /// A WebSocket client connection as tests use it.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

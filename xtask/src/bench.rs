@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::cmd::{self, command, probe};
+use crate::cmd::{self, command, probe, target_dir};
 use crate::tools::{Lock, Toolbox};
 
 mod page;
@@ -237,12 +237,6 @@ impl Ctx {
             None => command(program),
         }
     }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cmd::root().join("target"))
 }
 
 fn nofile_wrapper() -> Option<Vec<String>> {

@@ -39,8 +39,11 @@ COMMANDS
         when nextest is not installed). The tests get SOCKLAB_DIST=dist/,
         SOCKLAB_REQUIRE_BROWSER=1, CHROMIUM=/usr/bin/chromium,
         CHROMEDRIVER=/usr/bin/chromedriver, SOCKLAB_AXE=<axe-core's axe.min.js>,
-        SOCKLAB_REQUIRE_CLUSTER=1 (a missing haproxy/redis-server fails the cluster tests) and
-        SOCKLAB_REQUIRE_PROMETHEUS=1 (a missing prometheus fails the metrics tests).
+        SOCKLAB_REQUIRE_CLUSTER=1, SOCKLAB_REQUIRE_PROMETHEUS=1 and SOCKLAB_REQUIRE_IPV6=1 (a
+        missing haproxy/redis-server, prometheus or IPv6 loopback fails its tests, as it does
+        wherever CI is set). A test that may skip records `name: reason` in the file
+        SOCKLAB_SKIP_LOG names (target/test-skips.txt); the last line counts them:
+        N tests skipped (name: reason; ...).
         --no-browser: install no browser and do not set SOCKLAB_REQUIRE_BROWSER (nor CHROMIUM,
         CHROMEDRIVER), so browser tests skip where no browser is installed (quick local loops).
         Args after `--` go to the test runner (e.g. a test name filter; doctests are then skipped).
@@ -214,11 +217,22 @@ fn test(args: &[String]) -> Result<()> {
     tools::prometheus_tools(&mut toolbox)?;
     let page_built = page::build()?;
 
+    // A test that cannot run here appends `name: reason` to this file (socklab_tests::skip),
+    // so the summary can count every skip; a fresh file per run.
+    let skip_log = cmd::target_dir().join("test-skips.txt");
+    match std::fs::remove_file(&skip_log) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            bail!("cannot remove {}: {err}", skip_log.display())
+        }
+        _ => {}
+    }
     let env_for = |cmd: &mut std::process::Command| {
         cmd.current_dir(cmd::root())
             .env("SOCKLAB_DIST", page::dist_dir())
+            .env("SOCKLAB_SKIP_LOG", &skip_log)
             .env("SOCKLAB_REQUIRE_CLUSTER", "1")
-            .env("SOCKLAB_REQUIRE_PROMETHEUS", "1");
+            .env("SOCKLAB_REQUIRE_PROMETHEUS", "1")
+            .env("SOCKLAB_REQUIRE_IPV6", "1");
         if browser {
             cmd.env("SOCKLAB_REQUIRE_BROWSER", "1")
                 .env("CHROMIUM", tools::CHROMIUM)
@@ -232,35 +246,7 @@ fn test(args: &[String]) -> Result<()> {
             cmd.env_remove("SOCKLAB_REQUIRE_BROWSER");
         }
     };
-
-    let nextest = cmd::probe(cmd::cargo().args(["nextest", "--version"])).is_some();
-    // (what, result) for each runner, in order. Doctests go first so that nextest's summary is
-    // the last thing the log shows.
-    let mut results: Vec<(&str, Result<()>)> = Vec::new();
-    if nextest {
-        if args.passthrough.is_empty() {
-            let mut doc = cmd::cargo();
-            doc.args(["test", "--doc", "--workspace"]);
-            env_for(&mut doc);
-            results.push(("doctests", cmd::run(&mut doc)));
-        } else {
-            println!("test: a test filter was given, so doctests are skipped");
-        }
-        let mut run = cmd::cargo();
-        run.args(["nextest", "run", "--workspace", "--no-fail-fast"])
-            .args(args.passthrough);
-        env_for(&mut run);
-        results.push(("nextest", cmd::run(&mut run)));
-    } else {
-        println!("test: cargo-nextest is not installed, using cargo test");
-        let mut run = cmd::cargo();
-        run.args(["test", "--workspace", "--no-fail-fast"]);
-        if !args.passthrough.is_empty() {
-            run.arg("--").args(args.passthrough);
-        }
-        env_for(&mut run);
-        results.push(("cargo test", cmd::run(&mut run)));
-    }
+    let results = run_test_runners(args.passthrough, env_for);
 
     let page = if page_built {
         "page built into dist/"
@@ -272,6 +258,7 @@ fn test(args: &[String]) -> Result<()> {
     } else {
         "browser not required (--no-browser)"
     };
+    let skipped = skipped_tests(&skip_log)?;
     let secs = started.elapsed().as_secs();
     let failed: Vec<&str> = results
         .iter()
@@ -281,7 +268,7 @@ fn test(args: &[String]) -> Result<()> {
     let ran: Vec<&str> = results.iter().map(|(what, _)| *what).collect();
     if failed.is_empty() {
         println!(
-            "xtask test: OK: {} passed; {page}; {browser}; {secs} s",
+            "xtask test: OK: {} passed; {skipped}; {page}; {browser}; {secs} s",
             ran.join(" and ")
         );
         Ok(())
@@ -292,10 +279,64 @@ fn test(args: &[String]) -> Result<()> {
             }
         }
         println!(
-            "xtask test: FAILED: {} failed; {page}; {browser}; {secs} s",
+            "xtask test: FAILED: {} failed; {skipped}; {page}; {browser}; {secs} s",
             failed.join(" and ")
         );
         bail!("tests failed")
+    }
+}
+
+/// Runs doctests (`cargo test --doc`) then the rest with nextest, or everything with `cargo
+/// test` when nextest is missing; (what, result) for each runner, in order.
+fn run_test_runners(
+    passthrough: &[String],
+    env_for: impl Fn(&mut std::process::Command),
+) -> Vec<(&'static str, Result<()>)> {
+    let nextest = cmd::probe(cmd::cargo().args(["nextest", "--version"])).is_some();
+    let mut results: Vec<(&str, Result<()>)> = Vec::new();
+    if nextest {
+        // Doctests go first so that nextest's summary is the last thing the log shows.
+        if passthrough.is_empty() {
+            let mut doc = cmd::cargo();
+            doc.args(["test", "--doc", "--workspace"]);
+            env_for(&mut doc);
+            results.push(("doctests", cmd::run(&mut doc)));
+        } else {
+            println!("test: a test filter was given, so doctests are skipped");
+        }
+        let mut run = cmd::cargo();
+        run.args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(passthrough);
+        env_for(&mut run);
+        results.push(("nextest", cmd::run(&mut run)));
+    } else {
+        println!("test: cargo-nextest is not installed, using cargo test");
+        let mut run = cmd::cargo();
+        run.args(["test", "--workspace", "--no-fail-fast"]);
+        if !passthrough.is_empty() {
+            run.arg("--").args(passthrough);
+        }
+        env_for(&mut run);
+        results.push(("cargo test", cmd::run(&mut run)));
+    }
+    results
+}
+
+/// "0 tests skipped", or "N tests skipped (name: reason; …)" from the skip log.
+fn skipped_tests(skip_log: &std::path::Path) -> Result<String> {
+    let text = match std::fs::read_to_string(skip_log) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => bail!("cannot read {}: {err}", skip_log.display()),
+    };
+    Ok(skip_summary(&text))
+}
+
+fn skip_summary(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.len() {
+        0 => "0 tests skipped".to_owned(),
+        n => format!("{n} tests skipped ({})", lines.join("; ")),
     }
 }
 
@@ -380,4 +421,18 @@ fn tools_cmd(args: &[String]) -> Result<()> {
     }
     println!("{}", toolbox.summary());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_skip_summary_counts_each_skip_with_its_reason() {
+        assert_eq!(skip_summary(""), "0 tests skipped");
+        assert_eq!(
+            skip_summary("a: no browser\nb: no IPv6 loopback\n"),
+            "2 tests skipped (a: no browser; b: no IPv6 loopback)"
+        );
+    }
 }
