@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chrono::Timelike;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -87,6 +88,52 @@ async fn echo_once(addr: SocketAddr, msg: &str) -> TcpStream {
     }
     assert!(got.ends_with(format!("]:{msg}\n").as_bytes()));
     s
+}
+
+/// The stamp the server at `addr` puts on a reply, as a date and time.
+async fn stamp_of(addr: SocketAddr) -> chrono::NaiveDateTime {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"tz\n").await.unwrap();
+    let mut reply = [0u8; 25];
+    tokio::time::timeout(TIMEOUT, s.read_exact(&mut reply))
+        .await
+        .expect("reply in time")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    assert!(reply.ends_with("]:tz\n"), "{reply:?}");
+    chrono::NaiveDateTime::parse_from_str(&reply, "[%Y-%m-%d %H:%M:%S]:tz\n")
+        .unwrap_or_else(|e| panic!("{reply:?}: {e}"))
+}
+
+/// The stamp is local time as `TZ` says: the real binary under `TZ=UTC` stamps UTC (checked
+/// against the test's own UTC clock, not the server's code path) and under
+/// `TZ=Asia/Shanghai` eight hours later.
+#[tokio::test]
+async fn the_stamp_honours_tz() {
+    let mut flags = vec!["TZ=UTC", SERVER];
+    flags.extend(port_zero_flags());
+    let mut utc = spawn("env", &flags).await;
+    flags[0] = "TZ=Asia/Shanghai";
+    let mut shanghai = spawn("env", &flags).await;
+
+    let before = chrono::Utc::now().naive_utc().with_nanosecond(0).unwrap();
+    let at_utc = stamp_of(utc.tcp).await;
+    let at_shanghai = stamp_of(shanghai.tcp).await;
+    let after = chrono::Utc::now().naive_utc();
+    assert!(
+        before <= at_utc && at_utc <= after,
+        "TZ=UTC stamped {at_utc}, the UTC clock read {before} .. {after}"
+    );
+    // Two readings a moment apart: eight hours, give or take the second between them.
+    let diff = (at_shanghai - at_utc).num_seconds();
+    assert!(
+        (8 * 3600..=8 * 3600 + 2).contains(&diff),
+        "Asia/Shanghai {at_shanghai} vs UTC {at_utc}: {diff} s apart"
+    );
+    for p in [&mut utc, &mut shanghai] {
+        sigterm(&p.child).await;
+        let _ = tokio::time::timeout(TIMEOUT, p.child.wait()).await;
+    }
 }
 
 #[tokio::test]

@@ -5,12 +5,20 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use socklab_tests::{
-    LineClient, Monitor, TIMEOUT, assert_stamped, next_message, send_text, start_server,
+    LineClient, Monitor, TIMEOUT, assert_stamped, next_message, raw, send_text, start_server,
     start_server_with, ws_connect,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
+
+/// The HTTP status of a refused WebSocket handshake (panics on any other error).
+fn refused_status(err: tokio_tungstenite::tungstenite::Error) -> u16 {
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(resp) => resp.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+}
 
 fn text(msg: Message) -> String {
     match msg {
@@ -151,16 +159,12 @@ async fn a_foreign_origin_is_refused_with_403() {
     let err = ws_connect(&server, "/ws", &[("origin", "http://evil.example")])
         .await
         .unwrap_err();
-    match err {
-        tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status(), 403),
-        other => panic!("expected 403, got {other:?}"),
-    }
+    assert_eq!(refused_status(err), 403);
     // The same rule guards the monitor.
-    assert!(
-        ws_connect(&server, "/api/events", &[("origin", "http://evil.example")])
-            .await
-            .is_err()
-    );
+    let err = ws_connect(&server, "/api/events", &[("origin", "http://evil.example")])
+        .await
+        .unwrap_err();
+    assert_eq!(refused_status(err), 403);
     // The server's own origin, and no Origin at all (tools), are allowed.
     let own = format!("http://{}", server.addrs.http[0]);
     assert!(
@@ -181,11 +185,10 @@ async fn an_allowed_origin_is_accepted() {
             .await
             .is_ok()
     );
-    assert!(
-        ws_connect(&server, "/ws", &[("origin", "https://other.example.org")])
-            .await
-            .is_err()
-    );
+    let err = ws_connect(&server, "/ws", &[("origin", "https://other.example.org")])
+        .await
+        .unwrap_err();
+    assert_eq!(refused_status(err), 403);
     server.stop().await;
 }
 
@@ -211,7 +214,13 @@ async fn no_query_parameter_changes_the_upstream() {
 async fn the_monitor_links_a_ws_session_to_its_upstream_tcp_session() {
     let server = start_server().await;
     let mut mon = Monitor::connect(&server).await;
-    let _ws = ws_connect(&server, "/ws?tag=page-42", &[]).await.unwrap();
+    // A handshake written by hand, so the bytes sent and received are known exactly.
+    let addr = server.addrs.http[0];
+    let request = raw::ws_request(addr, "/ws?tag=page-42", "");
+    let mut ws = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ws.write_all(request.as_bytes()).await.unwrap();
+    let response = raw::read_head(&mut ws).await;
+    assert!(response.starts_with(b"HTTP/1.1 101"), "{response:?}");
     let ws_id = match mon
         .wait_for(|e| matches!(e, socklab_protocol::MonitorEvent::SessionOpened(o) if o.kind == socklab_protocol::SessionKind::Ws))
         .await
@@ -219,7 +228,12 @@ async fn the_monitor_links_a_ws_session_to_its_upstream_tcp_session() {
         socklab_protocol::MonitorEvent::SessionOpened(o) => {
             assert_eq!(o.tag.as_deref(), Some("page-42"));
             let hs = o.handshake.expect("handshake size");
-            assert!(hs.request > 100 && hs.response > 100, "{hs:?}");
+            assert_eq!(
+                (hs.request, hs.response),
+                (request.len() as u64, response.len() as u64),
+                "handshake sizes vs the bytes on the wire\n{request}{}",
+                String::from_utf8_lossy(&response)
+            );
             o.id
         }
         _ => unreachable!(),
@@ -344,14 +358,27 @@ async fn a_handshake_that_would_leave_no_slot_for_its_upstream_gets_503() {
     let server = start_server_with(|c| c.max_connections = 3).await;
     let _a = LineClient::connect(server.addrs.tcp[0]).await;
     let _b = LineClient::connect(server.addrs.tcp[0]).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    raw::wait_until(TIMEOUT, "both TCP clients to hold a slot", || {
+        server.registry.len() == 2
+    })
+    .await;
     match ws_connect(&server, "/ws", &[]).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 503),
         other => panic!("expected 503, got {other:?}"),
     }
     drop(_b);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    // The slot comes back when the server has seen the close: retry until then.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut ws = loop {
+        match ws_connect(&server, "/ws", &[]).await {
+            Ok(ws) => break ws,
+            Err(err) => {
+                assert_eq!(refused_status(err), 503);
+                assert!(tokio::time::Instant::now() < deadline, "no slot came back");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
     send_text(&mut ws, "room now").await;
     assert_stamped(
         text(next_message(&mut ws).await.unwrap()).as_bytes(),

@@ -50,8 +50,7 @@ async fn a_datagram_from_the_page_comes_back_stamped() {
     assert!(payload.starts_with("hello over UDP"), "{reply:?}");
     assert_stamped(line.as_bytes(), payload.as_bytes());
 
-    // A burst: over UDP without --udp-drop all 20 come back on loopback; over WebSocket all
-    // 20 come back, in order.
+    // A burst: over WebSocket all 20 come back, in order; over UDP, see below.
     browser.click("#udp-send-burst").await;
     browser
         .wait_for("#udp-burst[data-done=true]", "the UDP burst to finish")
@@ -61,8 +60,21 @@ async fn a_datagram_from_the_page_comes_back_stamped() {
         .await;
     let ws = browser.text("#ws-burst").await;
     assert!(ws.contains("20/20") && ws.contains("in order"), "{ws:?}");
+    // The UDP summary must agree with the cells: `back/20`, and every datagram not back is
+    // shown lost. QUIC datagrams are unreliable even on loopback (Chromium may drop one from a
+    // full send queue), so at least one must come back, not necessarily all.
     let udp = browser.text("#udp-burst").await;
-    assert!(udp.contains("/20"), "{udp:?}");
+    let counts = browser
+        .js("const b = document.querySelector('#udp-burst'); \
+             return [b.dataset.sent, b.dataset.back];")
+        .await;
+    let sent: usize = counts[0].as_str().unwrap().parse().unwrap();
+    let back: usize = counts[1].as_str().unwrap().parse().unwrap();
+    assert_eq!(sent, 20, "{udp:?}");
+    assert!(back >= 1, "no datagram came back: {udp:?}");
+    assert!(udp.contains(&format!(": {back}/20 ")), "{udp:?}");
+    let lost = browser.texts("#udp-burst .cell.lost").await.len();
+    assert_eq!(lost, 20 - back, "{udp:?}");
     let errors = browser.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     browser.quit().await;

@@ -282,11 +282,30 @@ async fn udp_and_banner_sessions_appear_on_the_monitor() {
     let mut mon = Monitor::connect(&server).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     sock.send_to(b"u", server.addrs.udp[0]).await.unwrap();
-    mon.wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Udp))
-        .await;
-    let _b = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
-    mon.wait_for(|e| matches!(e, MonitorEvent::SessionClosed(c) if c.kind == SessionKind::Banner && c.bytes_out > 0))
-        .await;
+    let udp_peer = sock.local_addr().unwrap().to_string();
+    match mon
+        .wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Udp))
+        .await
+    {
+        MonitorEvent::SessionOpened(o) => assert_eq!(o.peer, udp_peer),
+        _ => unreachable!(),
+    }
+    let mut b = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
+    let mut greeting = Vec::new();
+    tokio::time::timeout(TIMEOUT, b.read_to_end(&mut greeting))
+        .await
+        .unwrap()
+        .unwrap();
+    match mon
+        .wait_for(|e| matches!(e, MonitorEvent::SessionClosed(c) if c.kind == SessionKind::Banner))
+        .await
+    {
+        // The feed counts exactly the bytes the visitor received.
+        MonitorEvent::SessionClosed(c) => {
+            assert_eq!((c.bytes_in, c.bytes_out), (0, greeting.len() as u64));
+        }
+        _ => unreachable!(),
+    }
     server.stop().await;
 }
 
@@ -303,7 +322,7 @@ async fn a_subscriber_that_never_reads_does_not_slow_echo_clients() {
     let line = format!("{}\n", "m".repeat(1000));
     for _ in 0..5000 {
         c.send(line.as_bytes()).await;
-        c.line().await;
+        assert_stamped(&c.line().await, line.as_bytes());
     }
     // Not a timing assertion: the point is that this finished at all (a blocking bus would
     // have stalled once the subscriber's buffers filled). Report the time for people.
@@ -311,5 +330,10 @@ async fn a_subscriber_that_never_reads_does_not_slow_echo_clients() {
         "5000 round trips with a stuck subscriber: {:?}",
         started.elapsed()
     );
+    // The feed itself still works for a new subscriber: its snapshot shows the client.
+    let mut fresh = Monitor::connect(&server).await;
+    fresh
+        .wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Tcp))
+        .await;
     server.stop().await;
 }

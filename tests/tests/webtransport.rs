@@ -282,7 +282,18 @@ async fn unknown_paths_are_refused() {
 async fn the_connection_limit_counts_webtransport_sessions() {
     let server = start_server_with(|c| c.max_connections = 1).await;
     let first = connect(&server).await;
-    assert!(try_connect(&server, "/", None).await.is_err());
+    // Refused at the QUIC level, before any HTTP/3: CONNECTION_REFUSED.
+    match try_connect(&server, "/", None).await {
+        Err(ConnectingError::ConnectionError(ConnectionError::ConnectionClosed(close))) => {
+            assert!(
+                close
+                    .to_string()
+                    .contains("refused to accept a new connection"),
+                "{close}"
+            );
+        }
+        other => panic!("expected CONNECTION_REFUSED, got {:?}", other.err()),
+    }
     drop(first);
     server.stop().await;
 }
