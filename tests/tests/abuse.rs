@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use socklab_server::RunningServer;
 use socklab_tests::raw::{
     WsEnd, frame_header, http_get, http_raw, masked_frame, read_head, read_ws_end, status_of,
-    ws_request, ws_upgraded,
+    wait_until, ws_request, ws_upgraded,
 };
 use socklab_tests::{
     LineClient, TIMEOUT, assert_stamped, next_message, send_text, start_server, start_server_with,
@@ -249,10 +249,13 @@ async fn slowloris_clients_are_dropped_while_others_are_served() {
     let addr = server.addrs.http[0];
     // 50 clients trickling a handshake one byte every 200 ms, and 10 that send nothing.
     let mut slow = Vec::new();
+    let (connected, mut all_connected) = tokio::sync::mpsc::channel::<()>(60);
     for i in 0..60 {
+        let connected = connected.clone();
         slow.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
             let started = Instant::now();
+            connected.send(()).await.unwrap();
             let request = ws_request(addr, "/ws", "X-Slow: zzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\r\n");
             let mut bytes = if i < 50 { request.as_bytes() } else { &[][..] };
             let mut buf = [0u8; 256];
@@ -279,8 +282,14 @@ async fn slowloris_clients_are_dropped_while_others_are_served() {
             started.elapsed()
         }));
     }
-    // Meanwhile the server answers promptly.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once all are connected, the server still answers promptly.
+    drop(connected);
+    for _ in 0..60 {
+        all_connected
+            .recv()
+            .await
+            .expect("every slow client connects");
+    }
     let started = Instant::now();
     still_serving(&server).await;
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -512,13 +521,19 @@ async fn no_request_path_header_or_message_changes_the_bridge_upstream() {
         assert_ne!(status, 101, "{request}");
         assert_ne!(status, 200, "{request}");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // After the stop no session can connect anywhere. The decoy accepts in order, so once it
+    // has accepted a connection of our own, it has accepted any the bridge made before.
+    server.stop().await;
+    let _own = TcpStream::connect(target).await.unwrap();
+    wait_until(TIMEOUT, "the decoy to accept our own connection", || {
+        hits.load(Ordering::SeqCst) >= 1
+    })
+    .await;
     assert_eq!(
         hits.load(Ordering::SeqCst),
-        0,
+        1,
         "the bridge connected to the decoy"
     );
-    server.stop().await;
 }
 
 /// A page directory with a file, a subdirectory without an index, and a secret beside it.

@@ -118,11 +118,11 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
         .await;
     assert!(filtered.contains("]:second"), "{filtered:?}");
     assert!(!filtered.contains("]:first"), "{filtered:?}");
+    // "shown/all": the sent `second` and its reply, of at least the six messages so far.
     let count = browser.text("#bs-filter-count").await;
-    assert!(
-        count.starts_with('2'),
-        "sent + reply of `second`: {count:?}"
-    );
+    let (shown, all) = count.trim().split_once('/').expect("shown/all");
+    assert_eq!(shown, "2", "sent + reply of `second`: {count:?}");
+    assert!(all.parse::<usize>().unwrap() >= 6, "{count:?}");
     browser
         .js(
             "const f = document.querySelector('#bs-filter'); f.value = ''; \
@@ -291,7 +291,7 @@ async fn a_line_from_a_raw_tcp_client_appears_in_the_cs_panel_within_2s() {
         })
         .await;
     let count = browser.text("#cs-count").await;
-    assert!(count.starts_with('1'), "{count:?}");
+    assert_eq!(count.split_whitespace().next(), Some("1"), "{count:?}");
 
     // It disappears from the open list when the client hangs up, with the reason.
     drop(client);
@@ -477,20 +477,29 @@ async fn screenshots_at_desktop_and_phone_widths() {
     // A banner visit (opens and closes at once).
     let mut banner = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
     let mut welcome = Vec::new();
-    banner.read_to_end(&mut welcome).await.unwrap();
+    tokio::time::timeout(PAGE_TIMEOUT, banner.read_to_end(&mut welcome))
+        .await
+        .expect("the banner in time")
+        .unwrap();
+    assert_eq!(welcome, "欢迎访问菜鸟教程!\r\n".as_bytes());
     // A raw TCP client, like `nc`.
     let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
     nc.send("你好，socklab\n".as_bytes()).await;
-    nc.line().await;
+    assert_stamped(&nc.line().await, "你好，socklab\n".as_bytes());
     nc.send(b"hello from nc\n").await;
-    nc.line().await;
-    // A UDP peer.
+    assert_stamped(&nc.line().await, b"hello from nc\n");
+    // A UDP peer (loopback, no --udp-drop: the reply comes).
     let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     udp.send_to(b"a datagram", server.addrs.udp[0])
         .await
         .unwrap();
     let mut buf = [0u8; 256];
-    let _ = tokio::time::timeout(Duration::from_secs(2), udp.recv_from(&mut buf)).await;
+    let (n, from) = tokio::time::timeout(PAGE_TIMEOUT, udp.recv_from(&mut buf))
+        .await
+        .expect("the UDP reply in time")
+        .unwrap();
+    assert_eq!(from, server.addrs.udp[0]);
+    assert_stamped(&buf[..n], b"a datagram");
     // The page's own messages.
     send_from_page(&browser, "hi").await;
     send_from_page(&browser, "How does my message travel?").await;
@@ -522,8 +531,8 @@ async fn screenshots_at_desktop_and_phone_widths() {
     browser.click("#lang-toggle").await;
 
     // Phone width: nothing may stick out sideways.
-    browser.client.set_window_size(360, 780).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser.resize(360, 780).await;
+    browser.settle().await;
     let overflow = browser
         .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
         .await;

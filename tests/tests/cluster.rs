@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use socklab_protocol::{MonitorEvent, SessionKind};
 use socklab_server::RunningServer;
+use socklab_tests::skip::{Need, skip_unless_required};
 use socklab_tests::{Monitor, TIMEOUT, assert_stamped, start_server_with, ws_connect};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -40,8 +41,8 @@ fn tool(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The tools, or `None` after saying why the test is skipped (a failure when required).
-fn tools(names: &[&str]) -> Option<Vec<PathBuf>> {
+/// The tools, or `None` after recording why `test` is skipped (a failure where it must run).
+fn tools(test: &str, names: &[&str]) -> Option<Vec<PathBuf>> {
     let found: Vec<Option<PathBuf>> = names.iter().map(|n| tool(n)).collect();
     let missing: Vec<&str> = names
         .iter()
@@ -57,19 +58,19 @@ fn tools(names: &[&str]) -> Option<Vec<PathBuf>> {
          libnginx-mod-stream; `cargo xtask test` does it)",
         missing.join(", ")
     );
-    if std::env::var("SOCKLAB_REQUIRE_CLUSTER").as_deref() == Ok("1") {
-        panic!("SOCKLAB_REQUIRE_CLUSTER=1 but {msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
+    skip_unless_required(test, Need::Cluster, &msg);
     None
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A listener on a free loopback port that a child process inherits (no close-on-exec), so
+/// HAProxy can `bind fd@N` to it: no port is released and re-bound, so none can be taken
+/// meanwhile by a parallel test.
+fn inheritable_listener() -> StdListener {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&listener)
+        .set_cloexec(false)
+        .unwrap();
+    listener
 }
 
 fn repo_root() -> PathBuf {
@@ -141,15 +142,15 @@ async fn start_instance(name: &str, redis: &str) -> RunningServer {
     .await
 }
 
-/// HAProxy in front of `instances`, like deploy/haproxy.cfg but on free ports and with quick
-/// health checks.
-fn haproxy_config(instances: &[&RunningServer], echo: u16, http: u16) -> String {
+/// HAProxy in front of `instances`, like deploy/haproxy.cfg but with quick health checks and
+/// on the inherited listening sockets `echo` and `http` (file descriptors).
+fn haproxy_config(instances: &[&RunningServer], echo: i32, http: i32) -> String {
     let mut cfg = format!(
         "global\n    maxconn 4000\n\
          defaults\n    retries 2\n    option redispatch 1\n    timeout connect 2s\n\
          \x20   timeout client 60s\n    timeout server 60s\n    timeout tunnel 60s\n\
          \x20   default-server inter 300ms fall 1 rise 1\n\
-         frontend echo\n    mode tcp\n    bind 127.0.0.1:{echo}\n    default_backend echo\n\
+         frontend echo\n    mode tcp\n    bind fd@{echo}\n    default_backend echo\n\
          backend echo\n    mode tcp\n    balance leastconn\n    option httpchk GET /healthz\n\
          \x20   http-check expect status 200\n"
     );
@@ -162,7 +163,7 @@ fn haproxy_config(instances: &[&RunningServer], echo: u16, http: u16) -> String 
         );
     }
     cfg += &format!(
-        "frontend web\n    mode http\n    bind 127.0.0.1:{http}\n    option forwardfor\n\
+        "frontend web\n    mode http\n    bind fd@{http}\n    option forwardfor\n\
          \x20   monitor-uri /haproxy-alive\n\
          \x20   default_backend web\n\
          backend web\n    mode http\n    balance leastconn\n    option httpchk GET /healthz\n\
@@ -178,54 +179,56 @@ fn haproxy_config(instances: &[&RunningServer], echo: u16, http: u16) -> String 
 struct Proxy {
     _child: Child,
     _dir: tempdir::Dir,
+    _listeners: [StdListener; 2],
     echo: SocketAddr,
     http: SocketAddr,
 }
 
-/// Starts HAProxy on free ports (trying others if a port was taken meanwhile) and waits until
-/// it serves and sees healthy instances.
+/// Starts HAProxy on two listeners it inherits and waits until it serves and sees healthy
+/// instances.
 async fn start_haproxy(bin: &Path, instances: &[&RunningServer]) -> Proxy {
-    for _ in 0..5 {
-        let (echo, http) = (free_port(), free_port());
-        let dir = tempdir::Dir::new("haproxy");
-        let path = dir.0.join("haproxy.cfg");
-        std::fs::write(&path, haproxy_config(instances, echo, http)).unwrap();
-        let check = std::process::Command::new(bin)
-            .arg("-c")
-            .arg("-f")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "generated config rejected: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let mut child = Command::new(bin)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("haproxy starts");
-        let http: SocketAddr = ([127, 0, 0, 1], http).into();
-        if !serving(&mut child, http, "/haproxy-alive", b"Service ready").await {
-            continue;
-        }
-        assert!(
-            serving(&mut child, http, "/healthz", b"ok").await,
-            "the instances are not healthy behind the proxy"
-        );
-        return Proxy {
-            _child: child,
-            _dir: dir,
-            echo: ([127, 0, 0, 1], echo).into(),
-            http,
-        };
+    use std::os::fd::AsRawFd;
+    let (echo, http) = (inheritable_listener(), inheritable_listener());
+    let dir = tempdir::Dir::new("haproxy");
+    let path = dir.0.join("haproxy.cfg");
+    let config = haproxy_config(instances, echo.as_raw_fd(), http.as_raw_fd());
+    std::fs::write(&path, config).unwrap();
+    let check = std::process::Command::new(bin)
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "generated config rejected: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut child = Command::new(bin)
+        .arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.0.join("stderr")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("haproxy starts");
+    let http_addr = http.local_addr().unwrap();
+    if !serving(&mut child, http_addr, "/haproxy-alive", b"Service ready").await {
+        let stderr = std::fs::read_to_string(dir.0.join("stderr")).unwrap_or_default();
+        panic!("haproxy exited: {stderr}");
     }
-    panic!("could not start haproxy on free ports");
+    assert!(
+        serving(&mut child, http_addr, "/healthz", b"ok").await,
+        "the instances are not healthy behind the proxy"
+    );
+    Proxy {
+        _child: child,
+        _dir: dir,
+        echo: echo.local_addr().unwrap(),
+        http: http_addr,
+        _listeners: [echo, http],
+    }
 }
 
 /// Waits until `GET path` at `addr` answers 200 with `body` in it; `false` if `child` exits.
@@ -493,7 +496,10 @@ async fn until(seen: &Mutex<Seen>, what: &str, cond: impl Fn(&Seen) -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one() {
-    let Some(bins) = tools(&["haproxy", "redis-server"]) else {
+    let Some(bins) = tools(
+        "three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one",
+        &["haproxy", "redis-server"],
+    ) else {
         return;
     };
     let (haproxy, redis_server) = (&bins[0], &bins[1]);
@@ -663,7 +669,10 @@ async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one
 
 #[tokio::test]
 async fn the_monitor_says_degraded_without_redis_and_recovers() {
-    let Some(bins) = tools(&["redis-server"]) else {
+    let Some(bins) = tools(
+        "the_monitor_says_degraded_without_redis_and_recovers",
+        &["redis-server"],
+    ) else {
         return;
     };
     let dir = Arc::new(tempdir::Dir::new("redis"));
@@ -724,7 +733,7 @@ async fn the_monitor_says_degraded_without_redis_and_recovers() {
 
 #[test]
 fn the_shipped_proxy_configs_are_valid() {
-    let Some(bins) = tools(&["haproxy", "nginx"]) else {
+    let Some(bins) = tools("the_shipped_proxy_configs_are_valid", &["haproxy", "nginx"]) else {
         return;
     };
     let deploy = repo_root().join("deploy");

@@ -32,11 +32,21 @@ fn sessions_of(server: &RunningServer, kind: SessionKind) -> usize {
 }
 
 /// A free loopback port (bound, then released).
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A TCP socket bound to a free loopback port but not listening: connections to it are
+/// refused, and no other test can take the port before [`listen_on`] opens it.
+fn reserved_port() -> socket2::Socket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    socket
+}
+
+/// Starts listening on a socket from [`reserved_port`].
+fn listen_on(socket: socket2::Socket) -> TcpListener {
+    socket.listen(128).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    TcpListener::from_std(socket.into()).unwrap()
 }
 
 /// Serves each connection with `handler` until the test ends.
@@ -61,14 +71,15 @@ fn text(msg: Message) -> String {
 
 #[tokio::test]
 async fn an_upstream_down_at_start_gets_1011_and_sessions_work_once_it_is_up() {
-    let up = free_addr();
+    let reserved = reserved_port();
+    let up = reserved.local_addr().unwrap().as_socket().unwrap();
     let server = start_server_with(|c| c.upstream = Some(up.to_string())).await;
     let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
     let (code, reason) = next_message(&mut ws).await.unwrap_err().unwrap();
     assert_eq!(code, 1011);
     assert!(reason.contains("unreachable"), "{reason}");
     // The upstream comes up: new sessions are bridged, no restart needed.
-    let listener = TcpListener::bind(up).await.unwrap();
+    let listener = listen_on(reserved);
     fake_upstream(listener, |mut s| async move {
         let mut buf = [0u8; 1024];
         while let Ok(n) = s.read(&mut buf).await {
@@ -88,22 +99,29 @@ async fn an_upstream_down_at_start_gets_1011_and_sessions_work_once_it_is_up() {
 async fn an_upstream_that_dies_mid_session_closes_with_1011() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = listener.local_addr().unwrap();
-    fake_upstream(listener, |mut s| async move {
-        let mut buf = [0u8; 64];
-        let _ = s.read(&mut buf).await;
-        s.write_all(b"first and last\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // Die hard: RST, no FIN.
-        socket2::SockRef::from(&s)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(s);
+    // The upstream dies once the page has its line (an RST would discard it unread).
+    let delivered = Arc::new(tokio::sync::Notify::new());
+    let die = Arc::clone(&delivered);
+    fake_upstream(listener, move |mut s| {
+        let die = Arc::clone(&die);
+        async move {
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf).await;
+            s.write_all(b"first and last\n").await.unwrap();
+            die.notified().await;
+            // Die hard: RST, no FIN.
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s);
+        }
     })
     .await;
     let server = start_server_with(|c| c.upstream = Some(up.to_string())).await;
     let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
     send_text(&mut ws, "hello").await;
     assert_eq!(text(next_message(&mut ws).await.unwrap()), "first and last");
+    delivered.notify_one();
     let (code, reason) = next_message(&mut ws).await.unwrap_err().unwrap();
     assert_eq!(code, 1011, "{reason}");
     assert!(reason.contains("upstream"), "{reason}");
@@ -244,6 +262,8 @@ async fn a_tcp_client_that_never_reads_is_dropped_and_others_are_served() {
     let addr = server.addrs.tcp[0];
     let s = TcpStream::connect(addr).await.unwrap();
     let (_r, mut w) = s.into_split(); // never read
+    let progress = Arc::new(AtomicU64::new(0));
+    let written = Arc::clone(&progress);
     let writer = tokio::spawn(async move {
         let lines = b"never read my replies\n".repeat(3000);
         let mut sent = 0u64;
@@ -253,11 +273,16 @@ async fn a_tcp_client_that_never_reads_is_dropped_and_others_are_served() {
                 Ok(()) => sent += lines.len() as u64,
                 Err(_) => return (sent, started.elapsed()),
             }
+            written.store(sent, Ordering::SeqCst);
         }
         panic!("still accepted after 20 s and {sent} bytes");
     });
-    // While it is stuck, others are answered at once.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While it floods the server with lines whose replies it never reads (more than the
+    // socket buffers hold), others are answered at once.
+    wait_until(TIMEOUT, "the flood to start", || {
+        progress.load(Ordering::SeqCst) > 0
+    })
+    .await;
     for i in 0..5 {
         let mut c = LineClient::connect(addr).await;
         let msg = format!("reader {i}\n");

@@ -3,11 +3,12 @@
 //! plain HTTP, no TLS), and offers the few waits and probes the tests need.
 //!
 //! The tests need three things: the Trunk build (`SOCKLAB_DIST`), `chromedriver` and Chromium
-//! (`CHROMEDRIVER`/`CHROMIUM`, else the Debian paths). When one is missing they print why and
-//! pass, unless `SOCKLAB_REQUIRE_BROWSER=1` (CI) makes that a failure.
+//! (`CHROMEDRIVER`/`CHROMIUM`, else the Debian paths). When one is missing they fail where they
+//! must run (`CI` set, or `SOCKLAB_REQUIRE_BROWSER=1`), else skip and say so
+//! (`socklab_tests::skip`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,7 +16,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use socklab_tests::skip::{Need, skip_unless_required};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
@@ -40,10 +42,9 @@ fn first_existing(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
-/// Finds the page and the browser, or explains what is missing: a failure when
-/// `SOCKLAB_REQUIRE_BROWSER=1`, else a skip (`None`).
+/// Finds the page and the browser, or explains what is missing: a failure where the test must
+/// run (`CI`, `SOCKLAB_REQUIRE_BROWSER=1`), else a recorded skip (`None`).
 pub fn setup(test: &str) -> Option<Setup> {
-    let required = std::env::var("SOCKLAB_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
     let mut missing = Vec::new();
     // A relative SOCKLAB_DIST is taken from the workspace root, like the xtask's `dist/`.
     let dist = std::env::var_os("SOCKLAB_DIST")
@@ -91,11 +92,7 @@ pub fn setup(test: &str) -> Option<Setup> {
             chromium: chromium?,
         });
     }
-    let why = missing.join("; ");
-    if required {
-        panic!("{test}: SOCKLAB_REQUIRE_BROWSER=1 but {why}");
-    }
-    eprintln!("SKIPPED {test}: {why} (set SOCKLAB_REQUIRE_BROWSER=1 to make this a failure)");
+    skip_unless_required(test, Need::Browser, &missing.join("; "));
     None
 }
 
@@ -108,32 +105,55 @@ pub struct Browser {
     profile: PathBuf,
 }
 
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Starts chromedriver on a port it picks itself (`--port=0`) and reads which from its output.
+/// Chromedriver binds IPv6 and then IPv4 on that port, so the IPv4 side can be taken by a
+/// parallel test; then it says "port not available" and exits, and it is started again on a
+/// fresh port (a retry of the tool's start, never of the test).
+async fn start_driver(bin: &Path) -> (Child, u16) {
+    const ATTEMPTS: usize = 5;
+    let mut said = Vec::new();
+    for _ in 0..ATTEMPTS {
+        let mut driver = Command::new(bin)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let stdout = driver.stdout.take().expect("chromedriver's stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        said.clear();
+        let port = tokio::time::timeout(PAGE_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await.expect("read chromedriver's output") {
+                let port = line
+                    .split_once("started successfully on port ")
+                    .and_then(|(_, rest)| rest.trim_end_matches('.').parse::<u16>().ok());
+                if port.is_some() {
+                    return port;
+                }
+                said.push(line);
+            }
+            None
+        })
+        .await
+        .unwrap_or_else(|_| panic!("chromedriver did not start in time; it said: {said:#?}"));
+        if let Some(port) = port {
+            // Keep draining its output so it never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (driver, port);
+        }
+        if !said.iter().any(|l| l.contains("port not available")) {
+            panic!("chromedriver exited; it said: {said:#?}");
+        }
+        eprintln!("chromedriver's port was taken meanwhile; starting it again");
+    }
+    panic!("chromedriver found no free port in {ATTEMPTS} starts; last it said: {said:#?}");
 }
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium with a `width`×`height` window.
     pub async fn start(setup: &Setup, width: u32, height: u32) -> Browser {
-        let driver_port = free_port();
-        let driver = Command::new(&setup.chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start chromedriver");
-        let deadline = Instant::now() + PAGE_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", driver_port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (driver, driver_port) = start_driver(&setup.chromedriver).await;
         let profile = std::env::temp_dir().join(format!(
             "socklab-chromium-{}-{driver_port}",
             std::process::id()
@@ -254,14 +274,45 @@ impl Browser {
     /// Waits until an element matches `css`.
     pub async fn wait_for(&self, css: &str, what: &str) {
         let script = format!("return document.querySelector({}) !== null;", json!(css));
+        self.wait_true(&script, &format!("{what} (`{css}`)")).await;
+    }
+
+    /// Waits until `script` returns `true`.
+    pub async fn wait_true(&self, script: &str, what: &str) {
         let deadline = Instant::now() + PAGE_TIMEOUT;
-        while self.js(&script).await != Value::Bool(true) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what} (`{css}`)"
-            );
+        while self.js(script).await != Value::Bool(true) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Resizes the window and waits until the page sees the new width.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("resize");
+        self.wait_true(
+            &format!("return window.innerWidth === {width};"),
+            &format!("the window to be {width} px wide"),
+        )
+        .await;
+    }
+
+    /// Waits until the page is still: fonts loaded, finite animations finished, and two
+    /// frames painted since.
+    pub async fn settle(&self) {
+        let script = "const done = arguments[arguments.length - 1]; \
+            const finite = document.getAnimations().filter(a => \
+                a.effect && a.effect.getComputedTiming().iterations !== Infinity); \
+            Promise.all([document.fonts.ready, ...finite.map(a => a.finished.catch(() => null))]) \
+                .then(() => requestAnimationFrame(() => requestAnimationFrame(() => done(true))));";
+        let settled =
+            tokio::time::timeout(PAGE_TIMEOUT, self.client.execute_async(script, Vec::new()))
+                .await
+                .expect("the page to settle in time")
+                .expect("the settle script");
+        assert_eq!(settled, Value::Bool(true));
     }
 
     /// Clicks the first element matching `css`.
@@ -287,28 +338,31 @@ impl Browser {
     }
 
     /// The browser console's entries at level SEVERE since the last call (errors, uncaught
-    /// exceptions, failed loads).
+    /// exceptions, failed loads). Panics when the log cannot be read: an empty list must mean
+    /// "no errors", never "could not look".
     pub async fn console_errors(&self) -> Vec<String> {
-        let Some(session) = self.client.session_id().await.ok().flatten() else {
-            return Vec::new();
-        };
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("the WebDriver session id")
+            .expect("an open WebDriver session");
         let body = json!({ "type": "browser" }).to_string();
         let reply = http_post(
             self.driver_port,
             &format!("/session/{session}/se/log"),
             &body,
         )
-        .await;
-        reply["value"]
-            .as_array()
-            .map(|entries| {
-                entries
-                    .iter()
-                    .filter(|e| e["level"] == "SEVERE")
-                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
-                    .collect()
-            })
-            .unwrap_or_default()
+        .await
+        .unwrap_or_else(|e| panic!("reading the browser console log: {e}"));
+        let Some(entries) = reply["value"].as_array() else {
+            panic!("the browser console log is not a list: {reply}");
+        };
+        entries
+            .iter()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
     }
 
     /// Runs an async `script` in the page (it ends by calling its last argument) with `args`.
@@ -342,23 +396,16 @@ impl Browser {
                 .await
                 .as_u64()
                 .unwrap_or(u64::from(height));
-            self.client
-                .set_window_size(width, h.max(u64::from(height)) as u32)
-                .await
-                .expect("resize");
+            self.resize(width, h.max(u64::from(height)) as u32).await;
         }
-        // Let layout settle and animations end.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        self.settle().await;
         let png = self.client.screenshot().await.expect("screenshot");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("screenshot dir");
         }
         std::fs::write(path, png).expect("write screenshot");
         if full_page {
-            self.client
-                .set_window_size(width, height)
-                .await
-                .expect("resize back");
+            self.resize(width, height).await;
         }
         eprintln!("screenshot: {}", path.display());
     }
@@ -372,18 +419,19 @@ impl Browser {
 }
 
 /// A minimal HTTP/1.1 JSON POST to chromedriver (for its non-W3C log endpoint).
-async fn http_post(port: u16, path: &str, body: &str) -> Value {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else {
-        return Value::Null;
-    };
+async fn http_post(port: u16, path: &str, body: &str) -> Result<Value, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect to chromedriver: {e}"))?;
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return Value::Null;
-    }
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("send to chromedriver: {e}"))?;
     // Read the head, then exactly Content-Length bytes (chromedriver keeps the connection).
     let mut response = Vec::new();
     let mut buf = [0u8; 8192];
@@ -401,13 +449,15 @@ async fn http_post(port: u16, path: &str, body: &str) -> Value {
                 })
                 .unwrap_or(usize::MAX);
             if body.len() >= len {
-                return serde_json::from_str(body).unwrap_or(Value::Null);
+                return serde_json::from_str(body).map_err(|e| format!("{e}: {body}"));
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, stream.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => response.extend_from_slice(&buf[..n]),
-            _ => return Value::Null,
+            Ok(Ok(_)) => return Err(format!("chromedriver closed early: {text}")),
+            Ok(Err(e)) => return Err(format!("read from chromedriver: {e}")),
+            Err(_) => return Err(format!("no full answer in {PAGE_TIMEOUT:?}: {text}")),
         }
     }
 }
