@@ -371,6 +371,8 @@ async fn a_stopped_server_is_shown_clearly_and_the_page_keeps_retrying() {
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
     open_connected(&browser, &server).await;
+    // Whatever the page logs while the server is up is the page's fault: no filter here.
+    assert_no_console_errors(&browser).await;
     server.stop().await;
     browser
         .wait_text(
@@ -386,8 +388,15 @@ async fn a_stopped_server_is_shown_clearly_and_the_page_keeps_retrying() {
         })
         .await;
     assert!(close.contains("no close frame"), "{close:?}");
-    // Failed reconnects are logged by Chromium itself (the bridge's WebSocket, /api/info, and
-    // the UDP panel's WebTransport session and its /api/webtransport); nothing else may be.
+    // It keeps retrying: a failed attempt schedules the next one, twice as far off.
+    browser
+        .wait_text("#bs-log", PAGE_TIMEOUT, "a second retry", |t| {
+            t.contains("reconnecting in 2 s")
+        })
+        .await;
+    // After the stop, Chromium itself logs each failed reconnect (the bridge's WebSocket,
+    // /api/info, the UDP panel's WebTransport session and its /api/webtransport); nothing else
+    // may be logged.
     let errors: Vec<String> = browser
         .console_errors()
         .await
