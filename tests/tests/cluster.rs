@@ -143,13 +143,16 @@ async fn start_instance(name: &str, redis: &str) -> RunningServer {
 }
 
 /// HAProxy in front of `instances`, like deploy/haproxy.cfg but with quick health checks and
-/// on the inherited listening sockets `echo` and `http` (file descriptors).
+/// on the inherited listening sockets `echo` and `http` (file descriptors). A check may take
+/// up to 5 s and an instance is down after two failed ones: on a loaded machine a single slow
+/// check (the timeout was `inter`, 300 ms) marked every instance down and HAProxy answered 503.
+/// A stopped instance refuses at once, so it is still found down within two checks.
 fn haproxy_config(instances: &[&RunningServer], echo: i32, http: i32) -> String {
     let mut cfg = format!(
         "global\n    maxconn 4000\n\
          defaults\n    retries 2\n    option redispatch 1\n    timeout connect 2s\n\
          \x20   timeout client 60s\n    timeout server 60s\n    timeout tunnel 60s\n\
-         \x20   default-server inter 300ms fall 1 rise 1\n\
+         \x20   timeout check 5s\n    default-server inter 300ms fall 2 rise 1\n\
          frontend echo\n    mode tcp\n    bind fd@{echo}\n    default_backend echo\n\
          backend echo\n    mode tcp\n    balance leastconn\n    option httpchk GET /healthz\n\
          \x20   http-check expect status 200\n"
