@@ -17,6 +17,8 @@ pub enum Need {
     Cluster,
     /// An IPv6 loopback (`SOCKLAB_REQUIRE_IPV6`).
     Ipv6,
+    /// Prometheus and promtool (`SOCKLAB_REQUIRE_PROMETHEUS`).
+    Prometheus,
 }
 
 impl Need {
@@ -26,6 +28,7 @@ impl Need {
             Need::Browser => "SOCKLAB_REQUIRE_BROWSER",
             Need::Cluster => "SOCKLAB_REQUIRE_CLUSTER",
             Need::Ipv6 => "SOCKLAB_REQUIRE_IPV6",
+            Need::Prometheus => "SOCKLAB_REQUIRE_PROMETHEUS",
         }
     }
 }

@@ -13,15 +13,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use socklab_server::RunningServer;
+use socklab_tests::skip::{Need, skip_unless_required};
 use socklab_tests::{
     LineClient, Ws, http_get, next_message, send_text, start_server_with, ws_connect,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Where a Debian tool is, or `None` after saying why the test is skipped (a failure when
-/// required).
-fn tool(name: &str) -> Option<PathBuf> {
+/// Where a Debian tool is, or `None` after recording why `test` is skipped (a failure where
+/// it must run: `CI`, `SOCKLAB_REQUIRE_PROMETHEUS=1`).
+fn tool(test: &str, name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let found = std::env::split_paths(&path)
         .chain(["/usr/bin".into(), "/usr/sbin".into()])
@@ -31,12 +32,7 @@ fn tool(name: &str) -> Option<PathBuf> {
         let msg = format!(
             "{name} not installed (Debian: apt-get install prometheus; `cargo xtask test` does it)"
         );
-        if std::env::var("SOCKLAB_REQUIRE_PROMETHEUS").as_deref() == Ok("1")
-            || std::env::var_os("CI").is_some()
-        {
-            panic!("Prometheus is required here but {msg}");
-        }
-        eprintln!("SKIPPED: {msg}");
+        skip_unless_required(test, Need::Prometheus, &msg);
     }
     found
 }
@@ -133,7 +129,7 @@ async fn metrics_count_sessions_bytes_and_refusals() {
 
 /// `promtool check metrics`: the exposition parses and follows the naming rules.
 async fn promtool_check_metrics(text: &str) {
-    let Some(promtool) = tool("promtool") else {
+    let Some(promtool) = tool("promtool_check_metrics", "promtool") else {
         return;
     };
     let mut child = Command::new(promtool)
@@ -289,7 +285,7 @@ impl Prometheus {
 
 #[tokio::test]
 async fn prometheus_scrapes_what_happened() {
-    let Some(bin) = tool("prometheus") else {
+    let Some(bin) = tool("prometheus_scrapes_what_happened", "prometheus") else {
         return;
     };
     let server = start_server_with(|c| c.instance = Some("prom-test".into())).await;

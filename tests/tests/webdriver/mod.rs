@@ -493,10 +493,7 @@ pub fn axe_source(test: &str) -> Option<String> {
                 "axe-core not readable at {} ({err}); `cargo xtask tools` installs it",
                 path.display()
             );
-            if std::env::var("SOCKLAB_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
-                panic!("{test}: SOCKLAB_REQUIRE_BROWSER=1 but {why}");
-            }
-            eprintln!("SKIPPED {test}: {why}");
+            skip_unless_required(test, Need::Browser, &why);
             None
         }
     }
