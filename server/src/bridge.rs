@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
 
 use crate::http::{ConnAddrs, check_origin, headers_len, request_head_len};
+use crate::liveness::{Beat, Liveness, ping};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::shared::Shared;
 use crate::tcp_echo::{ReadNow, read_now, with_read_buf};
@@ -161,11 +162,9 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     let mut line = Vec::new();
     let mut batch: Vec<Message> = Vec::new();
     let idle = config.idle_timeout();
-    let ping_every = config.ping_interval();
     let write_timeout = config.write_timeout();
     let mut idle_deadline = Instant::now() + idle;
-    let mut last_heard = Instant::now();
-    let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    let mut liveness = Liveness::new(config.ping_interval());
     // Made once per session, not once per message: a fresh `sleep_until` registers a timer and
     // a fresh `cancelled()` locks the shutdown token's waiter list on every pass of the loop.
     // The idle timer is only moved when it fires early.
@@ -178,7 +177,7 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             msg = socket.recv() => {
-                last_heard = Instant::now();
+                liveness.heard();
                 let data: &[u8] = match &msg {
                     Some(Ok(Message::Text(text))) => {
                         line.clear();
@@ -283,13 +282,12 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
                     }
                 }
             }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > ping_every * 2 {
+            beat = liveness.due() => {
+                if beat == Beat::Silent {
                     session.set_reason("peer stopped answering pings");
                     break;
                 }
-                let ping = socket.send(Message::Ping(Bytes::from_static(b"socklab")));
-                if tokio::time::timeout(write_timeout, ping).await.map_or(true, |r| r.is_err()) {
+                if !ping(&mut socket, write_timeout).await {
                     session.set_reason("client went away");
                     break;
                 }

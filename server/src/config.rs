@@ -127,7 +127,8 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
 
-    /// Seconds between the server's WebSocket pings; a peer that misses two is dropped.
+    /// Seconds between the server's WebSocket pings (`/ws` and `/api/events`); a peer silent
+    /// for two intervals (it answers no ping) is dropped and its connection slot freed.
     #[arg(long, value_name = "SECS", default_value_t = 20)]
     pub ping_interval: u64,
 
@@ -140,9 +141,9 @@ pub struct Config {
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     pub udp_drop: f64,
 
-    /// Seconds of silence before TCP keepalive probes check that a raw TCP client is still
-    /// there (a peer that vanished without a FIN is dropped after 3 unanswered probes);
-    /// 0 turns keepalive off.
+    /// Seconds of silence before TCP keepalive probes check that a client (raw TCP, or an HTTP
+    /// connection with its WebSocket) is still there (a peer that vanished without a FIN is
+    /// dropped after 3 unanswered probes); 0 turns keepalive off.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub tcp_keepalive: u64,
 

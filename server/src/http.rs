@@ -126,6 +126,9 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared
             },
         };
         let _ = stream.set_nodelay(true);
+        // Like the raw TCP services: a client that vanished without a FIN (its WebSocket
+        // holding a --max-connections slot) is found even when nothing is being sent.
+        crate::shared::set_keepalive(&stream, shared.config.tcp_keepalive);
         let addrs = ConnAddrs {
             peer,
             local: stream.local_addr().unwrap_or(listen_addr),

@@ -9,6 +9,7 @@
 //!   TCP echo, its self-signed certificate and `/api/webtransport`'s state.
 //! * `http` — the axum app: the page, `/healthz`, `/api/*`; `bridge` (`/ws`) and
 //!   `monitor` (`/api/events`) are its WebSocket endpoints.
+//! * `liveness` — the pings and the silence deadline both WebSocket endpoints use.
 //! * `shared` — what every task shares: config, registry, the one connection limit, the one
 //!   shutdown token and the task tracker.
 //! * [`shutdown`] — Ctrl-C / SIGTERM.
@@ -40,6 +41,7 @@ mod bridge;
 mod clock;
 mod cluster;
 mod http;
+mod liveness;
 mod metrics;
 mod monitor;
 mod proxy;

@@ -1,9 +1,12 @@
 //! The monitor feed `/api/events`: every session of every kind, live, as JSON text frames.
 //! A new subscriber first gets a `session_opened` for every session already open, then the
 //! live events. A subscriber that falls behind loses events (and is told so with `lagged`);
-//! it never slows the services.
+//! it never slows the services. Like `/ws`, the feed holds a `--max-connections` slot, so a
+//! subscriber that stops answering pings, or stops reading for `--write-timeout` (the
+//! snapshot included), is dropped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -16,6 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::bridge::{answer_close, close, tune};
 use crate::http::check_origin;
+use crate::liveness::{Beat, Liveness, ping};
 use crate::shared::Shared;
 
 /// `GET /api/events`.
@@ -49,34 +53,34 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
     // With --monitor-redis, the other instances' sessions come on a second bus.
     let mut remote = shared.cluster.as_ref().map(|c| c.subscribe());
     let write_timeout = shared.config.write_timeout();
-    let mut snapshot = shared.registry.opened_events();
-    if let Some(cluster) = &shared.cluster {
-        snapshot.extend(cluster.snapshot());
-    }
-    for event in snapshot {
-        if let Some(json) = to_json(&event)
-            && socket.feed(Message::Text(json)).await.is_err()
-        {
-            return;
-        }
-    }
-    if socket.flush().await.is_err() {
+    if !send_snapshot(&mut socket, &shared, write_timeout).await {
         return;
     }
+    let mut liveness = Liveness::new(shared.config.ping_interval());
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
             Some(event) = recv_remote(&mut remote) => event,
             msg = socket.recv() => match msg {
                 // The feed is one-way; whatever the client sends is ignored, but it must be
-                // read so pings are answered and a close is seen.
+                // read so pings are answered, pongs heard and a close seen.
                 Some(Ok(Message::Close(_))) => {
                     answer_close(&mut socket).await;
                     return;
                 }
                 Some(Err(_)) | None => return,
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => {
+                    liveness.heard();
+                    continue;
+                }
             },
+            beat = liveness.due() => {
+                // Silent for two ping intervals, or not even taking a ping: its slot is freed.
+                if beat == Beat::Silent || !ping(&mut socket, write_timeout).await {
+                    return;
+                }
+                continue;
+            }
             () = shared.shutdown.cancelled() => {
                 close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;
                 return;
@@ -98,6 +102,28 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
             return;
         }
     }
+}
+
+/// Sends a `session_opened` for every open session (the cluster's too), each write bounded
+/// by `--write-timeout`: a subscriber that stops reading during a large snapshot is dropped
+/// like one that stops reading live events. `false` when the subscriber is gone.
+async fn send_snapshot(socket: &mut WebSocket, shared: &Shared, write_timeout: Duration) -> bool {
+    let mut snapshot = shared.registry.opened_events();
+    if let Some(cluster) = &shared.cluster {
+        snapshot.extend(cluster.snapshot());
+    }
+    for event in snapshot {
+        if let Some(json) = to_json(&event) {
+            let fed = tokio::time::timeout(write_timeout, socket.feed(Message::Text(json))).await;
+            if !matches!(fed, Ok(Ok(()))) {
+                return false;
+            }
+        }
+    }
+    matches!(
+        tokio::time::timeout(write_timeout, socket.flush()).await,
+        Ok(Ok(()))
+    )
 }
 
 /// The next event of the cluster bus; never, without one.
