@@ -327,6 +327,24 @@ pub struct ServerInfo {
     /// The instance name, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// With `--monitor-redis`: what this instance keeps of the others, and what it refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterInfo>,
+}
+
+/// The cluster monitor's state in `/api/info` (`--monitor-redis`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// Other instances tracked now.
+    pub instances: usize,
+    /// Their open sessions kept for the monitor now.
+    pub remote_sessions: usize,
+    /// Messages from Redis dropped as not socklab's (bad JSON, unknown kind, fields too long).
+    pub dropped_malformed: u64,
+    /// Messages from Redis dropped as larger than `--monitor-redis-max-event`.
+    pub dropped_oversized: u64,
+    /// Sessions or instances dropped beyond the `--monitor-redis-max-*` caps.
+    pub dropped_over_cap: u64,
 }
 
 /// The first `max_chars` characters of `bytes`, decoded as lossy UTF-8.

@@ -20,8 +20,13 @@
 //!   flow; on recovery `status ok`, a `hello`, and the others' snapshots bring them back. An
 //!   instance that says `bye`, or is not heard from for [`SILENCE`], has its sessions closed
 //!   the same way.
+//! * Anyone who can PUBLISH on the channels can send anything, so what is kept is bounded
+//!   ([`Limits`]: remote sessions per instance and in total, instances, message size, field
+//!   sizes); what is refused is counted ([`Dropped`], in `/api/info`) and logged at most every
+//!   [`WARN_EVERY`]. Messages and closes of sessions not kept are not passed on.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,7 +34,9 @@ use axum::extract::ws::Utf8Bytes;
 use futures_util::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use socklab_protocol::MonitorEvent;
-use socklab_protocol::events::{FeedStatus, SessionClosed, SessionCounts, SessionOpened};
+use socklab_protocol::events::{
+    ClusterInfo, FeedStatus, SessionClosed, SessionCounts, SessionOpened,
+};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
@@ -56,6 +63,57 @@ const BATCH: usize = 256;
 /// At shutdown, how long the publisher waits for local sessions to close (so their
 /// `session_closed` events reach the others) before it says `bye`.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// Dropped messages are logged at most this often (a flood must not flood the log).
+pub const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Longest instance name taken from Redis (`--instance`, or host name and port).
+const MAX_INSTANCE_NAME: usize = 128;
+/// Longest address, time or tag in a remote `session_opened` (socklab's own are far shorter),
+/// so each kept session costs a bounded amount of memory whatever `--monitor-redis-max-event`.
+const MAX_FIELD: usize = 80;
+
+/// How much of the others' state one instance keeps (the `--monitor-redis-max-*` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Remote sessions kept, all instances together.
+    pub sessions: usize,
+    /// Remote sessions kept per instance.
+    pub per_instance: usize,
+    /// Other instances tracked.
+    pub instances: usize,
+    /// Largest message taken from Redis, in bytes.
+    pub event_bytes: usize,
+}
+
+impl Limits {
+    /// The limits the flags give.
+    pub fn from_config(config: &crate::Config) -> Self {
+        Limits {
+            sessions: config.monitor_redis_max_sessions,
+            per_instance: config.monitor_redis_max_per_instance,
+            instances: config.monitor_redis_max_instances,
+            event_bytes: config.monitor_redis_max_event,
+        }
+    }
+}
+
+/// Messages from Redis that were not taken, by why (plain counters: cheap to read anywhere).
+#[derive(Debug, Default)]
+pub struct Dropped {
+    /// Not a socklab event or control message, or with fields out of bounds.
+    pub malformed: AtomicU64,
+    /// Larger than `--monitor-redis-max-event`.
+    pub oversized: AtomicU64,
+    /// A session or instance beyond the `--monitor-redis-max-*` caps.
+    pub over_cap: AtomicU64,
+}
+
+/// Why a message was dropped.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    Malformed,
+    Oversized,
+    OverCap,
+}
 
 /// `--monitor-redis`'s value check (clap): a URL the redis crate accepts.
 pub fn parse_url(s: &str) -> Result<String, String> {
@@ -116,6 +174,10 @@ pub struct Cluster {
     /// Asks the publisher to reconnect: the subscription was lost, so its connection to the
     /// same Redis is most likely dead too, and waiting for a send to fail would say `ok` early.
     want_reconnect: Notify,
+    /// What is kept of the others, at most.
+    limits: Limits,
+    /// What was refused.
+    dropped: Dropped,
 }
 
 #[derive(Debug, Default)]
@@ -123,14 +185,23 @@ struct State {
     /// Other instances' open sessions by (instance, id), oldest instance-id first, with their
     /// counts kept up to date.
     remote: BTreeMap<(String, u64), (SessionOpened, SessionCounts)>,
-    /// When each other instance was last heard from.
-    heard: HashMap<String, Instant>,
+    /// Each other instance: when it was last heard from, and how many of its sessions are kept.
+    heard: HashMap<String, Peer>,
+    /// When a dropped message was last logged.
+    warned: Option<Instant>,
     /// Whether publishing works.
     publishing: bool,
     /// Whether the subscription works.
     subscribed: bool,
     /// The last reason Redis failed, for the `degraded` detail.
     problem: Option<String>,
+}
+
+/// One other instance, as far as this one knows.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    heard: Instant,
+    sessions: usize,
 }
 
 impl Cluster {
@@ -141,19 +212,16 @@ impl Cluster {
         url: &str,
         registry: &Arc<Registry>,
         capacity: usize,
+        limits: Limits,
         shutdown: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Arc<Cluster> {
-        let (bus, _) = broadcast::channel(capacity.max(16));
-        let cluster = Arc::new(Cluster {
-            instance: registry.instance().unwrap_or("socklab").to_owned(),
-            url: url.to_owned(),
-            bus,
-            state: Mutex::new(State::default()),
-            want_hello: Notify::new(),
-            want_snapshot: Notify::new(),
-            want_reconnect: Notify::new(),
-        });
+        let cluster = Arc::new(Cluster::new(
+            registry.instance().unwrap_or("socklab"),
+            url,
+            capacity,
+            limits,
+        ));
         match redis::Client::open(url) {
             Ok(client) => {
                 // Subscribe to the local bus now, so no event after start is missed.
@@ -169,11 +237,39 @@ impl Cluster {
             }
             Err(err) => {
                 // clap checked the URL, so this is not expected; the feed says why it is local.
-                tracing::error!(url, cause = %err, "bad --monitor-redis URL: monitor stays local");
+                tracing::error!(url = %cluster.url, cause = %err, "bad --monitor-redis URL: monitor stays local");
                 cluster.lock().problem = Some(format!("bad Redis URL: {err}"));
             }
         }
         cluster
+    }
+
+    fn new(instance: &str, url: &str, capacity: usize, limits: Limits) -> Cluster {
+        let (bus, _) = broadcast::channel(capacity.max(16));
+        Cluster {
+            instance: instance.to_owned(),
+            // Never show a password (in the feed's `degraded` detail, in logs).
+            url: redacted(url),
+            bus,
+            state: Mutex::new(State::default()),
+            want_hello: Notify::new(),
+            want_snapshot: Notify::new(),
+            want_reconnect: Notify::new(),
+            limits,
+            dropped: Dropped::default(),
+        }
+    }
+
+    /// For `/api/info`: what is kept of the others, and what was refused.
+    pub fn info(&self) -> ClusterInfo {
+        let state = self.lock();
+        ClusterInfo {
+            instances: state.heard.len(),
+            remote_sessions: state.remote.len(),
+            dropped_malformed: self.dropped.malformed.load(Ordering::Relaxed),
+            dropped_oversized: self.dropped.oversized.load(Ordering::Relaxed),
+            dropped_over_cap: self.dropped.over_cap.load(Ordering::Relaxed),
+        }
     }
 
     /// Subscribes to the other instances' events and this feed's status changes.
@@ -290,81 +386,153 @@ impl Cluster {
 
     /// One message from Redis.
     fn received(&self, channel: &str, payload: &[u8]) {
-        if channel == CONTROL {
-            let Ok(msg) = serde_json::from_slice::<Control>(payload) else {
-                return;
-            };
-            if msg.instance == self.instance {
-                return;
-            }
-            match msg.op {
-                Op::Hello => {
-                    self.heard(&msg.instance);
-                    self.want_snapshot.notify_one();
-                }
-                Op::Alive => self.heard(&msg.instance),
-                Op::Bye => {
-                    let reason = format!("instance {} stopped", msg.instance);
-                    self.forget(Some(&msg.instance), &reason);
-                }
-            }
-            return;
+        if payload.len() > self.limits.event_bytes {
+            return self.refuse(Refused::Oversized);
         }
-        let Ok(json) = std::str::from_utf8(payload) else {
-            return;
-        };
-        let Ok(event) = serde_json::from_str::<MonitorEvent>(json) else {
-            tracing::debug!("cluster monitor: ignoring a message that is not an event");
-            return;
+        if channel == CONTROL {
+            return self.received_control(payload);
+        }
+        let Some((event, json)) = parse_event(payload) else {
+            return self.refuse(Refused::Malformed);
         };
         let instance = match &event {
             MonitorEvent::SessionOpened(e) => e.instance.as_deref(),
             MonitorEvent::Message(e) => e.instance.as_deref(),
             MonitorEvent::SessionClosed(e) => e.instance.as_deref(),
-            MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) => return,
+            MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) => None,
         };
-        let Some(instance) = instance.filter(|i| *i != self.instance) else {
+        let Some(instance) = instance else {
+            return self.refuse(Refused::Malformed);
+        };
+        if instance == self.instance {
             return;
-        };
-        self.heard(instance);
-        {
-            let mut state = self.lock();
-            match &event {
-                MonitorEvent::SessionOpened(e) => {
-                    let key = (instance.to_owned(), e.id);
-                    if state.remote.contains_key(&key) {
-                        // Already known (a snapshot answering someone's hello).
-                        return;
-                    }
-                    let counts = e.counts().unwrap_or_default();
-                    state.remote.insert(key, (e.clone(), counts));
-                }
-                MonitorEvent::Message(m) => {
-                    if let Some((_, counts)) = state.remote.get_mut(&(instance.to_owned(), m.id)) {
-                        counts.count(m.dir, m.bytes, m.seq);
-                    }
-                }
-                MonitorEvent::SessionClosed(e) => {
-                    state.remote.remove(&(instance.to_owned(), e.id));
-                }
-                _ => {}
-            }
         }
-        let _ = self.bus.send(Utf8Bytes::from(json));
+        if let Err(why) = self.heard(instance) {
+            return self.refuse(why);
+        }
+        match self.track(instance, &event) {
+            Ok(true) => drop(self.bus.send(Utf8Bytes::from(json))),
+            Ok(false) => {}
+            Err(why) => self.refuse(why),
+        }
     }
 
-    /// Notes that `instance` spoke. One not heard from before (new, or back after Redis or it
-    /// was away) may have published its sessions before this instance subscribed, and may
-    /// not have heard this instance's `hello`: ask again, so both sides get each other's.
-    fn heard(&self, instance: &str) {
-        let new = self
-            .lock()
-            .heard
-            .insert(instance.to_owned(), Instant::now())
-            .is_none();
-        if new {
-            self.want_hello.notify_one();
+    fn received_control(&self, payload: &[u8]) {
+        let Ok(msg) = serde_json::from_slice::<Control>(payload) else {
+            return self.refuse(Refused::Malformed);
+        };
+        if msg.instance == self.instance {
+            return;
         }
+        match msg.op {
+            Op::Bye => {
+                let reason = format!("instance {} stopped", msg.instance);
+                self.forget(Some(&msg.instance), &reason);
+            }
+            op => match self.heard(&msg.instance) {
+                Err(why) => self.refuse(why),
+                Ok(()) if op == Op::Hello => self.want_snapshot.notify_one(),
+                Ok(()) => {}
+            },
+        }
+    }
+
+    /// Keeps the remote session map up to date with `event` of `instance`, within the caps.
+    /// `Ok(true)`: pass it on; `Ok(false)`: nothing new (a session already known, or the
+    /// message or close of a session not kept).
+    fn track(&self, instance: &str, event: &MonitorEvent) -> Result<bool, Refused> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        match event {
+            MonitorEvent::SessionOpened(e) => {
+                if !fits(e) {
+                    return Err(Refused::Malformed);
+                }
+                let key = (instance.to_owned(), e.id);
+                if state.remote.contains_key(&key) {
+                    // Already known (a snapshot answering someone's hello).
+                    return Ok(false);
+                }
+                let peer = state.heard.get_mut(instance).ok_or(Refused::OverCap)?;
+                if peer.sessions >= self.limits.per_instance
+                    || state.remote.len() >= self.limits.sessions
+                {
+                    return Err(Refused::OverCap);
+                }
+                peer.sessions += 1;
+                let counts = e.counts().unwrap_or_default();
+                state.remote.insert(key, (e.clone(), counts));
+                Ok(true)
+            }
+            MonitorEvent::SessionClosed(e) => {
+                let known = state.remote.remove(&(instance.to_owned(), e.id)).is_some();
+                if known && let Some(peer) = state.heard.get_mut(instance) {
+                    peer.sessions = peer.sessions.saturating_sub(1);
+                }
+                Ok(known)
+            }
+            MonitorEvent::Message(m) => match state.remote.get_mut(&(instance.to_owned(), m.id)) {
+                Some((_, counts)) => {
+                    counts.count(m.dir, m.bytes, m.seq);
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+            MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) => Ok(false),
+        }
+    }
+
+    /// Counts a refused message, and logs at most every [`WARN_EVERY`].
+    fn refuse(&self, why: Refused) {
+        let counter = match why {
+            Refused::Malformed => &self.dropped.malformed,
+            Refused::Oversized => &self.dropped.oversized,
+            Refused::OverCap => &self.dropped.over_cap,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        if state.warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+            return;
+        }
+        state.warned = Some(Instant::now());
+        drop(state);
+        let info = self.info();
+        tracing::warn!(
+            malformed = info.dropped_malformed,
+            oversized = info.dropped_oversized,
+            over_cap = info.dropped_over_cap,
+            remote_sessions = info.remote_sessions,
+            instances = info.instances,
+            "cluster monitor: dropping messages from Redis (totals so far; next report in {}s \
+             at the earliest)",
+            WARN_EVERY.as_secs()
+        );
+    }
+
+    /// Notes that `instance` spoke; refused when its name is too long, or it is new and
+    /// [`Limits::instances`] are already tracked. One not heard from before (new, or back after Redis or it was away)
+    /// may have published its sessions before this instance subscribed, and may not have
+    /// heard this instance's `hello`: ask again, so both sides get each other's.
+    fn heard(&self, instance: &str) -> Result<(), Refused> {
+        let mut state = self.lock();
+        if let Some(peer) = state.heard.get_mut(instance) {
+            peer.heard = Instant::now();
+            return Ok(());
+        }
+        if instance.len() > MAX_INSTANCE_NAME {
+            return Err(Refused::Malformed);
+        }
+        if state.heard.len() >= self.limits.instances {
+            return Err(Refused::OverCap);
+        }
+        let peer = Peer {
+            heard: Instant::now(),
+            sessions: 0,
+        };
+        state.heard.insert(instance.to_owned(), peer);
+        drop(state);
+        self.want_hello.notify_one();
+        Ok(())
     }
 
     /// Closes the sessions of instances not heard from for [`SILENCE`].
@@ -373,7 +541,7 @@ impl Cluster {
             .lock()
             .heard
             .iter()
-            .filter(|(_, at)| at.elapsed() > SILENCE)
+            .filter(|(_, peer)| peer.heard.elapsed() > SILENCE)
             .map(|(i, _)| i.clone())
             .collect();
         for instance in silent {
@@ -395,6 +563,32 @@ impl Cluster {
             instance: self.instance.clone(),
         })
         .unwrap_or_default()
+    }
+}
+
+/// An event from Redis and its JSON, if it is one.
+fn parse_event(payload: &[u8]) -> Option<(MonitorEvent, &str)> {
+    let json = std::str::from_utf8(payload).ok()?;
+    let event = serde_json::from_str::<MonitorEvent>(json).ok()?;
+    Some((event, json))
+}
+
+/// Whether a remote `session_opened` has fields of sane sizes (it is kept until its close).
+fn fits(e: &SessionOpened) -> bool {
+    [Some(&e.peer), Some(&e.local), Some(&e.at), e.tag.as_ref()]
+        .into_iter()
+        .flatten()
+        .all(|f| f.len() <= MAX_FIELD)
+}
+
+/// `url` without its password, for the feed and the logs.
+fn redacted(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -623,17 +817,15 @@ mod tests {
     use socklab_protocol::events::MessageEvent;
     use socklab_protocol::{Direction, SessionKind};
 
+    const LIMITS: Limits = Limits {
+        sessions: 3,
+        per_instance: 2,
+        instances: 2,
+        event_bytes: 1024,
+    };
+
     fn cluster() -> Arc<Cluster> {
-        let (bus, _) = broadcast::channel(64);
-        Arc::new(Cluster {
-            instance: "a".into(),
-            url: "redis://127.0.0.1:1/".into(),
-            bus,
-            state: Mutex::new(State::default()),
-            want_hello: Notify::new(),
-            want_snapshot: Notify::new(),
-            want_reconnect: Notify::new(),
-        })
+        Arc::new(Cluster::new("a", "redis://127.0.0.1:1/", 64, LIMITS))
     }
 
     fn opened(instance: &str, id: u64) -> MonitorEvent {
@@ -663,6 +855,18 @@ mod tests {
             preview: "hi".into(),
             at: "t".into(),
             seq: Some(seq),
+            instance: Some(instance.into()),
+        })
+    }
+
+    fn closed(instance: &str, id: u64) -> MonitorEvent {
+        MonitorEvent::SessionClosed(SessionClosed {
+            id,
+            kind: SessionKind::Tcp,
+            at: "2026-01-01T00:00:00+00:00".into(),
+            bytes_in: 0,
+            bytes_out: 0,
+            reason: "client closed".into(),
             instance: Some(instance.into()),
         })
     }
@@ -794,6 +998,59 @@ mod tests {
     #[test]
     fn urls_are_checked() {
         assert!(parse_url("redis://127.0.0.1:6379/").is_ok());
+        assert!(parse_url("redis://user:secret@127.0.0.1:6379/").is_ok());
+        assert!(parse_url("rediss://redis.example.org:6380/").is_ok());
         assert!(parse_url("http://nope").is_err());
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        let c = Cluster::new("a", "redis://user:secret@127.0.0.1:6379/", 16, LIMITS);
+        assert!(!c.url.contains("secret"), "{}", c.url);
+        assert!(c.url.contains("user"), "{}", c.url);
+    }
+
+    #[test]
+    fn remote_state_is_capped_and_refusals_counted() {
+        let c = cluster();
+        let mut rx = c.subscribe();
+        // Per instance: b gets 2 of 3; in total: c gets 1 of 2 (3 kept in all).
+        for id in 1..=3 {
+            c.received(EVENTS, &json(&opened("b", id)));
+        }
+        for id in 1..=2 {
+            c.received(EVENTS, &json(&opened("c", id)));
+        }
+        // A third instance is not tracked at all.
+        c.received(EVENTS, &json(&opened("d", 1)));
+        c.received(CONTROL, br#"{"op":"alive","instance":"e"}"#);
+        // Malformed, oversized, fields out of bounds, an event without an instance.
+        c.received(EVENTS, b"not json");
+        c.received(CONTROL, b"{}");
+        c.received(EVENTS, &vec![b' '; 2000]);
+        let mut long_tag = opened("b", 9);
+        if let MonitorEvent::SessionOpened(o) = &mut long_tag {
+            o.tag = Some("t".repeat(200));
+        }
+        c.received(EVENTS, &json(&long_tag));
+        c.received(EVENTS, &json(&MonitorEvent::Lagged { skipped: 1 }));
+        c.received(EVENTS, &json(&opened(&"x".repeat(200), 1)));
+        // The close of a session not kept is not passed on; one of a kept one frees a place.
+        c.received(EVENTS, &json(&closed("b", 3)));
+        c.received(EVENTS, &json(&closed("b", 1)));
+        c.received(EVENTS, &json(&opened("c", 2)));
+        let info = c.info();
+        assert_eq!((info.instances, info.remote_sessions), (2, 3));
+        assert_eq!(info.dropped_over_cap, 4, "{info:?}");
+        assert_eq!(info.dropped_malformed, 5, "{info:?}");
+        assert_eq!(info.dropped_oversized, 1, "{info:?}");
+        let passed: Vec<(Option<u64>, bool)> = drain(&mut rx)
+            .iter()
+            .map(|e| (e.session_id(), matches!(e, MonitorEvent::SessionOpened(_))))
+            .collect();
+        let expected = [(1, true), (2, true), (1, true), (1, false), (2, true)];
+        let expected: Vec<(Option<u64>, bool)> =
+            expected.iter().map(|&(id, o)| (Some(id), o)).collect();
+        assert_eq!(passed, expected);
     }
 }

@@ -193,11 +193,31 @@ pub struct Config {
     pub trusted_proxy: Vec<crate::proxy::Cidr>,
 
     /// One monitor for several instances: publish this instance's session events to Redis
-    /// pub/sub (`redis://HOST:6379/`) and stream every instance's on `/api/events`, tagged
-    /// with --instance (default: host name and HTTP port). If Redis goes away the services go
-    /// on, and the feed says `degraded` until it is back.
+    /// pub/sub (`redis://HOST:6379/`; `redis://USER:PASS@HOST:6379/` with credentials,
+    /// `rediss://…` over TLS, `redis+unix:///PATH`) and stream every instance's on
+    /// `/api/events`, tagged with --instance (default: host name and HTTP port). If Redis goes
+    /// away the services go on, and the feed says `degraded` until it is back.
     #[arg(long, value_name = "URL", value_parser = crate::cluster::parse_url)]
     pub monitor_redis: Option<String>,
+
+    /// With --monitor-redis: most other-instance sessions kept for the monitor, all instances
+    /// together (each costs under 1 KiB); more are dropped and counted in /api/info.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub monitor_redis_max_sessions: usize,
+
+    /// With --monitor-redis: most sessions kept for any one other instance.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub monitor_redis_max_per_instance: usize,
+
+    /// With --monitor-redis: most other instances tracked at once; messages from more are
+    /// dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub monitor_redis_max_instances: usize,
+
+    /// With --monitor-redis: largest message taken from Redis, in bytes; larger ones (and
+    /// ones that are not socklab events) are dropped and counted in /api/info.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    pub monitor_redis_max_event: usize,
 }
 
 /// The smallest `--max-header`: hyper's HTTP/1 parser cannot be bounded below its own read

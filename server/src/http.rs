@@ -74,6 +74,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         upstream: shared.upstream.clone(),
         max_message: shared.config.max_message,
         instance: shared.registry.instance().map(str::to_owned),
+        cluster: shared.cluster.as_ref().map(|c| c.info()),
     }))
 }
 

@@ -271,7 +271,15 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
     let registry = Registry::new(config.monitor_buffer, config.instance.clone());
     let tracker = TaskTracker::new();
     let cluster = config.monitor_redis.as_deref().map(|url| {
-        cluster::Cluster::start(url, &registry, config.monitor_buffer, &shutdown, &tracker)
+        let limits = cluster::Limits::from_config(&config);
+        cluster::Cluster::start(
+            url,
+            &registry,
+            config.monitor_buffer,
+            limits,
+            &shutdown,
+            &tracker,
+        )
     });
     let upstream = config.upstream.clone().unwrap_or_else(|| {
         addrs

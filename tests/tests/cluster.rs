@@ -761,3 +761,217 @@ fn the_shipped_proxy_configs_are_valid() {
         "nginx -t (needs libnginx-mod-stream)",
     );
 }
+
+/// A redis-server on a loopback TCP port (for URLs with credentials or TLS), started with
+/// `args` added; another port is tried if the one picked was taken meanwhile.
+async fn redis_on_tcp(bin: &Path, args: &[&str]) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new(bin)
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(args)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        while child.try_wait().unwrap().is_none() {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await {
+                // Up: it answers (+PONG, or -NOAUTH with a password).
+                let mut b = [0u8; 1];
+                if s.write_all(b"PING\r\n").await.is_ok()
+                    && s.read_exact(&mut b).await.is_ok()
+                    && (b[0] == b'+' || b[0] == b'-')
+                {
+                    return (child, port);
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!("could not start redis-server on a free port");
+}
+
+/// `/api/info`'s cluster part.
+async fn cluster_info(server: &RunningServer) -> socklab_protocol::events::ClusterInfo {
+    let info = socklab_tests::http_get(server.addrs.http[0], "/api/info", &[]).await;
+    let info: socklab_protocol::ServerInfo = serde_json::from_slice(&info.body).unwrap();
+    info.cluster.expect("cluster info with --monitor-redis")
+}
+
+/// This process's resident memory, in KiB (each test is its own process under nextest).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// `PUBLISH channel payload` as a RESP command.
+fn publish_cmd(out: &mut Vec<u8>, channel: &str, payload: &str) {
+    out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n");
+    for part in [channel, payload] {
+        out.extend_from_slice(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_fake_sessions_on_redis_is_capped_and_the_echo_goes_on() {
+    const FAKES: usize = 100_000;
+    const CAP: usize = 1_000;
+    let Some(bins) = tools(&["redis-server"]) else {
+        return;
+    };
+    let dir = Arc::new(tempdir::Dir::new("redis"));
+    let redis = Redis::start(&bins[0], dir).await;
+    let url = redis.url();
+    let a = start_server_with(move |c| {
+        c.instance = Some("a".into());
+        c.monitor_redis = Some(url);
+        c.monitor_redis_max_sessions = CAP;
+        c.monitor_redis_max_per_instance = 600;
+        c.monitor_redis_max_instances = 4;
+    })
+    .await;
+    let _feed = wait_cluster_ok(&a).await;
+    let rss_before = rss_kib();
+
+    // Round trips on the echo all through the flood.
+    let echo = a.addrs.tcp[0];
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let echoing = tokio::spawn(async move {
+        let mut c = socklab_tests::LineClient::connect(echo).await;
+        let mut rounds = 0u32;
+        while !*stop_rx.borrow_and_update() {
+            c.send(format!("during {rounds}\n").as_bytes()).await;
+            assert_stamped(&c.line().await, format!("during {rounds}\n").as_bytes());
+            rounds += 1;
+        }
+        (c, rounds)
+    });
+
+    // 100,000 `session_opened` from 10 made-up instances, as anyone with PUBLISH could send.
+    let mut publisher = tokio::net::UnixStream::connect(&redis.socket)
+        .await
+        .unwrap();
+    for batch in 0..FAKES / 1000 {
+        let mut cmds = Vec::new();
+        for i in 0..1000 {
+            let n = batch * 1000 + i;
+            let event = format!(
+                r#"{{"type":"session_opened","id":{n},"kind":"tcp","peer":"192.0.2.{}:{}","local":"127.0.0.1:21566","at":"2026-01-01T00:00:00+00:00","instance":"fake{}"}}"#,
+                n % 250,
+                n % 60_000,
+                n % 10
+            );
+            publish_cmd(&mut cmds, "socklab:events", &event);
+        }
+        publisher.write_all(&cmds).await.unwrap();
+        // 1000 integer replies (`:N\r\n`): read them so Redis is not kept waiting.
+        let mut replies = 0;
+        let mut buf = [0u8; 8192];
+        while replies < 1000 {
+            let n = publisher.read(&mut buf).await.unwrap();
+            assert!(n > 0, "redis closed the publisher");
+            replies += buf[..n].iter().filter(|&&b| b == b'\n').count();
+        }
+    }
+
+    // Every fake taken or refused, and no more than the cap kept.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let info = loop {
+        let info = cluster_info(&a).await;
+        if info.remote_sessions as u64 + info.dropped_over_cap >= FAKES as u64 {
+            break info;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fakes were not all handled: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(info.remote_sessions, CAP, "{info:?}");
+    assert_eq!(info.instances, 4, "{info:?}");
+    assert_eq!(info.dropped_over_cap, (FAKES - CAP) as u64, "{info:?}");
+    assert_eq!((info.dropped_malformed, info.dropped_oversized), (0, 0));
+    let grown = rss_kib().saturating_sub(rss_before);
+    eprintln!("100,000 fake sessions published: {info:?}; RSS grew {grown} KiB");
+    // The exact bound is the count above; memory is the sanity check. Kept, 1,000 sessions are
+    // well under 1 MB, and parsing the flood leaves ~10 MB in the allocator; without the caps
+    // the 100,000 kept sessions grow RSS by ~70 MB.
+    assert!(
+        grown < 32 * 1024,
+        "RSS grew {grown} KiB for {CAP} kept sessions"
+    );
+
+    stop_tx.send(true).unwrap();
+    let (mut c, rounds) = tokio::time::timeout(TIMEOUT, echoing)
+        .await
+        .expect("the echo kept answering")
+        .unwrap();
+    assert!(rounds > 0, "no round trip during the flood");
+    c.send(b"after\n").await;
+    assert_stamped(&c.line().await, b"after\n");
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_reach_a_redis_with_a_password() {
+    let Some(bins) = tools(&["redis-server"]) else {
+        return;
+    };
+    let (_redis, port) = redis_on_tcp(&bins[0], &["--requirepass", "s3cret-pw"]).await;
+    let good = format!("redis://default:s3cret-pw@127.0.0.1:{port}/");
+    let a = start_server_with(move |c| {
+        c.instance = Some("a".into());
+        c.monitor_redis = Some(good);
+    })
+    .await;
+    let mut feed = wait_cluster_ok(&a).await;
+    let b =
+        start_instance_plain("b", &format!("redis://default:s3cret-pw@127.0.0.1:{port}/")).await;
+    let _on_b = ws_connect(&b, "/ws?tag=onb", &[]).await.unwrap();
+    feed.wait_for(
+        |e| matches!(e, MonitorEvent::SessionOpened(o) if o.tag.as_deref() == Some("onb")),
+    )
+    .await;
+
+    // A wrong password: degraded, saying why, and without showing the password. (A new
+    // subscriber's first event is the status; a reason replaces "connecting" once known.)
+    let bad = format!("redis://default:wrong-pw@127.0.0.1:{port}/");
+    let c = start_instance_plain("c", &bad).await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let detail = loop {
+        let mut feed = Monitor::connect(&c).await;
+        if let MonitorEvent::Status(s) = feed.next().await {
+            assert_eq!(s.state, "degraded", "{}", s.detail);
+            if !s.detail.contains("(connecting)") {
+                break s.detail;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no reason given");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!detail.contains("wrong-pw"), "{detail}");
+    assert!(detail.contains("default:***@"), "{detail}");
+    for s in [a, b, c] {
+        s.stop().await;
+    }
+}
+
+/// An instance in the cluster monitor, without a proxy in front.
+async fn start_instance_plain(name: &str, redis: &str) -> RunningServer {
+    let (name, redis) = (name.to_owned(), redis.to_owned());
+    start_server_with(move |c| {
+        c.instance = Some(name);
+        c.monitor_redis = Some(redis);
+    })
+    .await
+}
