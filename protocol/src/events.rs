@@ -66,6 +66,9 @@ pub enum MonitorEvent {
     },
     /// The state of the feed itself (for example a cluster-wide feed that lost its bus).
     Status(FeedStatus),
+    /// One captured IP packet of a session (`--capture`); sent only to subscribers of
+    /// `/api/events?packets=1`.
+    Packet(PacketEvent),
 }
 
 /// `session_opened`.
@@ -228,6 +231,43 @@ pub struct SessionClosed {
     pub instance: Option<String>,
 }
 
+/// `packet`: one IP packet of a session, as the kernel saw it on the wire (`--capture`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PacketEvent {
+    /// The session's id.
+    pub id: u64,
+    /// When socklab's capture thread read it (RFC 3339, microseconds): the kernel hands the
+    /// packet over a few microseconds after it crossed the interface.
+    pub at: String,
+    /// `in`: towards the server; `out`: from it.
+    pub dir: Direction,
+    /// 4 or 6.
+    pub ip: u8,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// TCP flags set, in the order SYN, FIN, RST, PSH, ACK, URG, ECE, CWR (empty for UDP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// TCP sequence number relative to the first one seen this way (0 on the SYN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u32>,
+    /// TCP acknowledgement number relative to the other way's first sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<u32>,
+    /// TCP receive window, as sent (not scaled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<u16>,
+    /// The IP header's length in bytes (with IPv6 extension headers).
+    pub ip_header: u16,
+    /// The TCP or UDP header's length in bytes (TCP with its options).
+    pub transport_header: u16,
+    /// The payload's length in bytes.
+    pub payload_len: u32,
+    /// The first payload bytes (at most the capture's payload limit), in hex.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub payload_hex: String,
+}
+
 /// `status`: the health of the feed itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedStatus {
@@ -247,6 +287,7 @@ impl MonitorEvent {
             MonitorEvent::SessionOpened(e) => Some(e.id),
             MonitorEvent::Message(e) => Some(e.id),
             MonitorEvent::SessionClosed(e) => Some(e.id),
+            MonitorEvent::Packet(e) => Some(e.id),
             MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) => None,
         }
     }
@@ -327,6 +368,10 @@ pub struct ServerInfo {
     /// The instance name, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Whether packet capture runs (`--capture` and the privilege to open a raw socket):
+    /// `/api/sessions/{id}/pcap` and the `packet` events exist only then.
+    #[serde(default)]
+    pub capture: bool,
     /// With `--monitor-redis`: what this instance keeps of the others, and what it refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterInfo>,

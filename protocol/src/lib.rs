@@ -24,8 +24,9 @@ pub mod proxy_header;
 pub mod wire;
 
 pub use events::{
-    Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, ServerInfo, SessionClosed,
-    SessionCounts, SessionInfo, SessionKind, SessionOpened, SessionsSnapshot, WebTransportInfo,
+    Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, PacketEvent, ServerInfo,
+    SessionClosed, SessionCounts, SessionInfo, SessionKind, SessionOpened, SessionsSnapshot,
+    WebTransportInfo,
 };
 pub use framing::{LineFramer, STAMP_LEN, Stamp, Stamper};
 

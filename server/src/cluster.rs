@@ -399,7 +399,7 @@ impl Cluster {
             MonitorEvent::SessionOpened(e) => e.instance.as_deref(),
             MonitorEvent::Message(e) => e.instance.as_deref(),
             MonitorEvent::SessionClosed(e) => e.instance.as_deref(),
-            MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) => None,
+            MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) | MonitorEvent::Packet(_) => None,
         };
         let Some(instance) = instance else {
             return self.refuse(Refused::Malformed);
@@ -478,7 +478,9 @@ impl Cluster {
                 }
                 None => Ok(false),
             },
-            MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) => Ok(false),
+            MonitorEvent::Lagged { .. } | MonitorEvent::Status(_) | MonitorEvent::Packet(_) => {
+                Ok(false)
+            }
         }
     }
 

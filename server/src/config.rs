@@ -218,6 +218,26 @@ pub struct Config {
     /// ones that are not socklab events) are dropped and counted in /api/info.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     pub monitor_redis_max_event: usize,
+
+    /// Capture socklab's own TCP and UDP packets (Linux, AF_PACKET): `/api/sessions/{id}/pcap`
+    /// and `packet` events on `/api/events?packets=1`. Needs root or CAP_NET_RAW (`sudo setcap
+    /// cap_net_raw+ep target/release/socklab-server`); without it the server runs with
+    /// capture off and says so once.
+    #[arg(long)]
+    pub capture: bool,
+
+    /// Most payload bytes kept of each captured packet (its headers are always kept whole).
+    #[arg(long, value_name = "BYTES", default_value_t = 128)]
+    pub capture_payload: usize,
+
+    /// Most sessions whose packets are kept while they are open; packets of further sessions
+    /// are counted as dropped.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub capture_sessions: usize,
+
+    /// How many closed sessions' packets are kept (the oldest go first).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub capture_closed: usize,
 }
 
 /// The smallest `--max-header`: hyper's HTTP/1 parser cannot be bounded below its own read

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::shared::Shared;
-use crate::{bridge, metrics, monitor, proxy, static_files};
+use crate::{bridge, capture, metrics, monitor, proxy, static_files};
 
 /// Both ends of an HTTP connection, put in every request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,7 @@ pub(crate) fn app(shared: Arc<Shared>) -> Router {
     app.merge(websockets)
         .route("/healthz", get(healthz))
         .route("/api/sessions", get(sessions))
+        .route("/api/sessions/{id}/pcap", get(capture::pcap_handler))
         .route("/api/info", get(info))
         .route("/api/webtransport", get(webtransport))
         .fallback_service(static_files::router(Arc::clone(&shared)))
@@ -75,6 +76,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         max_message: shared.config.max_message,
         instance: shared.registry.instance().map(str::to_owned),
         cluster: shared.cluster.as_ref().map(|c| c.info()),
+        capture: shared.capture.is_some(),
     }))
 }
 

@@ -17,6 +17,8 @@
 //! * `proxy` — behind a load balancer: the real client from a PROXY protocol header or
 //!   `X-Forwarded-For`, believed only from `--trusted-proxy` peers.
 //! * `cluster` — `--monitor-redis`: one monitor for several instances through Redis pub/sub.
+//! * `capture` — `--capture`: socklab's own packets from an `AF_PACKET` socket, kept per
+//!   session for `/api/sessions/{id}/pcap` and the monitor's `packet` events.
 //!
 //! The line framing and stamping live in `socklab-protocol`, shared with the page.
 //!
@@ -38,6 +40,7 @@ pub mod shutdown;
 
 mod banner;
 mod bridge;
+mod capture;
 mod clock;
 mod cluster;
 mod http;
@@ -288,7 +291,9 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
             .map(|a| a.to_string())
             .unwrap_or_else(|| format!("127.0.0.1:{}", socklab_protocol::DEFAULT_ECHO_PORT))
     });
+    let capture = capture::Capture::start(&config, &addrs, &registry, &shutdown);
     let shared = Arc::new(Shared {
+        capture,
         limit: Arc::new(Semaphore::new(config.max_connections)),
         config,
         registry: Arc::clone(&registry),

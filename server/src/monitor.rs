@@ -4,11 +4,12 @@
 //! it never slows the services. Like `/ws`, the feed holds a `--max-connections` slot, so a
 //! subscriber that stops answering pings, or stops reading for `--write-timeout` (the
 //! snapshot included), is dropped.
+//! `?packets=1` adds the `packet` events of `--capture`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,10 +23,19 @@ use crate::http::check_origin;
 use crate::liveness::{Beat, Liveness, ping};
 use crate::shared::Shared;
 
+/// The query of `/api/events`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct FeedQuery {
+    /// `1` (or `true`): also send `packet` events (when capture is on).
+    #[serde(default)]
+    packets: Option<String>,
+}
+
 /// `GET /api/events`.
 pub(crate) async fn handler(
     ws: WebSocketUpgrade,
     headers: HeaderMap,
+    Query(query): Query<FeedQuery>,
     State(shared): State<Arc<Shared>>,
 ) -> Response {
     if let Err(refused) = check_origin(&headers, &shared) {
@@ -40,16 +50,22 @@ pub(crate) async fn handler(
     };
     let tracked = shared.tracker.token();
     tune(ws, &shared).on_upgrade(move |socket| async move {
-        feed(socket, shared).await;
+        let packets = matches!(query.packets.as_deref(), Some("1" | "true"));
+        feed(socket, shared, packets).await;
         drop(permit);
         drop(tracked);
     })
 }
 
-async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
+async fn feed(mut socket: WebSocket, shared: Arc<Shared>, packets: bool) {
     // Subscribe before taking the snapshot: an event can then be seen twice, never missed.
     let mut events = shared.registry.subscribe();
     let _counted = shared.registry.metrics().subscriber();
+    let mut packets = shared
+        .capture
+        .as_ref()
+        .filter(|_| packets)
+        .map(|c| c.subscribe());
     // With --monitor-redis, the other instances' sessions come on a second bus.
     let mut remote = shared.cluster.as_ref().map(|c| c.subscribe());
     let write_timeout = shared.config.write_timeout();
@@ -61,6 +77,7 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>) {
         let event = tokio::select! {
             event = events.recv() => event,
             Some(event) = recv_remote(&mut remote) => event,
+            Some(event) = recv_remote(&mut packets) => event,
             msg = socket.recv() => match msg {
                 // The feed is one-way; whatever the client sends is ignored, but it must be
                 // read so pings are answered, pongs heard and a close seen.
@@ -126,7 +143,7 @@ async fn send_snapshot(socket: &mut WebSocket, shared: &Shared, write_timeout: D
     )
 }
 
-/// The next event of the cluster bus; never, without one.
+/// The next event of an optional bus (the cluster's, the packets'); never, without one.
 async fn recv_remote(
     remote: &mut Option<broadcast::Receiver<Utf8Bytes>>,
 ) -> Option<Result<Utf8Bytes, RecvError>> {

@@ -41,6 +41,9 @@ pub struct Registry {
     /// Local addresses of the bridge's upstream sockets, so the echo service can tell which
     /// `ws`/`wt` session a connection it accepts belongs to.
     links: Mutex<HashMap<SocketAddr, u64>>,
+    /// Open sessions by their (local, peer) addresses, so the packet capture can tell cheaply
+    /// whether a packet is one of ours.
+    by_addrs: Mutex<HashMap<(SocketAddr, SocketAddr), SessionRef>>,
     /// The instance name carried on every event, if any.
     instance: Option<String>,
     /// `/metrics`: per-kind totals of closed sessions and what is counted once per session.
@@ -80,6 +83,17 @@ impl SessionState {
     }
 }
 
+/// What the packet capture needs to know of a session found by its addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRef {
+    /// The session's id.
+    pub id: u64,
+    /// Its kind.
+    pub kind: SessionKind,
+    /// The `ws`/`wt` session it serves, for a bridge's upstream.
+    pub via: Option<u64>,
+}
+
 /// How a session is introduced to the registry, beyond its kind and addresses.
 #[derive(Debug, Default, Clone)]
 pub struct Extra {
@@ -99,6 +113,7 @@ impl Registry {
             events,
             links: Mutex::new(HashMap::new()),
             metrics: Metrics::new(instance.as_deref()),
+            by_addrs: Mutex::new(HashMap::new()),
             instance,
         })
     }
@@ -134,6 +149,8 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, Arc::clone(&state));
         self.metrics.opened(kind);
+        let by_addrs = SessionRef { id, kind, via };
+        lock(&self.by_addrs).insert((local, peer), by_addrs);
         tracing::info!(id, %kind, %peer, %local, via, "session opened");
         if self.has_subscribers() {
             self.publish(&MonitorEvent::SessionOpened(
@@ -170,6 +187,16 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&peer)
             .copied()
+    }
+
+    /// The open session between `local` (this server's address) and `peer`, if any.
+    pub fn by_addrs(&self, local: SocketAddr, peer: SocketAddr) -> Option<SessionRef> {
+        lock(&self.by_addrs).get(&(local, peer)).copied()
+    }
+
+    /// Whether session `id` is still open.
+    pub fn is_open(&self, id: u64) -> bool {
+        lock(&self.sessions).contains_key(&id)
     }
 
     /// Subscribes to the monitor bus.
@@ -322,6 +349,10 @@ impl SessionState {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Removes a bridge link when the upstream connection attempt is over.
 #[derive(Debug)]
 pub struct LinkGuard {
@@ -421,6 +452,13 @@ impl Drop for Session {
             sessions.remove(&s.id);
             (totals[0], totals[1])
         };
+        {
+            let mut by_addrs = lock(&self.registry.by_addrs);
+            // A later session may have taken the same addresses (a UDP peer back after idling).
+            if by_addrs.get(&(s.local, s.peer)).is_some_and(|r| r.id == s.id) {
+                by_addrs.remove(&(s.local, s.peer));
+            }
+        }
         let reason = self.reason.take().unwrap_or_else(|| "dropped".to_owned());
         self.registry.metrics.closed(s.kind, &reason);
         tracing::info!(

@@ -41,6 +41,8 @@ pub struct Shared {
     /// The WebTransport endpoint's URL and certificate hash, for `/api/webtransport`
     /// (None when it is off).
     pub webtransport: Option<Arc<crate::webtransport::WtState>>,
+    /// With `--capture` (and the privilege): the captured packets.
+    pub capture: Option<Arc<crate::capture::Capture>>,
 }
 
 /// Accepts connections until shutdown and serves each in its own task, within the connection

@@ -190,6 +190,8 @@ impl MonitorState {
             }
             MonitorEvent::Lagged { skipped } => self.lagged += skipped,
             MonitorEvent::Status(status) => self.status = Some(status),
+            // Packets are drawn by the Packets view, which keeps its own list.
+            MonitorEvent::Packet(_) => {}
         }
     }
 }

@@ -1,0 +1,208 @@
+//! `--capture`: socklab's own TCP and UDP packets, as the kernel saw them (Linux only).
+//!
+//! Data path, top-down: [`socket`]'s reader thread reads an `AF_PACKET` socket whose BPF
+//! filter passes only packets to or from socklab's listening ports (one copy each on
+//! loopback), and queues them (a bounded queue: when it is full, packets are dropped and
+//! counted, never waited for). [`matcher`]'s thread takes them apart ([`parse`]), keeps those
+//! of sessions the registry knows in the bounded [`store`], and publishes `packet` events on
+//! a bus of its own (only `/api/events?packets=1` subscribes). `GET /api/sessions/{id}/pcap`
+//! writes a session's kept packets as a pcap file ([`pcap`]).
+//!
+//! Both threads are plain OS threads: the echo's tokio workers never wait for capture.
+
+mod matcher;
+mod parse;
+mod pcap;
+mod socket;
+mod store;
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::extract::ws::Utf8Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use socklab_protocol::MonitorEvent;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::Addrs;
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::shared::Shared;
+
+/// Packets read but not yet matched, between the two threads.
+const QUEUE: usize = 8192;
+
+/// A running capture.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    store: Mutex<store::Store>,
+    /// `packet` events; separate from the monitor bus so that subscribers who did not ask for
+    /// packets are not flooded, and so nothing is built when nobody asked.
+    packets: broadcast::Sender<Utf8Bytes>,
+    /// Most payload bytes kept (and shown) per packet.
+    payload: usize,
+    /// What happened to the packets.
+    pub stats: Stats,
+}
+
+/// Counters of the capture.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Packets of socklab's sessions, matched.
+    pub captured: AtomicU64,
+    /// Packets dropped because the matcher thread fell behind.
+    pub dropped: AtomicU64,
+    /// Matched packets not kept: `--capture-sessions` sessions were already kept.
+    pub unstored: AtomicU64,
+}
+
+impl Capture {
+    /// Starts capturing if `--capture` asks for it and the process may. Without the
+    /// privilege, logs one line saying how to get it and returns `None`; nothing else changes.
+    pub(crate) fn start(
+        config: &Config,
+        addrs: &Addrs,
+        registry: &Arc<Registry>,
+        shutdown: &CancellationToken,
+    ) -> Option<Arc<Capture>> {
+        if !config.capture {
+            return None;
+        }
+        let ports = listening_ports(addrs);
+        let raw = match socket::open(&ports) {
+            Ok(raw) => raw,
+            Err(err) => {
+                log_refused(&err);
+                return None;
+            }
+        };
+        let (packets, _) = broadcast::channel(config.monitor_buffer.max(16));
+        let capture = Arc::new(Capture {
+            store: Mutex::new(store::Store::new(
+                config.capture_sessions,
+                config.capture_closed,
+                config.capture_payload,
+            )),
+            packets,
+            payload: config.capture_payload,
+            stats: Stats::default(),
+        });
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let matcher = matcher::Matcher::new(Arc::clone(registry), Arc::clone(&capture));
+        let (c, stop) = (Arc::clone(&capture), shutdown.clone());
+        let reader = std::thread::Builder::new()
+            .name("capture-read".into())
+            .spawn(move || socket::read_loop(raw, tx, &c.stats.dropped, &stop));
+        let stop = shutdown.clone();
+        let matching = std::thread::Builder::new()
+            .name("capture-match".into())
+            .spawn(move || matcher.run(rx, &stop));
+        if let Err(err) = reader.and(matching) {
+            tracing::warn!(cause = %err, "packet capture is off: could not start its threads");
+            return None;
+        }
+        tracing::info!(?ports, "packet capture on: socklab's own TCP and UDP packets");
+        Some(capture)
+    }
+
+    /// Subscribes to `packet` events.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Utf8Bytes> {
+        self.packets.subscribe()
+    }
+
+    fn wants_packets(&self) -> bool {
+        self.packets.receiver_count() > 0
+    }
+
+    fn publish(&self, event: &MonitorEvent) {
+        if let Ok(json) = serde_json::to_string(event) {
+            // An error only means nobody listens any more.
+            drop(self.packets.send(Utf8Bytes::from(json)));
+        }
+    }
+
+    fn lock_store(&self) -> MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The pcap file of session `id` (with its upstream's packets for a `ws`/`wt` session)
+    /// and the session's kind, if its packets are kept.
+    pub(crate) fn pcap(&self, id: u64) -> Option<(socklab_protocol::SessionKind, Vec<u8>)> {
+        let store = self.lock_store();
+        let kind = store.kind(id)?;
+        Some((kind, pcap::write(&store.with_upstreams(id))))
+    }
+}
+
+/// Every port socklab listens on: each packet of its sessions has one of them at one end.
+fn listening_ports(addrs: &Addrs) -> Vec<u16> {
+    let mut ports: Vec<u16> = [&addrs.tcp, &addrs.udp, &addrs.banner, &addrs.http]
+        .into_iter()
+        .flatten()
+        .chain(addrs.webtransport.iter())
+        .map(|a| a.port())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+fn log_refused(err: &io::Error) {
+    if err.kind() == io::ErrorKind::PermissionDenied {
+        tracing::warn!(
+            "packet capture is off: opening a raw socket needs root or CAP_NET_RAW \
+             (`sudo setcap cap_net_raw+ep target/release/socklab-server`, then --capture); \
+             everything else runs"
+        );
+    } else {
+        tracing::warn!(cause = %err, "packet capture is off: cannot open a raw AF_PACKET socket");
+    }
+}
+
+/// `GET /api/sessions/{id}/pcap`: the session's kept packets as a pcap file.
+pub(crate) async fn pcap_handler(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<u64>,
+) -> Response {
+    let Some(capture) = shared.capture.as_ref() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "packet capture is off on this server (start it with --capture, as root or with \
+             CAP_NET_RAW)\n",
+        )
+            .into_response();
+    };
+    let Some((kind, file)) = capture.pcap(id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no captured packets for session {id} (unknown, or forgotten)\n"),
+        )
+            .into_response();
+    };
+    let name = format!("attachment; filename=\"socklab-{kind}-{id}.pcap\"");
+    (
+        [
+            (header::CONTENT_TYPE, "application/vnd.tcpdump.pcap".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        file,
+    )
+        .into_response()
+}
+
+/// The capture's counters, for logs and benches.
+impl Stats {
+    /// (captured, dropped, not stored).
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.captured.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+            self.unstored.load(Ordering::Relaxed),
+        )
+    }
+}

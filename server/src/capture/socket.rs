@@ -1,0 +1,223 @@
+//! The raw socket: an `AF_PACKET`/`SOCK_DGRAM` socket (the kernel strips the link header, so
+//! every packet starts at its IP header) with a classic BPF filter that lets through only
+//! TCP/UDP packets to or from socklab's listening ports, and only one of loopback's two copies.
+//! Its reader thread does nothing but read and queue, so the kernel's buffer is drained fast;
+//! when the queue is full the packet is dropped and counted.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+use tokio_util::sync::CancellationToken;
+
+/// `ETH_P_ALL`: every protocol.
+const ETH_P_ALL: u16 = 0x0003;
+/// The largest packet read: loopback's MTU is 64 KiB, and a GSO packet can be as large.
+const MAX_PACKET: usize = 65_536 + 1024;
+/// How often the reader looks at the shutdown token when nothing comes.
+const POLL: Duration = Duration::from_millis(200);
+
+/// A packet as read, with the time it was read.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    /// Since the Unix epoch.
+    pub at: Duration,
+    /// From the IP header on.
+    pub data: Vec<u8>,
+}
+
+/// Opens the raw socket with its filter. Fails with `PermissionDenied` without the privilege.
+pub(crate) fn open(ports: &[u16]) -> io::Result<Socket> {
+    // The protocol of a packet socket is in network byte order.
+    let protocol = Protocol::from(i32::from(ETH_P_ALL.to_be()));
+    let socket = Socket::new(Domain::PACKET, Type::DGRAM, Some(protocol))?;
+    socket.attach_filter(&filter(ports))?;
+    socket.set_read_timeout(Some(POLL))?;
+    // Room for bursts while the reader is descheduled (the kernel may give less).
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    Ok(socket)
+}
+
+/// Reads packets until `shutdown`, queueing each; a full queue drops it (counted).
+pub(crate) fn read_loop(
+    socket: Socket,
+    queue: SyncSender<Frame>,
+    dropped: &AtomicU64,
+    shutdown: &CancellationToken,
+) {
+    let mut buf = vec![0u8; MAX_PACKET];
+    while !shutdown.is_cancelled() {
+        let n = match (&socket).read(&mut buf) {
+            Ok(n) => n,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(cause = %err, "packet capture stopped: reading the raw socket failed");
+                return;
+            }
+        };
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let frame = Frame {
+            at,
+            data: buf[..n].to_vec(),
+        };
+        match queue.try_send(frame) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    }
+}
+
+// Classic BPF, as in <linux/filter.h> and <linux/bpf_common.h>.
+const LD: u16 = 0x00;
+const LDX: u16 = 0x01;
+const JMP: u16 = 0x05;
+const RET: u16 = 0x06;
+const W: u16 = 0x00;
+const H: u16 = 0x08;
+const B: u16 = 0x10;
+const ABS: u16 = 0x20;
+const IND: u16 = 0x40;
+const MSH: u16 = 0xa0;
+const JEQ: u16 = 0x10;
+const JSET: u16 = 0x40;
+/// Ancillary data: `SKF_AD_OFF` plus `SKF_AD_PROTOCOL`, `SKF_AD_PKTTYPE`, `SKF_AD_HATYPE`.
+const AD_PROTOCOL: u32 = 0xffff_f000;
+const AD_PKTTYPE: u32 = 0xffff_f000 + 4;
+const AD_HATYPE: u32 = 0xffff_f000 + 28;
+/// `PACKET_OUTGOING` and `ARPHRD_LOOPBACK`.
+const PACKET_OUTGOING: u32 = 4;
+const ARPHRD_LOOPBACK: u32 = 772;
+/// More ports than this and the filter lets every TCP/UDP packet through (the jumps of classic
+/// BPF reach 255 instructions); the exact match is done after anyway.
+const MAX_FILTER_PORTS: usize = 48;
+
+/// One instruction, with jumps by label (resolved by [`assemble`]).
+enum Op {
+    Label(&'static str),
+    Stmt(u16, u32),
+    /// Jump if equal (`JEQ`) or if any bit set (`JSET`): to the first label when true, the
+    /// second when false (`None`: the next instruction).
+    Jump(u16, u32, Option<&'static str>, Option<&'static str>),
+}
+
+/// The filter: keep TCP/UDP over IPv4/IPv6 whose source or destination port is one of
+/// `ports`, except loopback's outgoing copy (loopback shows each packet leaving and arriving;
+/// the arriving copy is kept). IPv4 fragments after the first carry no ports: dropped.
+fn filter(ports: &[u16]) -> Vec<SockFilter> {
+    use Op::{Jump, Label, Stmt};
+    let mut ops = vec![
+        Stmt(LD | W | ABS, AD_PKTTYPE),
+        Jump(JEQ, PACKET_OUTGOING, None, Some("proto")),
+        Stmt(LD | W | ABS, AD_HATYPE),
+        Jump(JEQ, ARPHRD_LOOPBACK, Some("drop"), None),
+        Label("proto"),
+        Stmt(LD | W | ABS, AD_PROTOCOL),
+        Jump(JEQ, 0x0800, Some("v4"), None),
+        Jump(JEQ, 0x86dd, Some("v6"), Some("drop")),
+        Label("v4"),
+        Stmt(LD | B | ABS, 9),
+        Jump(JEQ, 6, Some("v4ok"), None),
+        Jump(JEQ, 17, Some("v4ok"), Some("drop")),
+        Label("v4ok"),
+        Stmt(LD | H | ABS, 6),
+        Jump(JSET, 0x1fff, Some("drop"), None),
+        Stmt(LDX | B | MSH, 0),
+        Stmt(LD | H | IND, 0),
+    ];
+    port_checks(&mut ops, ports, false);
+    ops.push(Stmt(LD | H | IND, 2));
+    port_checks(&mut ops, ports, true);
+    ops.extend([
+        Label("v6"),
+        Stmt(LD | B | ABS, 6),
+        Jump(JEQ, 6, Some("v6ok"), None),
+        Jump(JEQ, 17, Some("v6ok"), Some("drop")),
+        Label("v6ok"),
+        Stmt(LD | H | ABS, 40),
+    ]);
+    port_checks(&mut ops, ports, false);
+    ops.push(Stmt(LD | H | ABS, 42));
+    port_checks(&mut ops, ports, true);
+    ops.extend([
+        Label("keep"),
+        Stmt(RET, 0x0004_0000),
+        Label("drop"),
+        Stmt(RET, 0),
+    ]);
+    assemble(&ops)
+}
+
+/// `A` is a port: jump to `keep` if it is one of `ports`; otherwise go on (or to `drop` when
+/// `last`).
+fn port_checks(ops: &mut Vec<Op>, ports: &[u16], last: bool) {
+    if ports.is_empty() || ports.len() > MAX_FILTER_PORTS {
+        if last {
+            ops.push(Op::Jump(JEQ, 0, Some("keep"), Some("keep")));
+        }
+        return;
+    }
+    for (i, &port) in ports.iter().enumerate() {
+        let otherwise = (last && i + 1 == ports.len()).then_some("drop");
+        ops.push(Op::Jump(JEQ, u32::from(port), Some("keep"), otherwise));
+    }
+}
+
+/// Resolves labels into classic BPF's relative jump offsets.
+fn assemble(ops: &[Op]) -> Vec<SockFilter> {
+    let mut labels = std::collections::HashMap::new();
+    let mut at = 0usize;
+    for op in ops {
+        match op {
+            Op::Label(name) => {
+                labels.insert(*name, at);
+            }
+            _ => at += 1,
+        }
+    }
+    let mut out = Vec::with_capacity(at);
+    for op in ops {
+        let here = out.len();
+        let offset = |label: Option<&str>| -> u8 {
+            let target = label.and_then(|l| labels.get(l)).copied();
+            target.map_or(0, |t| {
+                u8::try_from(t.saturating_sub(here + 1)).unwrap_or(u8::MAX)
+            })
+        };
+        match op {
+            Op::Label(_) => {}
+            Op::Stmt(code, k) => out.push(SockFilter::new(*code, 0, 0, *k)),
+            Op::Jump(cond, k, jt, jf) => {
+                out.push(SockFilter::new(JMP | cond, offset(*jt), offset(*jf), *k));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_fits_classic_bpf_jumps() {
+        let ports: Vec<u16> = (1..=MAX_FILTER_PORTS as u16).collect();
+        let program = filter(&ports);
+        // 4 port checks of 48 ports plus the fixed part: every jump stays under 256.
+        assert!(program.len() < 255, "{}", program.len());
+        assert!(filter(&[]).len() < 40);
+    }
+}
