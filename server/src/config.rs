@@ -226,9 +226,15 @@ pub struct Config {
     #[arg(long)]
     pub capture: bool,
 
-    /// Most payload bytes kept of each captured packet (its headers are always kept whole).
+    /// Most payload bytes kept of each captured packet after a session's first 32 (headers
+    /// are always kept whole).
     #[arg(long, value_name = "BYTES", default_value_t = 128)]
     pub capture_payload: usize,
+
+    /// Most payload bytes kept of each of a session's first 32 packets: enough for a
+    /// WebSocket's whole HTTP upgrade, so Wireshark can decode the frames that follow.
+    #[arg(long, value_name = "BYTES", default_value_t = 2048)]
+    pub capture_head_payload: usize,
 
     /// Most sessions whose packets are kept while they are open; packets of further sessions
     /// are counted as dropped.

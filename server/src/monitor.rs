@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;

@@ -14,9 +14,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use socklab_protocol::events::{
@@ -43,7 +43,10 @@ pub struct Registry {
     links: Mutex<HashMap<SocketAddr, u64>>,
     /// Open sessions by their (local, peer) addresses, so the packet capture can tell cheaply
     /// whether a packet is one of ours.
-    by_addrs: Mutex<HashMap<(SocketAddr, SocketAddr), SessionRef>>,
+    by_addrs: Mutex<HashMap<(SocketAddr, SocketAddr), ByAddrs>>,
+    /// Whether closed sessions stay in `by_addrs` a while (set by the capture, whose thread
+    /// may look a packet up after its session closed).
+    keep_closed: AtomicBool,
     /// The instance name carried on every event, if any.
     instance: Option<String>,
     /// `/metrics`: per-kind totals of closed sessions and what is counted once per session.
@@ -94,6 +97,13 @@ pub struct SessionRef {
     pub via: Option<u64>,
 }
 
+/// A session in the address index, and when it closed.
+#[derive(Debug, Clone, Copy)]
+struct ByAddrs {
+    session: SessionRef,
+    closed: Option<Instant>,
+}
+
 /// How a session is introduced to the registry, beyond its kind and addresses.
 #[derive(Debug, Default, Clone)]
 pub struct Extra {
@@ -114,6 +124,7 @@ impl Registry {
             links: Mutex::new(HashMap::new()),
             metrics: Metrics::new(instance.as_deref()),
             by_addrs: Mutex::new(HashMap::new()),
+            keep_closed: AtomicBool::new(false),
             instance,
         })
     }
@@ -149,7 +160,10 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, Arc::clone(&state));
         self.metrics.opened(kind);
-        let by_addrs = SessionRef { id, kind, via };
+        let by_addrs = ByAddrs {
+            session: SessionRef { id, kind, via },
+            closed: None,
+        };
         lock(&self.by_addrs).insert((local, peer), by_addrs);
         tracing::info!(id, %kind, %peer, %local, via, "session opened");
         if self.has_subscribers() {
@@ -189,9 +203,29 @@ impl Registry {
             .copied()
     }
 
-    /// The open session between `local` (this server's address) and `peer`, if any.
-    pub fn by_addrs(&self, local: SocketAddr, peer: SocketAddr) -> Option<SessionRef> {
-        lock(&self.by_addrs).get(&(local, peer)).copied()
+    /// The session between `local` (this server's address) and `peer`: an open one, or one
+    /// closed less than `linger` ago (see [`Registry::keep_closed_addrs`]).
+    pub fn by_addrs(
+        &self,
+        local: SocketAddr,
+        peer: SocketAddr,
+        linger: Duration,
+    ) -> Option<SessionRef> {
+        lock(&self.by_addrs)
+            .get(&(local, peer))
+            .filter(|e| e.closed.is_none_or(|at| at.elapsed() < linger))
+            .map(|e| e.session)
+    }
+
+    /// From now on, closed sessions stay in the address index until
+    /// [`Registry::forget_closed_addrs`]: a packet's lookup may come after its session closed.
+    pub fn keep_closed_addrs(&self) {
+        self.keep_closed.store(true, Ordering::Relaxed);
+    }
+
+    /// Removes sessions closed more than `linger` ago from the address index.
+    pub fn forget_closed_addrs(&self, linger: Duration) {
+        lock(&self.by_addrs).retain(|_, e| e.closed.is_none_or(|at| at.elapsed() < linger));
     }
 
     /// Whether session `id` is still open.
@@ -454,9 +488,16 @@ impl Drop for Session {
         };
         {
             let mut by_addrs = lock(&self.registry.by_addrs);
+            let keep = self.registry.keep_closed.load(Ordering::Relaxed);
             // A later session may have taken the same addresses (a UDP peer back after idling).
-            if by_addrs.get(&(s.local, s.peer)).is_some_and(|r| r.id == s.id) {
-                by_addrs.remove(&(s.local, s.peer));
+            if let Some(e) = by_addrs.get_mut(&(s.local, s.peer))
+                && e.session.id == s.id
+            {
+                if keep {
+                    e.closed = Some(Instant::now());
+                } else {
+                    by_addrs.remove(&(s.local, s.peer));
+                }
             }
         }
         let reason = self.reason.take().unwrap_or_else(|| "dropped".to_owned());

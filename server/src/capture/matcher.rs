@@ -3,9 +3,9 @@
 //!
 //! Two races with the registry are handled here. A connection's first packets (the SYN, the
 //! HTTP upgrade of a WebSocket) cross the wire before the session is registered: they wait
-//! in `pending`, a few seconds at most, until it is. Its last ones (the final ACK of the
-//! teardown) come after the session left the registry: a session stays matched for
-//! [`LINGER`] after its last packet.
+//! in `pending`, a few seconds at most, until it is. Its last ones (the teardown, or all of
+//! a short session's packets when this thread runs late) are looked at after the session
+//! closed: the registry keeps a closed session's addresses for [`LINGER`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,10 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::Capture;
 use super::parse::{Parsed, Transport, parse};
 use super::socket::Frame;
-use super::store::Packet;
 use crate::registry::{Registry, SessionRef};
 
-/// How long a closed session still claims its packets (its teardown's last ACKs).
+/// How long a closed session still claims its packets.
 const LINGER: Duration = Duration::from_secs(5);
 /// How long a packet waits for its session to be registered.
 const PENDING_FOR: Duration = Duration::from_secs(3);
@@ -50,10 +49,10 @@ struct Waiting {
 pub(crate) struct Matcher {
     registry: Arc<Registry>,
     capture: Arc<Capture>,
-    /// Sessions recently matched: (local, peer) → session, and when last seen.
-    recent: HashMap<(SocketAddr, SocketAddr), (SessionRef, Instant)>,
     pending: HashMap<Pair, Vec<Waiting>>,
     pending_len: usize,
+    /// When closed sessions were last dropped from the registry's address index.
+    last_forget: Instant,
 }
 
 impl Matcher {
@@ -61,9 +60,9 @@ impl Matcher {
         Matcher {
             registry,
             capture,
-            recent: HashMap::new(),
             pending: HashMap::new(),
             pending_len: 0,
+            last_forget: Instant::now(),
         }
     }
 
@@ -99,26 +98,16 @@ impl Matcher {
     }
 
     /// The session a packet from `src` to `dst` belongs to, and which end is the server's.
-    fn find(&mut self, src: SocketAddr, dst: SocketAddr) -> Option<(SessionRef, SocketAddr)> {
-        let now = Instant::now();
-        for (local, peer) in [(dst, src), (src, dst)] {
-            let found = self
-                .registry
-                .by_addrs(local, peer)
-                // A UDP socket bound to 0.0.0.0 knows its sessions by port alone.
-                .or_else(|| self.registry.by_addrs(unspecified(local), peer));
-            if let Some(session) = found {
-                self.recent.insert((local, peer), (session, now));
-                return Some((session, local));
-            }
-            if let Some((session, seen)) = self.recent.get_mut(&(local, peer))
-                && now.duration_since(*seen) < LINGER
-            {
-                *seen = now;
-                return Some((*session, local));
-            }
-        }
-        None
+    fn find(&self, src: SocketAddr, dst: SocketAddr) -> Option<(SessionRef, SocketAddr)> {
+        [(dst, src), (src, dst)]
+            .into_iter()
+            .find_map(|(local, peer)| {
+                self.registry
+                    .by_addrs(local, peer, LINGER)
+                    // A UDP socket bound to 0.0.0.0 knows its sessions by port alone.
+                    .or_else(|| self.registry.by_addrs(unspecified(local), peer, LINGER))
+                    .map(|session| (session, local))
+            })
     }
 
     fn wait(&mut self, frame: Frame, parsed: Parsed) {
@@ -166,42 +155,34 @@ impl Matcher {
             !waiting.is_empty()
         });
         self.pending_len -= expired;
-        self.recent
-            .retain(|_, (_, seen)| now.duration_since(*seen) < LINGER);
+        if now.duration_since(self.last_forget) >= LINGER {
+            self.registry.forget_closed_addrs(LINGER);
+            self.last_forget = now;
+        }
         let registry = &self.registry;
-        let recent = &self.recent;
-        self.capture.lock_store().sweep(|id| {
-            registry.is_open(id) || recent.values().any(|(s, _)| s.id == id)
-        });
+        self.capture.lock_store().sweep(|id| registry.is_open(id));
     }
 
     fn keep(&mut self, session: SessionRef, dir: Direction, frame: &Frame, parsed: &Parsed) {
         let capture = &self.capture;
         capture.stats.captured.fetch_add(1, Ordering::Relaxed);
         let headers = parsed.ip_header + parsed.transport_header;
-        let event = {
+        let relative = {
             let mut store = capture.lock_store();
-            let data: Box<[u8]> = store.cut(&frame.data, headers).into();
-            let Ok(entry) = store.session(session) else {
+            let Ok(entry) = store.keep(session, frame.at, &frame.data, headers) else {
                 capture.stats.unstored.fetch_add(1, Ordering::Relaxed);
                 return;
             };
             // Always, so the numbers are relative to the SYN's even if nobody watched it.
-            let relative = match parsed.transport {
+            match parsed.transport {
                 Transport::Tcp { seq, ack, .. } => Some(entry.relative(dir, seq, ack)),
                 Transport::Udp => None,
-            };
-            entry.push(Packet {
-                at: frame.at,
-                orig_len: u32::try_from(frame.data.len()).unwrap_or(u32::MAX),
-                data,
-            });
-            relative
+            }
         };
         if capture.wants_packets() {
             let payload = frame.data.get(headers..).unwrap_or_default();
             let payload = &payload[..payload.len().min(capture.payload)];
-            let event = packet_event(session.id, dir, frame.at, parsed, payload, event);
+            let event = packet_event(session.id, dir, frame.at, parsed, payload, relative);
             capture.publish(&MonitorEvent::Packet(event));
         }
     }
@@ -261,15 +242,18 @@ fn unspecified(addr: SocketAddr) -> SocketAddr {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn rfc3339_micros(since_epoch: Duration) -> String {
     let at = std::time::UNIX_EPOCH + since_epoch;
-    chrono::DateTime::<chrono::Local>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+    chrono::DateTime::<chrono::Local>::from(at)
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
 }
 
 #[cfg(test)]

@@ -80,13 +80,16 @@ impl Capture {
                 return None;
             }
         };
+        registry.keep_closed_addrs();
         let (packets, _) = broadcast::channel(config.monitor_buffer.max(16));
+        let limits = store::Limits {
+            open: config.capture_sessions,
+            closed: config.capture_closed,
+            head_payload: config.capture_head_payload,
+            payload: config.capture_payload,
+        };
         let capture = Arc::new(Capture {
-            store: Mutex::new(store::Store::new(
-                config.capture_sessions,
-                config.capture_closed,
-                config.capture_payload,
-            )),
+            store: Mutex::new(store::Store::new(limits)),
             packets,
             payload: config.capture_payload,
             stats: Stats::default(),
@@ -105,7 +108,11 @@ impl Capture {
             tracing::warn!(cause = %err, "packet capture is off: could not start its threads");
             return None;
         }
-        tracing::info!(?ports, "packet capture on: socklab's own TCP and UDP packets");
+        tracing::info!(
+            ?ports,
+            worst_case_bytes_per_session = limits.worst_case_per_session(),
+            "packet capture on: socklab's own TCP and UDP packets"
+        );
         Some(capture)
     }
 
@@ -186,7 +193,10 @@ pub(crate) async fn pcap_handler(
     let name = format!("attachment; filename=\"socklab-{kind}-{id}.pcap\"");
     (
         [
-            (header::CONTENT_TYPE, "application/vnd.tcpdump.pcap".to_owned()),
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.tcpdump.pcap".to_owned(),
+            ),
             (header::CONTENT_DISPOSITION, name),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],

@@ -85,7 +85,10 @@ pub(crate) fn parse(data: &[u8]) -> Option<Parsed> {
             if payload.fragmented {
                 return None;
             }
-            let ips = (IpAddr::from(h.source_addr()), IpAddr::from(h.destination_addr()));
+            let ips = (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+            );
             (ips.0, ips.1, 4, payload.payload)
         }
         NetSlice::Ipv6(v6) => {
@@ -94,7 +97,10 @@ pub(crate) fn parse(data: &[u8]) -> Option<Parsed> {
             if payload.fragmented {
                 return None;
             }
-            let ips = (IpAddr::from(h.source_addr()), IpAddr::from(h.destination_addr()));
+            let ips = (
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+            );
             (ips.0, ips.1, 6, payload.payload)
         }
         NetSlice::Arp(_) => return None,
@@ -156,8 +162,17 @@ mod tests {
         let p = parse(&packet).unwrap();
         assert_eq!(p.src, "127.0.0.1:40000".parse().unwrap());
         assert_eq!(p.dst, "127.0.0.2:21566".parse().unwrap());
-        assert_eq!((p.ip, p.ip_header, p.transport_header, p.payload_len), (4, 20, 20, 3));
-        let Transport::Tcp { seq, ack, window, flags } = p.transport else {
+        assert_eq!(
+            (p.ip, p.ip_header, p.transport_header, p.payload_len),
+            (4, 20, 20, 3)
+        );
+        let Transport::Tcp {
+            seq,
+            ack,
+            window,
+            flags,
+        } = p.transport
+        else {
             panic!("not tcp");
         };
         assert_eq!((seq, ack, window), (1000, 77, 512));
@@ -171,7 +186,10 @@ mod tests {
         builder.write(&mut packet, b"ping").unwrap();
         let p = parse(&packet).unwrap();
         assert_eq!(p.transport, Transport::Udp);
-        assert_eq!((p.ip, p.ip_header, p.transport_header, p.payload_len), (6, 40, 8, 4));
+        assert_eq!(
+            (p.ip, p.ip_header, p.transport_header, p.payload_len),
+            (6, 40, 8, 4)
+        );
     }
 
     #[test]

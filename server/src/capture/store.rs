@@ -1,9 +1,12 @@
 //! Where captured packets are kept, bounded: per session the first [`FIRST`] packets (the
-//! handshake) and the last [`LAST`], each cut to its headers plus `--capture-payload` bytes;
-//! at most `--capture-sessions` open sessions and the last `--capture-closed` closed ones.
+//! handshake, with a WebSocket's HTTP upgrade) each cut to its headers plus
+//! `--capture-head-payload` bytes, and the last [`LAST`] cut to headers plus
+//! `--capture-payload` bytes; at most `--capture-sessions` open sessions and the last
+//! `--capture-closed` closed ones.
 //!
-//! Worst case per session: `FIRST + LAST` packets of [`packet_bytes`] each; with the default
-//! 128 payload bytes that is 288 × (120 + 128 + 48) = 85,248 bytes (see README, measured by
+//! Worst case per session, with the defaults (2048 and 128 payload bytes), where 40 bytes is
+//! a [`Packet`] and 120 its most header bytes: 32 × (40 + 120 + 2048) + 256 × (40 + 120 + 128)
+//! = 144,384 bytes, plus about 120 of bookkeeping (see README; measured by
 //! `a_full_session_stays_within_its_worst_case`).
 
 use std::collections::{HashMap, VecDeque};
@@ -32,10 +35,25 @@ pub struct Packet {
     pub data: Box<[u8]>,
 }
 
-/// The bytes one kept packet can take at most, with `payload` payload bytes kept.
-#[cfg(test)]
-pub fn packet_bytes(payload: usize) -> usize {
-    std::mem::size_of::<Packet>() + MAX_HEADERS + payload
+/// How much of each packet is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most open sessions kept (`--capture-sessions`).
+    pub open: usize,
+    /// Most closed sessions kept (`--capture-closed`).
+    pub closed: usize,
+    /// Payload bytes kept of each of the first [`FIRST`] packets (`--capture-head-payload`).
+    pub head_payload: usize,
+    /// Payload bytes kept of the later ones (`--capture-payload`).
+    pub payload: usize,
+}
+
+impl Limits {
+    /// The most bytes one session's packets can take (without its ~120 bytes of bookkeeping).
+    pub fn worst_case_per_session(&self) -> usize {
+        let packet = std::mem::size_of::<Packet>() + MAX_HEADERS;
+        FIRST * (packet + self.head_payload) + LAST * (packet + self.payload)
+    }
 }
 
 /// One session's kept packets.
@@ -64,8 +82,8 @@ impl SessionPackets {
         }
     }
 
-    /// Keeps `packet` (already cut by [`Store::cut`]) if it is among the first or the last.
-    pub fn push(&mut self, packet: Packet) {
+    /// Keeps `packet` if it is among the first or the last.
+    fn push(&mut self, packet: Packet) {
         self.seen += 1;
         if self.first.len() < FIRST {
             self.first.push(packet);
@@ -109,9 +127,7 @@ pub struct Store {
     sessions: HashMap<u64, SessionPackets>,
     /// Closed sessions, oldest first.
     closed: VecDeque<u64>,
-    max_open: usize,
-    max_closed: usize,
-    payload: usize,
+    limits: Limits,
 }
 
 /// Why a packet was not kept.
@@ -119,35 +135,46 @@ pub struct Store {
 pub struct Full;
 
 impl Store {
-    /// A store for `max_open` open and `max_closed` closed sessions, `payload` bytes each.
-    pub fn new(max_open: usize, max_closed: usize, payload: usize) -> Self {
+    /// An empty store.
+    pub fn new(limits: Limits) -> Self {
         Store {
             sessions: HashMap::new(),
             closed: VecDeque::new(),
-            max_open,
-            max_closed,
-            payload,
+            limits,
         }
     }
 
-    /// Where `session`'s packets go; `Err(Full)` when the session is new and
-    /// `--capture-sessions` open sessions are already kept.
-    pub fn session(&mut self, session: SessionRef) -> Result<&mut SessionPackets, Full> {
+    /// Keeps the first bytes of a packet of `session` (`data` from its IP header on, whose
+    /// first `headers` bytes are headers) and returns the session's entry; `Err(Full)` when
+    /// the session is new and `--capture-sessions` open sessions are already kept.
+    pub fn keep(
+        &mut self,
+        session: SessionRef,
+        at: Duration,
+        data: &[u8],
+        headers: usize,
+    ) -> Result<&mut SessionPackets, Full> {
         let open = self.sessions.len() - self.closed.len();
-        if !self.sessions.contains_key(&session.id) && open >= self.max_open {
+        if !self.sessions.contains_key(&session.id) && open >= self.limits.open {
             return Err(Full);
         }
-        Ok(self
+        let limits = self.limits;
+        let entry = self
             .sessions
             .entry(session.id)
-            .or_insert_with(|| SessionPackets::new(session)))
-    }
-
-    /// The first bytes of a packet worth keeping: its headers (at most [`MAX_HEADERS`]) and at
-    /// most `--capture-payload` payload bytes.
-    pub fn cut<'a>(&self, data: &'a [u8], headers: usize) -> &'a [u8] {
-        let keep = headers.min(MAX_HEADERS) + self.payload;
-        &data[..data.len().min(keep)]
+            .or_insert_with(|| SessionPackets::new(session));
+        let payload = if entry.first.len() < FIRST {
+            limits.head_payload
+        } else {
+            limits.payload
+        };
+        let keep = headers.min(MAX_HEADERS) + payload;
+        entry.push(Packet {
+            at,
+            orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            data: data[..data.len().min(keep)].into(),
+        });
+        Ok(entry)
     }
 
     /// Marks sessions the registry no longer has as closed and forgets the oldest closed ones
@@ -164,7 +191,7 @@ impl Store {
             .collect();
         newly.sort_unstable();
         self.closed.extend(newly);
-        while self.closed.len() > self.max_closed {
+        while self.closed.len() > self.limits.closed {
             if let Some(old) = self.closed.pop_front() {
                 self.sessions.remove(&old);
             }
@@ -200,6 +227,13 @@ impl Store {
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits {
+        open: 10,
+        closed: 10,
+        head_payload: 2048,
+        payload: 128,
+    };
+
     fn session(id: u64) -> SessionRef {
         SessionRef {
             id,
@@ -208,19 +242,15 @@ mod tests {
         }
     }
 
-    fn packet(n: u64, len: usize) -> Packet {
-        Packet {
-            at: Duration::from_micros(n),
-            orig_len: 1500,
-            data: vec![0u8; len].into_boxed_slice(),
-        }
+    fn at(n: u64) -> Duration {
+        Duration::from_micros(n)
     }
 
     #[test]
     fn the_first_and_the_last_packets_are_kept() {
-        let mut store = Store::new(10, 10, 128);
+        let mut store = Store::new(LIMITS);
         for n in 0..1000 {
-            store.session(session(1)).unwrap().push(packet(n, 10));
+            store.keep(session(1), at(n), &[0; 10], 10).unwrap();
         }
         let s = store.get(1).unwrap();
         let at: Vec<u64> = s.packets().map(|p| p.at.as_micros() as u64).collect();
@@ -233,32 +263,58 @@ mod tests {
     }
 
     #[test]
+    fn headers_are_kept_whole_and_payloads_cut() {
+        let mut store = Store::new(LIMITS);
+        let big = vec![0u8; 65536];
+        for n in 0..(FIRST + 1) as u64 {
+            store.keep(session(1), at(n), &big, 52).unwrap();
+        }
+        let s = store.get(1).unwrap();
+        let lens: Vec<(usize, u32)> = s.packets().map(|p| (p.data.len(), p.orig_len)).collect();
+        assert_eq!(lens[0], (52 + 2048, 65536));
+        assert_eq!(lens[FIRST], (52 + 128, 65536));
+        // A short packet is kept whole.
+        store.keep(session(2), at(0), &[1; 60], 52).unwrap();
+        assert_eq!(
+            store.get(2).unwrap().packets().next().unwrap().data.len(),
+            60
+        );
+    }
+
+    #[test]
     fn a_full_session_stays_within_its_worst_case() {
-        let payload = 128;
-        let mut store = Store::new(1, 1, payload);
+        let mut store = Store::new(LIMITS);
         let big = vec![0u8; 65536];
         for n in 0..10_000 {
-            let mut p = packet(n, 0);
-            p.data = store.cut(&big, 200).into();
-            store.session(session(1)).unwrap().push(p);
+            store.keep(session(1), at(n), &big, 200).unwrap();
         }
         let measured = store.get(1).unwrap().bytes();
-        // The documented figure (README): 288 packets of `packet_bytes(128)` each, plus the
-        // session's own bookkeeping and the ring's spare slots.
-        let worst = (FIRST + LAST) * packet_bytes(payload);
-        println!("a full session takes {measured} bytes; documented worst case {worst}");
-        assert!(measured <= worst + 8 * 1024, "{measured} > {worst}");
-        assert!(measured >= (FIRST + LAST) * (MAX_HEADERS + payload));
+        let worst = LIMITS.worst_case_per_session();
+        println!("a full session takes {measured} bytes; documented worst case {worst} + ~120");
+        assert_eq!(
+            worst, 144_384,
+            "the figure in README and in this module's doc"
+        );
+        assert!(measured <= worst + 256, "{measured} > {worst}");
+        assert!(
+            measured >= worst - 256,
+            "{measured} is far below {worst}: not full?"
+        );
     }
 
     #[test]
     fn open_sessions_are_bounded_and_closed_ones_age_out() {
-        let mut store = Store::new(2, 1, 128);
-        assert!(store.session(session(1)).is_ok());
-        assert!(store.session(session(2)).is_ok());
-        assert_eq!(store.session(session(3)).err(), Some(Full));
+        let limits = Limits {
+            open: 2,
+            closed: 1,
+            ..LIMITS
+        };
+        let mut store = Store::new(limits);
+        assert!(store.keep(session(1), at(0), &[], 0).is_ok());
+        assert!(store.keep(session(2), at(0), &[], 0).is_ok());
+        assert_eq!(store.keep(session(3), at(0), &[], 0).err(), Some(Full));
         store.sweep(|id| id == 2);
-        assert!(store.session(session(3)).is_ok());
+        assert!(store.keep(session(3), at(0), &[], 0).is_ok());
         store.sweep(|id| id == 3);
         // 1 and 2 closed; only the last one closed is kept.
         assert!(store.get(1).is_none());
