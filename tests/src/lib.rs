@@ -169,10 +169,13 @@ pub struct Monitor {
 impl Monitor {
     /// Subscribes.
     pub async fn connect(server: &RunningServer) -> Self {
+        Self::connect_to(server, "/api/events").await
+    }
+
+    /// Subscribes at `path` (e.g. `/api/events?packets=1`).
+    pub async fn connect_to(server: &RunningServer, path: &str) -> Self {
         Monitor {
-            ws: ws_connect(server, "/api/events", &[])
-                .await
-                .expect("monitor"),
+            ws: ws_connect(server, path, &[]).await.expect("monitor"),
         }
     }
 

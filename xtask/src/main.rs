@@ -27,7 +27,8 @@ COMMANDS
         Install the page's tools if missing, build the page (trunk, release) into dist/,
         build both binaries (release: target/release/socklab-server and socklab-client, which
         the page's join commands offer), then run
-        `socklab-server --static-dir dist/ SERVER FLAGS...`.
+        `socklab-server --static-dir dist/ SERVER FLAGS...`, with --capture (socklab's
+        own packets) when run as root.
         Example: cargo xtask run -- --http 127.0.0.1:8081
 
     test [--no-browser] [-- TEST RUNNER ARGS...]
@@ -182,6 +183,16 @@ fn run(args: &[String]) -> Result<()> {
         .arg(page::dist_dir())
         .args(server_args)
         .current_dir(cmd::root());
+    // Packet capture needs CAP_NET_RAW: root has it, and a rebuilt binary loses a setcap.
+    let root = cmd::probe(cmd::command("id").arg("-u")).is_some_and(|uid| uid == "0");
+    if root && !server_args.iter().any(|a| a == "--capture") {
+        server.arg("--capture");
+    } else if !root {
+        println!(
+            "packet capture off (not root): `sudo setcap cap_net_raw+ep \
+             target/release/socklab-server`, then run it with --capture"
+        );
+    }
     println!("$ {}", cmd::display(&server));
     exec(server)
 }
@@ -215,6 +226,7 @@ fn test(args: &[String]) -> Result<()> {
     }
     tools::cluster_tools(&mut toolbox)?;
     tools::prometheus_tools(&mut toolbox)?;
+    tools::capture_tools(&mut toolbox)?;
     let page_built = page::build()?;
 
     // A test that cannot run here appends `name: reason` to this file (socklab_tests::skip),

@@ -73,6 +73,15 @@ pub fn prometheus_tools(tools: &mut Toolbox) -> Result<()> {
     tools.ensure_apt(&["prometheus"])
 }
 
+/// What the capture tests need: Debian's tshark, to read the pcap files the server writes, and
+/// setpriv, to start the server without CAP_NET_RAW.
+pub fn capture_tools(tools: &mut Toolbox) -> Result<()> {
+    tools.ensure_apt_packages(&[
+        AptPackage::new("tshark").providing("/usr/bin/tshark"),
+        AptPackage::new("util-linux").providing("/usr/bin/setpriv"),
+    ])
+}
+
 /// What `cargo xtask lint` needs besides the wasm target.
 pub fn lint_tools(tools: &mut Toolbox) -> Result<()> {
     tools.ensure_rustup_component("rustfmt")?;
