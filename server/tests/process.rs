@@ -1,5 +1,6 @@
 //! The server as a process, under stress a test cannot give an in-process server: SIGTERM with
-//! a thousand sessions open, and running out of file descriptors.
+//! a thousand sessions open, running out of file descriptors, and `--capture` without the
+//! privilege it needs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -262,9 +263,13 @@ async fn out_of_file_descriptors_the_server_waits_logs_and_recovers() {
 }
 
 async fn http_get(addr: SocketAddr) -> (u16, String) {
+    http_get_path(addr, "/healthz").await
+}
+
+async fn http_get_path(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(
-        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .await
     .unwrap();
@@ -275,4 +280,43 @@ async fn http_get(addr: SocketAddr) -> (u16, String) {
         .unwrap();
     let status = got.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, got)
+}
+
+#[tokio::test]
+async fn with_capture_but_without_cap_net_raw_the_server_runs_and_says_capture_false() {
+    let mut args = vec!["--capture"];
+    args.extend(port_zero_flags());
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    // Root has CAP_NET_RAW: take it away (from the bounding set too, so exec gives it not back).
+    let mut proc = if root {
+        let mut wrapped = vec![
+            "--inh-caps=-net_raw",
+            "--bounding-set=-net_raw",
+            "--",
+            SERVER,
+        ];
+        wrapped.extend(&args);
+        spawn("setpriv", &wrapped).await
+    } else {
+        spawn(SERVER, &args).await
+    };
+    drop(echo_once(proc.tcp, "still echoes").await);
+    let (status, info) = http_get_path(proc.http, "/api/info").await;
+    assert_eq!(status, 200);
+    assert!(info.contains("\"capture\":false"), "{info}");
+    let (status, _) = http_get_path(proc.http, "/api/sessions/1/pcap").await;
+    assert_eq!(status, 404);
+    sigterm(&proc.child).await;
+    let exit = tokio::time::timeout(TIMEOUT, proc.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success());
+    let stderr = proc.stderr.lock().unwrap().clone();
+    let said = stderr.matches("packet capture is off").count();
+    assert_eq!(said, 1, "one clear line: {stderr}");
+    assert!(stderr.contains("setcap cap_net_raw+ep"), "{stderr}");
 }

@@ -589,6 +589,10 @@ fn nofile_hard() -> Option<u64> {
 /// socklab's bridge with `--threads 1`.
 const ONE_THREAD: &str = "socklab /ws --threads 1";
 
+/// socklab's echo and bridge with `--capture` on (run as root only).
+const CAPTURE_ECHO: &str = "socklab echo --capture";
+const CAPTURE_BRIDGE: &str = "socklab /ws --capture";
+
 /// The bridge section's floor target: `socklab-client bench --serve-bare-relay`.
 const RELAY: &str = "bare TCP relay (floor)";
 
@@ -643,6 +647,25 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
         .env("RUST_LOG", "warn");
     let mut sock1 = Proc::spawn("socklab-server-1-thread", sock1, &ctx.log_dir)?;
     wait_port(&mut sock1, http1)?;
+
+    // The same echo and bridge with `--capture` (as root only: elsewhere it could not capture),
+    // at the goals' cell: what reading and keeping socklab's own packets costs per message.
+    let mut sock_cap = None;
+    if cmd::probe(cmd::command("id").arg("-u")).is_some_and(|uid| uid == "0") {
+        let (tcp_c, http_c) = (free_port()?, free_port()?);
+        let mut c = ctx.command(&ctx.bins.server);
+        c.args(["--tcp", &local(tcp_c).to_string(), "--http"])
+            .arg(local(http_c).to_string())
+            .args(server_flags(&ctx.bins.server))
+            .args(["--capture", "--max-connections", "40000"])
+            .arg("--upstream")
+            .arg(local(bare_port).to_string())
+            .env("RUST_LOG", "warn");
+        let mut p = Proc::spawn("socklab-server-capture", c, &ctx.log_dir)?;
+        wait_port(&mut p, http_c)?;
+        wait_port(&mut p, tcp_c)?;
+        sock_cap = Some((p, tcp_c, http_c));
+    }
 
     // The floor: a bare TCP relay (no WebSocket) in front of the same echo. It makes the same
     // four send/recv calls per message as any bridge: what the kernel and tokio alone cost.
@@ -703,6 +726,15 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
             only_at: None,
         },
     ];
+    let mut tcp_targets = tcp_targets;
+    if let Some((p, port, _)) = &sock_cap {
+        tcp_targets.push(LoadTarget {
+            name: CAPTURE_ECHO,
+            args: vec!["--tcp".into(), local(*port).to_string()],
+            pid: p.pid(),
+            only_at: Some(GOAL_CONNECTIONS),
+        });
+    }
     let ws = |port: u16, path: &str, replies: &str| {
         vec![
             "--ws".to_owned(),
@@ -738,6 +770,14 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
         pid: relay.pid(),
         only_at: None,
     });
+    if let Some((p, _, http_c)) = &sock_cap {
+        bridge_targets.push(LoadTarget {
+            name: CAPTURE_BRIDGE,
+            args: ws(*http_c, "/ws", "lines"),
+            pid: p.pid(),
+            only_at: Some(GOAL_CONNECTIONS),
+        });
+    }
     if let Some((p, port)) = &uring {
         bridge_targets.push(LoadTarget {
             name: URING_RELAY,
@@ -763,8 +803,15 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
         });
     }
 
-    let tcp = run_section(ctx, "tcp echo", &tcp_targets, &mut [&mut bare, &mut sock])?;
+    let mut tcp_alive: Vec<&mut Proc> = vec![&mut bare, &mut sock];
+    if let Some((p, _, _)) = sock_cap.as_mut() {
+        tcp_alive.push(p);
+    }
+    let tcp = run_section(ctx, "tcp echo", &tcp_targets, &mut tcp_alive)?;
     let mut alive: Vec<&mut Proc> = vec![&mut bare, &mut sock, &mut sock1, &mut relay];
+    if let Some((p, _, _)) = sock_cap.as_mut() {
+        alive.push(p);
+    }
     if let Some((p, _)) = uring.as_mut() {
         alive.push(p);
     }
