@@ -766,7 +766,12 @@ fn the_shipped_proxy_configs_are_valid() {
 /// `args` added; another port is tried if the one picked was taken meanwhile.
 async fn redis_on_tcp(bin: &Path, args: &[&str]) -> (Child, u16) {
     for _ in 0..5 {
-        let port = free_port();
+        // redis-server cannot take an inherited socket: a free port is picked and released,
+        // and the start is tried again on another when it was taken meanwhile.
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
         let mut child = Command::new(bin)
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -826,7 +831,7 @@ fn publish_cmd(out: &mut Vec<u8>, channel: &str, payload: &str) {
 async fn a_flood_of_fake_sessions_on_redis_is_capped_and_the_echo_goes_on() {
     const FAKES: usize = 100_000;
     const CAP: usize = 1_000;
-    let Some(bins) = tools(&["redis-server"]) else {
+    let Some(bins) = tools("a_flood_of_fake_sessions_on_redis", &["redis-server"]) else {
         return;
     };
     let dir = Arc::new(tempdir::Dir::new("redis"));
@@ -924,7 +929,7 @@ async fn a_flood_of_fake_sessions_on_redis_is_capped_and_the_echo_goes_on() {
 
 #[tokio::test]
 async fn credentials_in_the_url_reach_a_redis_with_a_password() {
-    let Some(bins) = tools(&["redis-server"]) else {
+    let Some(bins) = tools("credentials_in_the_url_reach_a_redis", &["redis-server"]) else {
         return;
     };
     let (_redis, port) = redis_on_tcp(&bins[0], &["--requirepass", "s3cret-pw"]).await;

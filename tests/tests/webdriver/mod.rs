@@ -381,7 +381,9 @@ impl Browser {
         let session = session.expect("a WebDriver session");
         let body = json!({ "cmd": cmd, "params": params }).to_string();
         let path = format!("/session/{session}/goog/cdp/execute");
-        let reply = http_post(self.driver_port, &path, &body).await;
+        let reply = http_post(self.driver_port, &path, &body)
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
         assert!(reply["value"].is_object(), "CDP {cmd}: {reply}");
         reply["value"].clone()
     }
