@@ -6,8 +6,9 @@
 //! test; elsewhere these tests say they are skipped and pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -202,10 +203,17 @@ impl Prometheus {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let dir = TempDir(dir);
-        // honor_labels: the series keep socklab's own `instance` (--instance) rather than
-        // Prometheus's host:port, as in deploy/prometheus.yml.
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: socklab\n    honor_labels: true\n    static_configs:\n      - targets: ['{target}']\n"
+        // The shipped deploy/prometheus.yml, aimed at the test server and scraping every
+        // second: its honor_labels is what keeps socklab's own `instance` (--instance) on
+        // the series rather than Prometheus's host:port.
+        let shipped = std::fs::read_to_string(deploy("prometheus.yml")).unwrap();
+        let config = shipped
+            .replace("'127.0.0.1:8080'", &format!("'{target}'"))
+            .replace("scrape_interval: 15s", "scrape_interval: 1s")
+            .replace("scrape_timeout: 5s", "scrape_timeout: 1s");
+        assert!(
+            config.contains(&target.to_string()) && config.contains("scrape_interval: 1s"),
+            "deploy/prometheus.yml no longer has the target and interval this test rewrites"
         );
         let config_path = dir.0.join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -319,4 +327,200 @@ async fn prometheus_scrapes_what_happened() {
     }
     prometheus.child.kill().await.unwrap();
     server.stop().await;
+}
+
+/// A file in the repository's deploy/.
+fn deploy(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("deploy")
+        .join(file)
+}
+
+/// Runs promtool with `args`, asserting it succeeds; `what` names the check on failure.
+fn promtool(bin: &Path, args: &[&std::ffi::OsStr], what: &str) {
+    let out = std::process::Command::new(bin).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_shipped_scrape_configs_are_valid() {
+    let Some(bin) = tool("the_shipped_scrape_configs_are_valid", "promtool") else {
+        return;
+    };
+    for file in ["prometheus.yml", "prometheus-cluster.yml"] {
+        let path = deploy(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Without it socklab's `instance` label becomes `exported_instance`.
+        assert!(
+            text.contains("honor_labels: true"),
+            "deploy/{file} keeps socklab's instance label"
+        );
+        promtool(
+            &bin,
+            &["check".as_ref(), "config".as_ref(), path.as_os_str()],
+            &format!("promtool check config deploy/{file}"),
+        );
+    }
+}
+
+/// Every PromQL expression of the dashboard: its panels' `expr` and its variables' queries
+/// (`label_values(…)`, Grafana's, not PromQL), in the order they appear.
+fn dashboard_queries(dashboard: &Value) -> (Vec<String>, Vec<String>) {
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("every target has an expr");
+            exprs.push(expr.to_owned());
+        }
+    }
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .filter_map(|v| v["definition"].as_str().map(str::to_owned))
+        .collect();
+    (exprs, variables)
+}
+
+/// The `socklab_…` metric names in a query.
+fn metric_names(query: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = query;
+    while let Some(at) = rest.find("socklab_") {
+        let name = &rest[at..];
+        let end = name
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(name.len());
+        names.push(&name[..end]);
+        rest = &name[end..];
+    }
+    names
+}
+
+/// The exposition's sample names and its families' `# TYPE`s.
+fn exposition_names(text: &str) -> (HashSet<&str>, HashMap<&str, &str>) {
+    let mut samples = HashSet::new();
+    let mut types = HashMap::new();
+    for line in text.lines() {
+        if let Some(decl) = line.strip_prefix("# TYPE ") {
+            let mut parts = decl.split_whitespace();
+            if let (Some(name), Some(kind)) = (parts.next(), parts.next()) {
+                types.insert(name, kind);
+            }
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            samples.insert(&line[..end]);
+        }
+    }
+    (samples, types)
+}
+
+/// `name`'s family: `x` for `x_bucket`/`x_sum`/`x_count` of a histogram or summary `x`.
+fn family<'a>(name: &'a str, types: &HashMap<&str, &str>) -> &'a str {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|suffix| {
+            let base = name.strip_suffix(suffix)?;
+            let kind = types.get(base)?;
+            let fits = matches!(*kind, "histogram") || (*kind == "summary" && *suffix != "_bucket");
+            fits.then_some(base)
+        })
+        .unwrap_or(name)
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_exposed_metrics() {
+    let text = std::fs::read_to_string(deploy("grafana-dashboard.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is valid JSON");
+    let (exprs, variables) = dashboard_queries(&dashboard);
+    let used: HashSet<&str> = exprs
+        .iter()
+        .chain(&variables)
+        .flat_map(|q| metric_names(q))
+        .collect();
+    // The panels the issue asks for.
+    for name in [
+        "socklab_sessions_open",
+        "socklab_messages_in_total",
+        "socklab_bytes_out_total",
+        "socklab_bridge_round_trip_seconds_bucket",
+        "socklab_handshakes_refused_total",
+        "socklab_monitor_events_dropped_total",
+    ] {
+        assert!(used.contains(name), "no dashboard query uses {name}");
+    }
+    let server = start_server_with(|c| c.instance = Some("dash".into())).await;
+    let _traffic = drive(&server).await;
+    // And one closed session: closes are counted by reason only once one happened.
+    let mut closed = LineClient::connect(server.addrs.tcp[0]).await;
+    closed.send(b"bye\n").await;
+    closed.line().await;
+    drop(closed);
+    let http = server.addrs.http[0];
+    wait_for_sample(
+        http,
+        r#"socklab_bridge_round_trip_seconds_count{instance="dash"}"#,
+        1.0,
+    )
+    .await;
+    let exposition = wait_for_sample(
+        http,
+        r#"socklab_sessions_closed_total{instance="dash",kind="tcp",reason="client_closed"}"#,
+        1.0,
+    )
+    .await;
+    let (samples, types) = exposition_names(&exposition);
+    for name in &used {
+        let family = family(name, &types);
+        assert!(
+            types.contains_key(family) && samples.contains(name),
+            "the dashboard queries {name}, which /metrics does not have:\n{exposition}"
+        );
+    }
+    server.stop().await;
+    promtool_check_queries(&exprs);
+}
+
+/// `promtool check rules` on the dashboard's expressions as recording rules: Prometheus's own
+/// parser reads each one (Grafana's variables replaced by what they stand for).
+fn promtool_check_queries(exprs: &[String]) {
+    let Some(bin) = tool("promtool_check_queries", "promtool") else {
+        return;
+    };
+    let mut rules = String::from("groups:\n  - name: socklab_dashboard\n    rules:\n");
+    for (i, expr) in exprs.iter().enumerate() {
+        let expr = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".*");
+        let quoted = serde_json::to_string(&expr).unwrap();
+        rules.push_str(&format!(
+            "      - record: socklab_dashboard:query{i}\n        expr: {quoted}\n"
+        ));
+    }
+    let path = std::env::temp_dir().join(format!(
+        "socklab-dashboard-rules-{}.yml",
+        std::process::id()
+    ));
+    std::fs::write(&path, &rules).unwrap();
+    let file = TempFile(path);
+    promtool(
+        &bin,
+        &["check".as_ref(), "rules".as_ref(), file.0.as_os_str()],
+        &format!("promtool check rules on the dashboard's queries\n{rules}"),
+    );
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
