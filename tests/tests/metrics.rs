@@ -1,5 +1,6 @@
 //! `/metrics`: the exposition after known traffic, linted by promtool, and scraped by a real
-//! Prometheus whose query API must then give back what happened.
+//! Prometheus, run with the shipped deploy/ scrape configs, whose query API must then give
+//! back what happened; and the Grafana dashboard in deploy/ names only metrics that exist.
 //!
 //! Needs Debian's `prometheus` (it brings promtool). `cargo xtask test` installs it and sets
 //! SOCKLAB_REQUIRE_PROMETHEUS=1, so there (and wherever `CI` is set) a missing one fails the
@@ -195,25 +196,30 @@ impl Drop for TempDir {
 }
 
 impl Prometheus {
-    async fn start(bin: PathBuf, target: SocketAddr) -> Prometheus {
+    /// Runs the shipped `deploy/{file}` with each of its `targets` (as written there)
+    /// replaced by a test server's address, scraping every second: its honor_labels is what
+    /// keeps socklab's own `instance` (--instance) on the series rather than Prometheus's
+    /// host:port.
+    async fn start(bin: PathBuf, file: &str, targets: &[(&str, SocketAddr)]) -> Prometheus {
         let dir = std::env::temp_dir().join(format!(
             "socklab-prometheus-{}-{}",
             std::process::id(),
-            target.port()
+            targets[0].1.port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let dir = TempDir(dir);
-        // The shipped deploy/prometheus.yml, aimed at the test server and scraping every
-        // second: its honor_labels is what keeps socklab's own `instance` (--instance) on
-        // the series rather than Prometheus's host:port.
-        let shipped = std::fs::read_to_string(deploy("prometheus.yml")).unwrap();
-        let config = shipped
-            .replace("'127.0.0.1:8080'", &format!("'{target}'"))
+        let mut config = std::fs::read_to_string(deploy(file))
+            .unwrap()
             .replace("scrape_interval: 15s", "scrape_interval: 1s")
             .replace("scrape_timeout: 5s", "scrape_timeout: 1s");
+        for (shipped, test) in targets {
+            let shipped = format!("'{shipped}'");
+            assert!(config.contains(&shipped), "deploy/{file} names {shipped}");
+            config = config.replace(&shipped, &format!("'{test}'"));
+        }
         assert!(
-            config.contains(&target.to_string()) && config.contains("scrape_interval: 1s"),
-            "deploy/prometheus.yml no longer has the target and interval this test rewrites"
+            config.contains("scrape_interval: 1s"),
+            "deploy/{file} no longer has the interval this test rewrites"
         );
         let config_path = dir.0.join("prometheus.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -298,7 +304,12 @@ async fn prometheus_scrapes_what_happened() {
     };
     let server = start_server_with(|c| c.instance = Some("prom-test".into())).await;
     let _traffic = drive(&server).await;
-    let mut prometheus = Prometheus::start(bin, server.addrs.http[0]).await;
+    let mut prometheus = Prometheus::start(
+        bin,
+        "prometheus.yml",
+        &[("127.0.0.1:8080", server.addrs.http[0])],
+    )
+    .await;
     prometheus.wait_for(r#"up{job="socklab"}"#, 1.0).await;
     for (promql, want) in [
         (
@@ -327,6 +338,42 @@ async fn prometheus_scrapes_what_happened() {
     }
     prometheus.child.kill().await.unwrap();
     server.stop().await;
+}
+
+#[tokio::test]
+async fn prometheus_scrapes_the_cluster_by_instance() {
+    let Some(bin) = tool("prometheus_scrapes_the_cluster_by_instance", "prometheus") else {
+        return;
+    };
+    let mut servers = Vec::new();
+    for name in ["i1", "i2", "i3"] {
+        servers.push(start_server_with(|c| c.instance = Some(name.into())).await);
+    }
+    // One TCP session on i2 only, so the instances differ.
+    let mut tcp = LineClient::connect(servers[1].addrs.tcp[0]).await;
+    tcp.send(b"hi\n").await;
+    tcp.line().await;
+    let targets: Vec<(&str, SocketAddr)> = ["127.0.0.1:8101", "127.0.0.1:8102", "127.0.0.1:8103"]
+        .into_iter()
+        .zip(servers.iter().map(|s| s.addrs.http[0]))
+        .collect();
+    let mut prometheus = Prometheus::start(bin, "prometheus-cluster.yml", &targets).await;
+    prometheus.wait_for(r#"sum(up{job="socklab"})"#, 3.0).await;
+    for (promql, want) in [
+        (r#"count(socklab_build_info{instance=~"i[123]"})"#, 3.0),
+        (r#"socklab_sessions_open{instance="i2",kind="tcp"}"#, 1.0),
+        (r#"socklab_sessions_open{instance="i1",kind="tcp"}"#, 0.0),
+    ] {
+        prometheus.wait_for(promql, want).await;
+    }
+    // Without honor_labels socklab's names would have moved to `exported_instance`.
+    let moved = r#"count(socklab_build_info{exported_instance!=""})"#;
+    assert_eq!(prometheus.query(moved).await, None, "{moved}");
+    prometheus.child.kill().await.unwrap();
+    drop(tcp);
+    for server in servers {
+        server.stop().await;
+    }
 }
 
 /// A file in the repository's deploy/.
