@@ -1,7 +1,7 @@
 //! Skipping a test that cannot run here, never silently.
 //!
-//! A test that needs something the machine may lack (a browser, HAProxy/Redis, IPv6) calls
-//! [`skip_unless_required`] when it is missing. Where the test must run — `CI` is set, or the
+//! A test that needs something the machine may lack (a browser, HAProxy/Redis, IPv6, the
+//! privilege to capture packets) calls [`skip_unless_required`] when it is missing. Where the test must run — `CI` is set, or the
 //! need's `SOCKLAB_REQUIRE_<NEED>=1` (which `cargo xtask test` sets) — that is a failure.
 //! Elsewhere the test says why on stderr and appends `test: reason` to the file named by
 //! `SOCKLAB_SKIP_LOG`, from which `cargo xtask test` counts the skips on its summary line.
@@ -19,6 +19,8 @@ pub enum Need {
     Ipv6,
     /// Prometheus and promtool (`SOCKLAB_REQUIRE_PROMETHEUS`).
     Prometheus,
+    /// Root or `CAP_NET_RAW`, for `--capture` (`SOCKLAB_REQUIRE_CAPTURE`).
+    Capture,
 }
 
 impl Need {
@@ -29,6 +31,7 @@ impl Need {
             Need::Cluster => "SOCKLAB_REQUIRE_CLUSTER",
             Need::Ipv6 => "SOCKLAB_REQUIRE_IPV6",
             Need::Prometheus => "SOCKLAB_REQUIRE_PROMETHEUS",
+            Need::Capture => "SOCKLAB_REQUIRE_CAPTURE",
         }
     }
 }

@@ -8,6 +8,7 @@ use yew::prelude::*;
 
 use crate::components::bs_panel::{BsPanel, Upstream};
 use crate::components::cs_panel::CsPanel;
+use crate::components::packets::Ladder;
 use crate::components::teaching::Teaching;
 use crate::components::udp_panel::UdpPanel;
 use crate::components::widgets::Logo;
@@ -65,6 +66,15 @@ pub fn App() -> Html {
         });
     }
     use_effect_with(*lang, |lang| lang.remember());
+    {
+        // Packet events only where the server captures: the feed reconnects with `?packets=1`.
+        let monitor = (*monitor).clone();
+        use_effect_with(info.as_ref().map(|i| i.capture), move |capture| {
+            if let Some(on) = *capture {
+                monitor.want_packets(on);
+            }
+        });
+    }
 
     let l = *lang;
     let toggle_lang = {
@@ -77,6 +87,7 @@ pub fn App() -> Html {
         local: u.opened.local.clone(),
     });
     let feed_live = monitor_state.feed == Feed::Live;
+    let ladders = own_ladders(l, &monitor_state);
     let (server_class, server_text) = match monitor_state.feed {
         Feed::Live => ("pill ok", l.t("server online", "服务器在线")),
         Feed::Connecting => ("pill wait", l.t("connecting…", "连接中…")),
@@ -121,7 +132,8 @@ pub fn App() -> Html {
 
             <main class="panels">
                 <BsPanel lang={l} state={bridge_state.clone()} bridge={(*bridge).clone()}
-                    upstream={upstream} max_message={info.as_ref().map(|i| i.max_message)} />
+                    upstream={upstream} max_message={info.as_ref().map(|i| i.max_message)}
+                    capture={info.as_ref().map(|i| i.capture)} {ladders} />
                 <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()}
                     feed_live={feed_live} />
             </main>
@@ -142,4 +154,27 @@ pub fn App() -> Html {
             </footer>
         </div>
     }
+}
+
+/// This page's own sessions for the B/S Packets view: its WebSocket session and, through
+/// `via`, the bridge's upstream TCP session (none before the feed has shown them).
+fn own_ladders(l: Lang, st: &MonitorState) -> Vec<Ladder> {
+    let Some((_, ws)) = st.my_ws.as_ref() else {
+        return Vec::new();
+    };
+    let mut ladders = vec![Ladder {
+        id: *ws,
+        title: l
+            .t("WebSocket: browser → bridge", "WebSocket：浏览器 → 桥")
+            .into(),
+        log: st.packets.of(*ws),
+    }];
+    if let Some(up) = st.my_upstream() {
+        ladders.push(Ladder {
+            id: up.opened.id,
+            title: l.t("TCP: bridge → echo", "TCP：桥 → 回显").into(),
+            log: st.packets.of(up.opened.id),
+        });
+    }
+    ladders
 }

@@ -9,6 +9,7 @@ use socklab_protocol::{
 };
 use yew::prelude::*;
 
+use super::packets::{Ladder, PacketsView};
 use super::widgets::{Command, CopyButton, fmt_bytes};
 use crate::i18n::Lang;
 use crate::state::monitor::{Feed, MonitorState, SessionKey, SessionView};
@@ -30,6 +31,8 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
     let l = props.lang;
     let st = &props.state;
     let my_ws = st.my_ws.as_ref();
+    let info = props.info.as_ref();
+    let card = |s: &&Rc<SessionView>| session_view(l, s, my_ws, info, st);
 
     let open: Vec<&Rc<SessionView>> = st
         .sessions
@@ -64,7 +67,8 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
     };
 
     html! {
-        <section class="panel cs" aria-labelledby="cs-title">
+        <section class="panel cs" aria-labelledby="cs-title"
+            data-packets={st.packets_feed.to_string()}>
             <div class="panel-head">
                 <div>
                     <h2 id="cs-title"><span class="tag cs">{ "C/S" }</span>{ l.t("Raw socket clients", "原始套接字客户端") }</h2>
@@ -106,19 +110,31 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
                 </div>
             } else {
                 <ul class="sessions" id="cs-sessions" aria-live="polite">
-                    { for open.iter().take(MAX_SHOWN).map(|s| session_view(l, s, my_ws)) }
+                    { for open.iter().take(MAX_SHOWN).map(card) }
                     if hidden > 0 {
                         <li class="more">{ format!("+{hidden} {}", l.t("more open sessions", "个会话未显示")) }</li>
                     }
-                    { for closed.iter().map(|s| session_view(l, s, my_ws)) }
+                    { for closed.iter().map(card) }
                 </ul>
             }
         </section>
     }
 }
 
-/// One session: kind, id, addresses, byte counts, its newest messages, how it closed.
-fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<&SessionKey>) -> Html {
+/// One session: kind, id, addresses, byte counts, its newest messages, how it closed, and its
+/// packets (on demand).
+fn session_view(
+    l: Lang,
+    s: &Rc<SessionView>,
+    my_ws: Option<&SessionKey>,
+    info: Option<&ServerInfo>,
+    st: &MonitorState,
+) -> Html {
+    // Packet events carry no instance: only this instance's own sessions have them.
+    let local = info.map_or(s.opened.instance.is_none(), |i| {
+        i.instance == s.opened.instance
+    });
+    let capture = info.map(|i| i.capture);
     let o = &s.opened;
     // The data- attributes carry the same counts the text shows, unrounded, for tests and tools.
     let c = &s.counts;
@@ -187,6 +203,14 @@ fn session_view(l: Lang, s: &Rc<SessionView>, my_ws: Option<&SessionKey>) -> Htm
                 <div class="s-closed">
                     { format!("{} {} · {}", l.t("closed", "已关闭"), util::clock_of(&c.at), c.reason) }
                 </div>
+            }
+            if local {
+                <PacketsView lang={l} {capture} key_id={format!("cs-{}", o.id)}
+                    ladders={vec![Ladder {
+                        id: o.id,
+                        title: kind_text.into(),
+                        log: st.packets.of(o.id),
+                    }]} />
             }
         </li>
     }

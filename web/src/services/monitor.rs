@@ -28,6 +28,9 @@ const MAX_BACKOFF_MS: u32 = 10_000;
 
 struct Monitor {
     url: String,
+    /// Whether to ask for `packet` events too (`?packets=1`): only when capture runs, so a
+    /// page on a server without it pays nothing.
+    packets: bool,
     dispatch: UseReducerDispatcher<MonitorState>,
     /// Called each time the feed (re)connects.
     on_open: Callback<()>,
@@ -61,6 +64,7 @@ impl MonitorHandle {
     ) -> Self {
         MonitorHandle(Rc::new(RefCell::new(Monitor {
             url,
+            packets: false,
             dispatch,
             on_open,
             socket: None,
@@ -72,11 +76,28 @@ impl MonitorHandle {
         })))
     }
 
+    /// Asks for `packet` events (or stops): reconnects when that changes, and the fresh
+    /// snapshot redraws the sessions.
+    pub fn want_packets(&self, on: bool) {
+        let changed = {
+            let mut m = self.0.borrow_mut();
+            std::mem::replace(&mut m.packets, on) != on
+        };
+        if changed {
+            self.connect();
+        }
+    }
+
     /// Connects (again).
     pub fn connect(&self) {
         let (url, dispatch) = {
             let b = self.0.borrow();
-            (b.url.clone(), b.dispatch.clone())
+            let url = if b.packets {
+                format!("{}?packets=1", b.url)
+            } else {
+                b.url.clone()
+            };
+            (url, b.dispatch.clone())
         };
         dispatch.dispatch(MonitorAction::Connecting);
         let mut m = self.0.borrow_mut();
@@ -182,12 +203,12 @@ fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent)
     }
     match ev {
         SocketEvent::Open => {
-            let (dispatch, on_open) = {
+            let (dispatch, on_open, packets) = {
                 let mut m = handle.0.borrow_mut();
                 m.attempt = 0;
-                (m.dispatch.clone(), m.on_open.clone())
+                (m.dispatch.clone(), m.on_open.clone(), m.packets)
             };
-            dispatch.dispatch(MonitorAction::Opened);
+            dispatch.dispatch(MonitorAction::Opened { packets });
             on_open.emit(());
         }
         SocketEvent::Text { text, .. } => {

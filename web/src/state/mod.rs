@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod monitor;
+pub mod packets;
 pub mod udp;
 
 use std::ops::Deref;

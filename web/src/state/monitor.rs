@@ -9,6 +9,8 @@ use socklab_protocol::{
 };
 use yew::Reducible;
 
+use super::packets::Packets;
+
 /// Messages kept per session.
 const MAX_MESSAGES: usize = 20;
 /// Closed sessions kept on screen (so a banner session, which closes at once, can be seen).
@@ -80,6 +82,10 @@ pub struct MonitorState {
     pub lagged: u64,
     /// The feed's own health, when it reported any.
     pub status: Option<FeedStatus>,
+    /// Whether the feed carries `packet` events (it asked `?packets=1`).
+    pub packets_feed: bool,
+    /// The newest captured packets of each session (`--capture`).
+    pub packets: Packets,
 }
 
 /// Something that happened to the feed.
@@ -88,7 +94,10 @@ pub enum MonitorAction {
     /// Connecting.
     Connecting,
     /// Connected: forget everything, the server sends a fresh snapshot now.
-    Opened,
+    Opened {
+        /// Whether this feed carries `packet` events.
+        packets: bool,
+    },
     /// Lost; retry at this time.
     Down {
         /// `performance.now()` of the next attempt.
@@ -119,6 +128,8 @@ impl MonitorState {
             closed_order: VecDeque::new(),
             lagged: 0,
             status: None,
+            packets_feed: false,
+            packets: Packets::default(),
         }
     }
 
@@ -190,8 +201,17 @@ impl MonitorState {
             }
             MonitorEvent::Lagged { skipped } => self.lagged += skipped,
             MonitorEvent::Status(status) => self.status = Some(status),
-            // Packets are drawn by the Packets view, which keeps its own list.
-            MonitorEvent::Packet(_) => {}
+            MonitorEvent::Packet(p) => {
+                let (sessions, browsers) = (&self.sessions, &self.browsers);
+                // Logs of open sessions outlive those of closed ones.
+                let open = |id: u64| {
+                    browsers.keys().any(|k| k.1 == id)
+                        || sessions
+                            .iter()
+                            .any(|(k, s)| k.1 == id && s.closed.is_none())
+                };
+                self.packets.push(p, open);
+            }
         }
     }
 }
@@ -203,10 +223,11 @@ impl Reducible for MonitorState {
         let mut s = Rc::unwrap_or_clone(self);
         match action {
             MonitorAction::Connecting => s.feed = Feed::Connecting,
-            MonitorAction::Opened => {
+            MonitorAction::Opened { packets } => {
                 let tag = std::mem::take(&mut s.my_tag);
                 s = MonitorState::new(tag);
                 s.feed = Feed::Live;
+                s.packets_feed = packets;
             }
             MonitorAction::Down { retry_at_ms } => s.feed = Feed::Down { retry_at_ms },
             MonitorAction::Events(events) => {
@@ -256,7 +277,8 @@ mod tests {
     }
 
     fn apply(events: Vec<MonitorEvent>) -> Rc<MonitorState> {
-        let s = Rc::new(MonitorState::new("mytag".into())).reduce(MonitorAction::Opened);
+        let s = Rc::new(MonitorState::new("mytag".into()))
+            .reduce(MonitorAction::Opened { packets: false });
         s.reduce(MonitorAction::Events(
             events.into_iter().map(|e| (e, String::new())).collect(),
         ))

@@ -22,6 +22,7 @@ use self::log::MessageLog;
 pub use self::notes::Upstream;
 use self::notes::{CloseBox, UpstreamNote};
 use self::stats::{LogTools, Stats};
+use crate::components::packets::{Ladder, PacketsView};
 use crate::i18n::Lang;
 use crate::services::bridge::BridgeHandle;
 use crate::state::bridge::{BridgeAction, BridgeState, Status};
@@ -35,6 +36,10 @@ pub struct BsPanelProps {
     pub upstream: Option<Upstream>,
     /// The largest message the server accepts, once known.
     pub max_message: Option<usize>,
+    /// Whether the server captures packets, once known.
+    pub capture: Option<bool>,
+    /// This page's own sessions for the Packets view: its WebSocket, then the bridge's TCP hop.
+    pub ladders: Vec<Ladder>,
 }
 
 #[component]
@@ -77,6 +82,10 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
             <ConnBar lang={l} status={state.status.clone()} opened_at_ms={state.opened_at_ms}
                 bridge={props.bridge.clone()} />
             <UpstreamNote lang={l} upstream={props.upstream.clone()} {is_open} />
+            if !props.ladders.is_empty() {
+                <PacketsView lang={l} capture={props.capture} key_id="bs"
+                    ladders={props.ladders.clone()} />
+            }
             // The last close stays visible while reconnecting, so its reason can be read.
             if let Some(close) = state.last_close.clone().filter(|_| !is_open) {
                 <CloseBox lang={l} {close} {never_connected} />

@@ -1,0 +1,220 @@
+//! The Packets view (`--capture`): a raw TCP client says `hi\n` and reads its stamp; its card's
+//! Packets view shows the real packets as a ladder (SYN, SYN-ACK, ACK, then a segment of 3
+//! bytes), each row opening into its layers, and a Download .pcap link to
+//! `/api/sessions/{id}/pcap` that gives a pcap file. On a 360 px screen, with no axe
+//! violations. Without capture, the view says how to turn it on.
+//!
+//! Capture needs root or CAP_NET_RAW: without it the capture test is a recorded skip locally
+//! and a failure under CI (which runs as root). Same browser harness as `browser.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// Shared with browser.rs; this file uses only part of it.
+#[allow(dead_code)]
+mod webdriver;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use socklab_protocol::{ServerInfo, SessionKind};
+use socklab_tests::raw::http_get;
+use socklab_tests::skip::{Need, skip_unless_required};
+use socklab_tests::socklab_server::RunningServer;
+use socklab_tests::{LineClient, TIMEOUT, assert_stamped, start_server_with};
+use webdriver::{ALSO, Browser, PAGE_TIMEOUT, Setup, WCAG_21_AA, axe_source, setup};
+
+/// The page's server, with `--capture` as asked.
+async fn serve_page(setup: &Setup, capture: bool) -> RunningServer {
+    let dist = setup.dist.clone();
+    start_server_with(move |c| {
+        c.static_dir = dist;
+        c.capture = capture;
+    })
+    .await
+}
+
+async fn capture_on(server: &RunningServer) -> bool {
+    let (status, response) = http_get(server.addrs.http[0], "/api/info").await;
+    assert_eq!(status, 200);
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let info: ServerInfo = serde_json::from_slice(&response[end + 4..]).unwrap();
+    info.capture
+}
+
+/// The one raw TCP session's id (no `via`), once the server knows it.
+async fn raw_session(server: &RunningServer) -> u64 {
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let raw = server
+                .registry
+                .snapshot()
+                .sessions
+                .into_iter()
+                .find(|s| s.kind == SessionKind::Tcp && s.via.is_none());
+            if let Some(s) = raw {
+                return s.id;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the server registers the raw client")
+}
+
+/// The ladder rows of session `id`'s card: each row's label and payload length.
+async fn ladder(browser: &Browser, id: u64) -> Value {
+    browser
+        .js(&format!(
+            "return [...document.querySelectorAll('.session[data-session-id=\"{id}\"] \
+             .ladder .pkt')].map(r => [r.dataset.label, Number(r.dataset.len)]);"
+        ))
+        .await
+}
+
+/// Waits until session `id`'s ladder has SYN, SYN-ACK, ACK (in that order) and a 3-byte
+/// segment after them; returns the labels.
+async fn wait_ladder(browser: &Browser, id: u64) -> Vec<String> {
+    let deadline = std::time::Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let rows = ladder(browser, id).await;
+        let rows: Vec<(String, u64)> = serde_json::from_value(rows).unwrap_or_default();
+        let at = |label: &str| rows.iter().position(|(l, _)| l == label);
+        let data = rows.iter().position(|(_, len)| *len == 3);
+        if let (Some(syn), Some(synack), Some(ack), Some(data)) =
+            (at("SYN"), at("SYN-ACK"), at("ACK"), data)
+        {
+            assert!(syn < synack && synack < ack && ack < data, "{rows:?}");
+            return rows.into_iter().map(|(l, _)| l).collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session {id}'s ladder never showed the handshake and `hi\\n`: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
+    let test = "a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download";
+    let Some(setup) = setup(test) else { return };
+    let Some(axe) = axe_source(test) else { return };
+    let server = serve_page(&setup, true).await;
+    if !capture_on(&server).await {
+        server.stop().await;
+        skip_unless_required(
+            test,
+            Need::Capture,
+            "no root or CAP_NET_RAW to capture packets",
+        );
+        return;
+    }
+    let browser = Browser::start(&setup, 360, 800).await;
+    browser.open(server.addrs.http[0]).await;
+    // The feed asked for packets (it reconnects with ?packets=1 once /api/info says capture
+    // is on) and has shown this page's own session: from then on no packet is missed.
+    browser
+        .wait_true(
+            "return document.querySelector('section.panel.cs')?.dataset.packets === 'true' \
+             && !!document.querySelector('[data-packets-for=\"bs\"]');",
+            "the feed with packets and this page's own session",
+        )
+        .await;
+
+    let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
+    nc.send(b"hi\n").await;
+    let reply = nc.line().await;
+    assert_stamped(&reply, b"hi\n");
+    let id = raw_session(&server).await;
+    let card = format!(".session[data-session-id=\"{id}\"]");
+    browser
+        .wait_for(&format!("{card} .pkts-toggle"), "the card's Packets button")
+        .await;
+    browser.click(&format!("{card} .pkts-toggle")).await;
+    let labels = wait_ladder(&browser, id).await;
+    assert!(labels.iter().any(|l| l == "PSH/ACK len 3"), "{labels:?}");
+
+    // A row opens into its layers.
+    browser
+        .click(&format!("{card} .pkt[data-len=\"3\"] summary"))
+        .await;
+    let layers = browser
+        .text(&format!("{card} .pkt[data-len=\"3\"] .layers"))
+        .await;
+    for part in ["IPv4", "TCP", "B", "hi\\n", "68 69 0a"] {
+        assert!(layers.contains(part), "{part:?} not in {layers:?}");
+    }
+
+    // The download link: the session's pcap, a real pcap file.
+    let link = browser
+        .js(&format!(
+            "const a = document.querySelector('{card} a.pcap'); \
+             return {{ path: new URL(a.href).pathname, download: a.hasAttribute('download') }};"
+        ))
+        .await;
+    assert_eq!(
+        link,
+        json!({ "path": format!("/api/sessions/{id}/pcap"), "download": true })
+    );
+    let magic = browser
+        .js_async(
+            &format!(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch(document.querySelector('{card} a.pcap').href) \
+                 .then(r => r.arrayBuffer()) \
+                 .then(b => done([...new Uint8Array(b, 0, 4)].map(x => x.toString(16).padStart(2, '0')).join(''))) \
+                 .catch(e => done(String(e)));"
+            ),
+            vec![],
+        )
+        .await;
+    let magic = magic.as_str().unwrap_or_default().to_string();
+    assert!(
+        ["d4c3b2a1", "a1b2c3d4", "4d3cb2a1", "a1b23c4d"].contains(&magic.as_str()),
+        "not a pcap: {magic}"
+    );
+
+    // 360 px: nothing wider than the screen; and the open view passes axe.
+    let overflow = browser
+        .js("return document.documentElement.scrollWidth - window.innerWidth;")
+        .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "overflows by {overflow} px"
+    );
+    let violations = browser.axe_violations(&axe, &WCAG_21_AA, &ALSO).await;
+    assert!(violations.is_empty(), "{violations:#?}");
+
+    drop(nc);
+    browser.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_capture_the_view_says_how_to_turn_it_on() {
+    let Some(setup) = setup("without_capture_the_view_says_how_to_turn_it_on") else {
+        return;
+    };
+    let server = serve_page(&setup, false).await;
+    let browser = Browser::start(&setup, 1366, 900).await;
+    browser.open(server.addrs.http[0]).await;
+    browser
+        .wait_for(
+            "[data-packets-for=\"bs\"] .pkts-toggle",
+            "the B/S Packets button",
+        )
+        .await;
+    browser
+        .click("[data-packets-for=\"bs\"] .pkts-toggle")
+        .await;
+    let text = browser.text("[data-packets-for=\"bs\"] .pkts-off").await;
+    assert!(
+        text.contains("sudo setcap cap_net_raw+ep target/release/socklab-server")
+            && text.contains("--capture"),
+        "{text}"
+    );
+    browser.quit().await;
+    server.stop().await;
+}
