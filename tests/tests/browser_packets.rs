@@ -1,8 +1,10 @@
 //! The Packets view (`--capture`): a raw TCP client says `hi\n` and reads its stamp; its card's
 //! Packets view shows the real packets as a ladder (SYN, SYN-ACK, ACK, then a segment of 3
 //! bytes), each row opening into its layers, and a Download .pcap link to
-//! `/api/sessions/{id}/pcap` that gives a pcap file. On a 360 px screen, with no axe
-//! violations. Without capture, the view says how to turn it on.
+//! `/api/sessions/{id}/pcap` that gives a pcap file; a UDP peer's card shows datagrams and
+//! no handshake; the B/S panel has ladders for the page's WebSocket and the bridge's TCP hop.
+//! On a 360 px screen, with no axe violations. Without capture, the view says how to turn it
+//! on.
 //!
 //! Capture needs root or CAP_NET_RAW: without it the capture test is a recorded skip locally
 //! and a failure under CI (which runs as root). Same browser harness as `browser.rs`.
@@ -20,6 +22,7 @@ use socklab_tests::raw::http_get;
 use socklab_tests::skip::{Need, skip_unless_required};
 use socklab_tests::socklab_server::RunningServer;
 use socklab_tests::{LineClient, TIMEOUT, assert_stamped, start_server_with};
+use tokio::net::UdpSocket;
 use webdriver::{ALSO, Browser, PAGE_TIMEOUT, Setup, WCAG_21_AA, axe_source, setup};
 
 /// The page's server, with `--capture` as asked.
@@ -43,8 +46,8 @@ async fn capture_on(server: &RunningServer) -> bool {
     info.capture
 }
 
-/// The one raw TCP session's id (no `via`), once the server knows it.
-async fn raw_session(server: &RunningServer) -> u64 {
+/// The one raw session of `kind` (no `via`), once the server knows it.
+async fn raw_session(server: &RunningServer, kind: SessionKind) -> u64 {
     tokio::time::timeout(TIMEOUT, async {
         loop {
             let raw = server
@@ -52,7 +55,7 @@ async fn raw_session(server: &RunningServer) -> u64 {
                 .snapshot()
                 .sessions
                 .into_iter()
-                .find(|s| s.kind == SessionKind::Tcp && s.via.is_none());
+                .find(|s| s.kind == kind && s.via.is_none());
             if let Some(s) = raw {
                 return s.id;
             }
@@ -127,7 +130,7 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
     nc.send(b"hi\n").await;
     let reply = nc.line().await;
     assert_stamped(&reply, b"hi\n");
-    let id = raw_session(&server).await;
+    let id = raw_session(&server, SessionKind::Tcp).await;
     let card = format!(".session[data-session-id=\"{id}\"]");
     browser
         .wait_for(&format!("{card} .pkts-toggle"), "the card's Packets button")
@@ -186,6 +189,46 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
     );
     let violations = browser.axe_violations(&axe, &WCAG_21_AA, &ALSO).await;
     assert!(violations.is_empty(), "{violations:#?}");
+
+    // A UDP peer: datagrams, no handshake.
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.send_to(b"hi\n", server.addrs.udp[0]).await.unwrap();
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(TIMEOUT, udp.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let uid = raw_session(&server, SessionKind::Udp).await;
+    let ucard = format!(".session[data-session-id=\"{uid}\"]");
+    browser
+        .wait_for(
+            &format!("{ucard} .pkts-toggle"),
+            "the UDP card's Packets button",
+        )
+        .await;
+    browser.click(&format!("{ucard} .pkts-toggle")).await;
+    browser
+        .wait_true(
+            &format!(
+                "const rows = [...document.querySelectorAll('{ucard} .pkt')]\
+                 .map(r => r.dataset.label); \
+                 return rows.length >= 2 && rows.every(l => l.startsWith('UDP len'));"
+            ),
+            "the UDP session's datagrams, with no handshake",
+        )
+        .await;
+
+    // The B/S side: this page's WebSocket session and the bridge's TCP hop, each with its pcap.
+    browser
+        .click("[data-packets-for=\"bs\"] .pkts-toggle")
+        .await;
+    browser
+        .wait_true(
+            "return document.querySelectorAll('[data-packets-for=\"bs\"] .ladder a.pcap')\
+             .length === 2;",
+            "two B/S ladders (WebSocket and TCP hop)",
+        )
+        .await;
 
     drop(nc);
     browser.quit().await;

@@ -89,7 +89,8 @@ fn ladder(l: Lang, d: &Ladder) -> Html {
         <div class="ladder" data-session-id={d.id.to_string()}>
             <div class="ladder-head">
                 <b>{ format!("{} #{}", d.title, d.id) }</b>
-                <a class="pcap" href={href} download={format!("socklab-session-{}.pcap", d.id)}>
+                // An empty `download`: the file keeps the server's name (`socklab-<kind>-<id>.pcap`).
+                <a class="pcap" href={href} download="">
                     { l.t("Download .pcap", "下载 .pcap") }
                 </a>
             </div>
@@ -123,7 +124,8 @@ fn row(l: Lang, p: &PacketEvent) -> Html {
         Direction::In => ("in", "→", l.t("client → server", "客户端 → 服务器")),
         Direction::Out => ("out", "←", l.t("server → client", "服务器 → 客户端")),
     };
-    let bytes = packets::unhex(&p.payload_hex);
+    // The server writes the hex; should it ever be bad, the row shows no payload bytes.
+    let bytes = util::parse_hex(&p.payload_hex).unwrap_or_default();
     let transport = if p.proto == "tcp" { "TCP" } else { "UDP" };
     let wire = u64::from(p.ip_header) + u64::from(p.transport_header) + u64::from(p.payload_len);
     html! {

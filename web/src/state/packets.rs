@@ -87,18 +87,6 @@ pub fn label(p: &PacketEvent) -> String {
     name
 }
 
-/// The bytes of a hex string (pairs of hex digits); stops at the first pair that is not hex.
-pub fn unhex(hex: &str) -> Vec<u8> {
-    hex.as_bytes()
-        .chunks_exact(2)
-        .map_while(|pair| {
-            std::str::from_utf8(pair)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 16).ok())
-        })
-        .collect()
-}
-
 /// Bytes as text: printable ASCII as is, `\n`, `\r`, `\t` escaped, anything else as `·`.
 pub fn as_text(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
@@ -177,11 +165,9 @@ mod tests {
 
     #[test]
     fn payloads_read_as_text_and_hex() {
-        let bytes = unhex("68690a");
-        assert_eq!(bytes, b"hi\n");
-        assert_eq!(as_text(&bytes), "hi\\n");
-        assert_eq!(spaced_hex(&bytes), "68 69 0a");
-        assert_eq!(unhex("6x"), Vec::<u8>::new());
+        let bytes = b"hi\n\x00";
+        assert_eq!(as_text(bytes), "hi\\n·");
+        assert_eq!(spaced_hex(bytes), "68 69 0a 00");
     }
 
     #[test]
