@@ -190,6 +190,8 @@ fn parse(text: &str) -> Option<(MonitorEvent, String)> {
         MonitorEvent::SessionOpened(e) => util::clock_of(&e.at),
         MonitorEvent::Message(e) => util::clock_of(&e.at),
         MonitorEvent::SessionClosed(e) => util::clock_of(&e.at),
+        // A packet's row reads its own `at` when drawn: a burst costs no clock per packet.
+        MonitorEvent::Packet(_) => String::new(),
         _ => util::clock_now(),
     };
     Some((event, clock))
