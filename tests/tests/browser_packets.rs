@@ -217,6 +217,16 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
             "the UDP session's datagrams, with no handshake",
         )
         .await;
+    // A new card in the list leaves an open view open.
+    let still_open = browser
+        .js(&format!(
+            "return !!document.querySelector('{card} .ladder');"
+        ))
+        .await;
+    assert_eq!(
+        still_open, true,
+        "the TCP card's ladder closed when the UDP card came"
+    );
 
     // The B/S side: this page's WebSocket session and the bridge's TCP hop, each with its pcap.
     browser
@@ -228,6 +238,13 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
              .length === 2;",
             "two B/S ladders (WebSocket and TCP hop)",
         )
+        .await;
+
+    // For a reviewer's eyes: the page at 360 px with the three ladders open.
+    let dir = webdriver::screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    browser
+        .screenshot(&dir.join("packets-360.png"), 360, 800, true)
         .await;
 
     drop(nc);

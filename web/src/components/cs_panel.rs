@@ -1,6 +1,7 @@
 //! The C/S panel: every raw TCP/UDP/banner session the server is serving right now, with their
 //! messages as they happen (from `/api/events`), and the commands that join them.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
@@ -32,7 +33,21 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
     let st = &props.state;
     let my_ws = st.my_ws.as_ref();
     let info = props.info.as_ref();
-    let card = |s: &&Rc<SessionView>| session_view(l, s, my_ws, info, st);
+    // The session cards whose Packets view is open, by the view's key.
+    let packets_open = use_state(BTreeSet::<AttrValue>::new);
+    let ontoggle = use_callback(packets_open.clone(), |key: AttrValue, open| {
+        let mut set = (**open).clone();
+        if !set.remove(&key) {
+            set.insert(key);
+        }
+        open.set(set);
+    });
+    let packets = PacketsCtx {
+        info,
+        open: &packets_open,
+        ontoggle: &ontoggle,
+    };
+    let card = |s: &&Rc<SessionView>| session_view(l, s, my_ws, &packets, st);
 
     let open: Vec<&Rc<SessionView>> = st
         .sessions
@@ -121,20 +136,30 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
     }
 }
 
+/// What a card needs for its Packets view.
+struct PacketsCtx<'a> {
+    info: Option<&'a ServerInfo>,
+    /// The open views' keys.
+    open: &'a BTreeSet<AttrValue>,
+    ontoggle: &'a Callback<AttrValue>,
+}
+
 /// One session: kind, id, addresses, byte counts, its newest messages, how it closed, and its
 /// packets (on demand).
 fn session_view(
     l: Lang,
     s: &Rc<SessionView>,
     my_ws: Option<&SessionKey>,
-    info: Option<&ServerInfo>,
+    packets: &PacketsCtx,
     st: &MonitorState,
 ) -> Html {
+    let info = packets.info;
     // Packet events carry no instance: only this instance's own sessions have them.
     let local = info.map_or(s.opened.instance.is_none(), |i| {
         i.instance == s.opened.instance
     });
     let capture = info.map(|i| i.capture);
+    let key_id = AttrValue::from(format!("cs-{}", s.opened.id));
     let o = &s.opened;
     // The data- attributes carry the same counts the text shows, unrounded, for tests and tools.
     let c = &s.counts;
@@ -205,7 +230,8 @@ fn session_view(
                 </div>
             }
             if local {
-                <PacketsView lang={l} {capture} key_id={format!("cs-{}", o.id)}
+                <PacketsView lang={l} {capture} key_id={key_id.clone()}
+                    open={packets.open.contains(&key_id)} ontoggle={packets.ontoggle.clone()}
                     ladders={vec![Ladder {
                         id: o.id,
                         title: kind_text.into(),

@@ -3,7 +3,7 @@
 //! handshake — each row opening into its layers (IP header, TCP/UDP header, payload as text
 //! and hex), and the session's `.pcap` for Wireshark.
 //!
-//! Closed, it is one button: the ladder is drawn only while the view is open, and it shows
+//! Closed, it is one button (which views are open, the panel keeps): the ladder is drawn only while the view is open, and it shows
 //! at most the packets the state keeps (`state::packets::KEEP`), so a burst costs little.
 
 use socklab_protocol::{Direction, PacketEvent};
@@ -35,15 +35,20 @@ pub struct PacketsProps {
     pub ladders: Vec<Ladder>,
     /// Names the view's region (unique on the page).
     pub key_id: AttrValue,
+    /// Whether the ladder is shown. Kept by the panel, not here: a session card may be drawn
+    /// anew when the list around it changes, and an open view must stay open.
+    pub open: bool,
+    /// The Packets button was pressed (gives `key_id`).
+    pub ontoggle: Callback<AttrValue>,
 }
 
 #[component]
 pub fn PacketsView(props: &PacketsProps) -> Html {
     let l = props.lang;
-    let open = use_state(|| false);
+    let open = props.open;
     let toggle = {
-        let open = open.clone();
-        Callback::from(move |_: MouseEvent| open.set(!*open))
+        let (ontoggle, key) = (props.ontoggle.clone(), props.key_id.clone());
+        Callback::from(move |_: MouseEvent| ontoggle.emit(key.clone()))
     };
     let region = format!("packets-{}", props.key_id);
     html! {
@@ -52,7 +57,7 @@ pub fn PacketsView(props: &PacketsProps) -> Html {
                 aria-expanded={open.to_string()} aria-controls={region.clone()}>
                 { l.t("Packets", "数据包") }
             </button>
-            if *open {
+            if open {
                 <div class="pkts-body" id={region}>
                     { body(l, props.capture, &props.ladders) }
                 </div>

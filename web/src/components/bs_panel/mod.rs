@@ -59,6 +59,8 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
     let unreachable =
         never_connected && !is_open && state.last_close.as_ref().is_some_and(|c| c.code == 1006);
     let query = AttrValue::from(filter.trim().to_lowercase());
+    let packets_open = use_state(|| false);
+    let ontoggle = use_callback(packets_open.clone(), |_: AttrValue, open| open.set(!**open));
 
     html! {
         <section class="panel bs" aria-labelledby="bs-title">
@@ -84,7 +86,7 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
             <UpstreamNote lang={l} upstream={props.upstream.clone()} {is_open} />
             if !props.ladders.is_empty() {
                 <PacketsView lang={l} capture={props.capture} key_id="bs"
-                    ladders={props.ladders.clone()} />
+                    ladders={props.ladders.clone()} open={*packets_open} {ontoggle} />
             }
             // The last close stays visible while reconnecting, so its reason can be read.
             if let Some(close) = state.last_close.clone().filter(|_| !is_open) {
