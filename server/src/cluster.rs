@@ -26,6 +26,7 @@
 //!   [`WARN_EVERY`]. Messages and closes of sessions not kept are not passed on.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -86,7 +87,7 @@ pub struct Limits {
 
 impl Limits {
     /// The limits the flags give.
-    pub fn from_config(config: &crate::Config) -> Self {
+    pub fn from_config(config: &crate::config::Config) -> Self {
         Limits {
             sessions: config.monitor_redis_max_sessions,
             per_instance: config.monitor_redis_max_per_instance,
@@ -115,26 +116,16 @@ enum Refused {
     OverCap,
 }
 
-/// `--monitor-redis`'s value check (clap): a URL the redis crate accepts.
-pub fn parse_url(s: &str) -> Result<String, String> {
-    match redis::Client::open(s) {
-        Ok(_) => Ok(s.to_owned()),
-        Err(err) => Err(format!(
-            "not a Redis URL (like redis://127.0.0.1:6379/): {err}"
-        )),
-    }
-}
-
 /// The instance name when `--monitor-redis` is given without `--instance`: the host name and
 /// the first HTTP port, unique on one network.
-pub fn default_instance(addrs: &crate::Addrs) -> String {
+pub fn default_instance(http: &[SocketAddr]) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "socklab".to_owned());
-    match addrs.http.first() {
+    match http.first() {
         Some(http) => format!("{host}:{}", http.port()),
         None => host,
     }
@@ -995,14 +986,6 @@ mod tests {
             "{}",
             states[1].1
         );
-    }
-
-    #[test]
-    fn urls_are_checked() {
-        assert!(parse_url("redis://127.0.0.1:6379/").is_ok());
-        assert!(parse_url("redis://user:secret@127.0.0.1:6379/").is_ok());
-        assert!(parse_url("rediss://redis.example.org:6380/").is_ok());
-        assert!(parse_url("http://nope").is_err());
     }
 
     #[test]

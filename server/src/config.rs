@@ -3,8 +3,10 @@
 //! Tests build a [`Config`] with [`Config::for_tests`] (every listener on `127.0.0.1:0`) or with
 //! `Config::parse_from([...])`, exactly as a user would type the flags.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -190,14 +192,14 @@ pub struct Config {
     /// A proxy whose PROXY header or X-Forwarded-For is believed (an IP, or a network like
     /// 10.0.0.0/8); repeatable. None given: loopback only.
     #[arg(long = "trusted-proxy", value_name = "IP|CIDR")]
-    pub trusted_proxy: Vec<crate::proxy::Cidr>,
+    pub trusted_proxy: Vec<Cidr>,
 
     /// One monitor for several instances: publish this instance's session events to Redis
     /// pub/sub (`redis://HOST:6379/`; `redis://USER:PASS@HOST:6379/` with credentials,
     /// `rediss://…` over TLS, `redis+unix:///PATH`) and stream every instance's on
     /// `/api/events`, tagged with --instance (default: host name and HTTP port). If Redis goes
     /// away the services go on, and the feed says `degraded` until it is back.
-    #[arg(long, value_name = "URL", value_parser = crate::cluster::parse_url)]
+    #[arg(long, value_name = "URL", value_parser = parse_redis_url)]
     pub monitor_redis: Option<String>,
 
     /// With --monitor-redis: most other-instance sessions kept for the monitor, all instances
@@ -313,6 +315,91 @@ impl Config {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace)
     }
+
+    /// Whether the peer is a proxy whose word about the client is believed: one listed with
+    /// `--trusted-proxy`, or, when none is listed, a loopback address.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        if self.trusted_proxy.is_empty() {
+            ip.to_canonical().is_loopback()
+        } else {
+            self.trusted_proxy.iter().any(|net| net.contains(ip))
+        }
+    }
+}
+
+/// `--monitor-redis`'s value check (clap): a URL the redis crate accepts.
+pub fn parse_redis_url(s: &str) -> Result<String, String> {
+    match redis::Client::open(s) {
+        Ok(_) => Ok(s.to_owned()),
+        Err(err) => Err(format!(
+            "not a Redis URL (like redis://127.0.0.1:6379/): {err}"
+        )),
+    }
+}
+
+/// An IP network: `10.0.0.0/8`, `::1/128`, or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// Why a `--trusted-proxy` value is not a network.
+#[derive(Debug, thiserror::Error)]
+#[error("not an IP address or CIDR network (like 10.0.0.0/8 or 127.0.0.1): {0}")]
+pub struct CidrError(String);
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || CidrError(s.to_owned());
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, prefix)) => (ip, Some(prefix)),
+            None => (s, None),
+        };
+        let addr: IpAddr = ip.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let bits = usize::from(bits);
+    let (whole, rest) = (bits / 8, bits % 8);
+    if a[..whole] != b[..whole] {
+        return false;
+    }
+    if rest == 0 {
+        return true;
+    }
+    let mask = 0xffu8 << (8 - rest);
+    a[whole] & mask == b[whole] & mask
 }
 
 #[cfg(test)]
@@ -340,5 +427,29 @@ mod tests {
         let c = Config::parse_from(["s", "--tcp", "127.0.0.1:1", "--tcp", "[::1]:1"]);
         assert_eq!(c.tcp.len(), 2);
         assert!(c.tcp[1].is_ipv6());
+    }
+
+    #[test]
+    fn cidrs_parse_and_match() {
+        let net: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: Cidr = "::1".parse().unwrap();
+        assert_eq!(one.to_string(), "::1/128");
+        assert!(one.contains(std::net::Ipv6Addr::LOCALHOST.into()));
+        let odd: Cidr = "192.168.0.0/23".parse().unwrap();
+        assert!(odd.contains("192.168.1.255".parse().unwrap()));
+        assert!(!odd.contains("192.168.2.0".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("lab".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn redis_urls_are_checked() {
+        assert!(parse_redis_url("redis://127.0.0.1:6379/").is_ok());
+        assert!(parse_redis_url("redis://user:secret@127.0.0.1:6379/").is_ok());
+        assert!(parse_redis_url("rediss://redis.example.org:6380/").is_ok());
+        assert!(parse_redis_url("http://nope").is_err());
     }
 }

@@ -38,40 +38,37 @@ pub mod config;
 pub mod registry;
 pub mod shutdown;
 
-mod banner;
-mod bridge;
+mod app;
 mod capture;
 mod clock;
 mod cluster;
 mod http;
-mod liveness;
 mod metrics;
-mod monitor;
-mod proxy;
-mod shared;
-mod static_files;
-mod tcp_echo;
-mod udp_echo;
+mod net;
+mod services;
+mod state;
 mod webtransport;
+mod ws;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::Config;
-pub use proxy::Cidr;
+pub use config::{Cidr, Config};
 pub use registry::Registry;
+pub use state::Addrs;
 pub use webtransport::WtError;
 
-use shared::Shared;
+use net::listen::{bind_tcp, bind_udp};
+use services::{banner, tcp_echo, udp_echo};
+use state::Shared;
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -90,23 +87,6 @@ pub enum ServerError {
     /// The WebTransport endpoint could not start (its socket or its certificate).
     #[error(transparent)]
     WebTransport(#[from] WtError),
-}
-
-/// Where each service really listens (after binding, so port 0 is resolved).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Addrs {
-    /// TCP echo listeners.
-    pub tcp: Vec<SocketAddr>,
-    /// UDP echo sockets.
-    pub udp: Vec<SocketAddr>,
-    /// Banner listeners.
-    pub banner: Vec<SocketAddr>,
-    /// HTTP listeners.
-    pub http: Vec<SocketAddr>,
-    /// The WebTransport endpoint (UDP), unless `--no-webtransport`.
-    pub webtransport: Option<SocketAddr>,
-    /// `/metrics` on its own listener (`--metrics`).
-    pub metrics: Option<SocketAddr>,
 }
 
 /// The bound sockets of every service, ready for [`run`].
@@ -190,30 +170,6 @@ fn local_addr(listener: &TcpListener, asked: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(asked)
 }
 
-/// A TCP listener like the lesson's (`SO_REUSEADDR`, so a restart does not wait for
-/// TIME_WAIT), IPv6 sockets v6-only so `0.0.0.0:P` and `[::]:P` can both be bound.
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
-}
-
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
-}
-
 /// Serves every service on `listeners` until `shutdown` resolves, then stops accepting,
 /// closes every session cleanly (WebSocket close 1001) and returns within
 /// `--shutdown-grace` seconds.
@@ -269,7 +225,7 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
     let addrs = listeners.addrs.clone();
     let mut config = config;
     if config.monitor_redis.is_some() && config.instance.is_none() {
-        config.instance = Some(cluster::default_instance(&addrs));
+        config.instance = Some(cluster::default_instance(&addrs.http));
     }
     let registry = Registry::new(config.monitor_buffer, config.instance.clone());
     let tracker = TaskTracker::new();
@@ -291,7 +247,7 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
             .map(|a| a.to_string())
             .unwrap_or_else(|| format!("127.0.0.1:{}", socklab_protocol::DEFAULT_ECHO_PORT))
     });
-    let capture = capture::Capture::start(&config, &addrs, &registry, &shutdown);
+    let capture = capture::Capture::start(&config, &addrs.ports(), &registry, &shutdown);
     let shared = Arc::new(Shared {
         capture,
         limit: Arc::new(Semaphore::new(config.max_connections)),
@@ -322,14 +278,18 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
     if let Some(wt) = listeners.webtransport {
         tasks.push(tokio::spawn(webtransport::serve(wt, Arc::clone(&shared))));
     }
-    tasks.push(tokio::spawn(metrics::upkeep(Arc::clone(&shared))));
+    tasks.push(tokio::spawn(http::metrics::upkeep(Arc::clone(&shared))));
     if let Some(l) = listeners.metrics {
-        let app = http::metrics_app(Arc::clone(&shared));
-        tasks.push(tokio::spawn(http::serve(l, app, Arc::clone(&shared))));
+        let app = app::metrics_app(Arc::clone(&shared));
+        tasks.push(tokio::spawn(http::serve::serve(
+            l,
+            app,
+            Arc::clone(&shared),
+        )));
     }
-    let app = http::app(Arc::clone(&shared));
+    let app = app::app(Arc::clone(&shared));
     for l in listeners.http {
-        tasks.push(tokio::spawn(http::serve(
+        tasks.push(tokio::spawn(http::serve::serve(
             l,
             app.clone(),
             Arc::clone(&shared),

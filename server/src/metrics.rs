@@ -1,4 +1,4 @@
-//! `GET /metrics`: the server's counters in the Prometheus text format, one recorder per
+//! The server's counters for `GET /metrics` (served by `http/metrics.rs`) in the Prometheus text format, one recorder per
 //! server (no global recorder, so servers started side by side in one test process keep their
 //! own counts), every series labelled with `--instance` when it is set.
 //!
@@ -13,18 +13,12 @@
 //! Prometheus and promtool both read. Without its HTTP listener (default features off) it adds
 //! no runtime, only the recorder.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use socklab_protocol::SessionKind;
-
-use crate::shared::Shared;
 
 /// Every session kind, in the order of [`kind_index`].
 pub(crate) const KINDS: [SessionKind; 5] = [
@@ -425,60 +419,6 @@ pub(crate) fn reason_class(reason: &str) -> &'static str {
             },
             |&(_, class)| class,
         )
-}
-
-/// Folds histogram samples into buckets every [`UPKEEP`] until shutdown.
-pub(crate) async fn upkeep(shared: Arc<Shared>) {
-    let mut every = tokio::time::interval(UPKEEP);
-    loop {
-        tokio::select! {
-            () = shared.shutdown.cancelled() => return,
-            _ = every.tick() => shared.registry.metrics().upkeep(),
-        }
-    }
-}
-
-/// `GET /metrics`.
-pub(crate) async fn handler(State(shared): State<Arc<Shared>>) -> Response {
-    let body = shared.registry.render_metrics();
-    (
-        StatusCode::OK,
-        [
-            (
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// Counts the WebSocket handshakes `/ws` and `/api/events` refused, by their answer: a
-/// response layer, so the handlers need no hook of their own.
-pub(crate) async fn count_refusals(
-    State(shared): State<Arc<Shared>>,
-    uri: axum::http::Uri,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let endpoint = if uri.path() == "/ws" {
-        "/ws"
-    } else {
-        "/api/events"
-    };
-    let response = next.run(request).await;
-    let why = match response.status() {
-        StatusCode::FORBIDDEN => Some(Refusal::Origin),
-        StatusCode::SERVICE_UNAVAILABLE => Some(Refusal::Limit),
-        s if s.is_client_error() => Some(Refusal::BadRequest),
-        _ => None,
-    };
-    if let Some(why) = why {
-        shared.registry.metrics().refused(why, endpoint);
-    }
-    response
 }
 
 #[cfg(test)]

@@ -21,17 +21,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use socklab_protocol::MonitorEvent;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::Addrs;
 use crate::config::Config;
 use crate::registry::Registry;
-use crate::shared::Shared;
 
 /// Packets read but not yet matched, between the two threads.
 const QUEUE: usize = 8192;
@@ -65,15 +60,14 @@ impl Capture {
     /// privilege, logs one line saying how to get it and returns `None`; nothing else changes.
     pub(crate) fn start(
         config: &Config,
-        addrs: &Addrs,
+        ports: &[u16],
         registry: &Arc<Registry>,
         shutdown: &CancellationToken,
     ) -> Option<Arc<Capture>> {
         if !config.capture {
             return None;
         }
-        let ports = listening_ports(addrs);
-        let raw = match socket::open(&ports) {
+        let raw = match socket::open(ports) {
             Ok(raw) => raw,
             Err(err) => {
                 log_refused(&err);
@@ -145,19 +139,6 @@ impl Capture {
     }
 }
 
-/// Every port socklab listens on: each packet of its sessions has one of them at one end.
-fn listening_ports(addrs: &Addrs) -> Vec<u16> {
-    let mut ports: Vec<u16> = [&addrs.tcp, &addrs.udp, &addrs.banner, &addrs.http]
-        .into_iter()
-        .flatten()
-        .chain(addrs.webtransport.iter())
-        .map(|a| a.port())
-        .collect();
-    ports.sort_unstable();
-    ports.dedup();
-    ports
-}
-
 fn log_refused(err: &io::Error) {
     if err.kind() == io::ErrorKind::PermissionDenied {
         tracing::warn!(
@@ -168,41 +149,6 @@ fn log_refused(err: &io::Error) {
     } else {
         tracing::warn!(cause = %err, "packet capture is off: cannot open a raw AF_PACKET socket");
     }
-}
-
-/// `GET /api/sessions/{id}/pcap`: the session's kept packets as a pcap file.
-pub(crate) async fn pcap_handler(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<u64>,
-) -> Response {
-    let Some(capture) = shared.capture.as_ref() else {
-        return (
-            StatusCode::NOT_FOUND,
-            "packet capture is off on this server (start it with --capture, as root or with \
-             CAP_NET_RAW)\n",
-        )
-            .into_response();
-    };
-    let Some((kind, file)) = capture.pcap(id) else {
-        return (
-            StatusCode::NOT_FOUND,
-            format!("no captured packets for session {id} (unknown, or forgotten)\n"),
-        )
-            .into_response();
-    };
-    let name = format!("attachment; filename=\"socklab-{kind}-{id}.pcap\"");
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                "application/vnd.tcpdump.pcap".to_owned(),
-            ),
-            (header::CONTENT_DISPOSITION, name),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        file,
-    )
-        .into_response()
 }
 
 /// The capture's counters, for logs and benches.

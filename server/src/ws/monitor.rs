@@ -18,10 +18,10 @@ use socklab_protocol::{MonitorEvent, close_code};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::bridge::{answer_close, close, tune};
-use crate::http::check_origin;
-use crate::liveness::{Beat, Liveness, ping};
-use crate::shared::Shared;
+use crate::http::access::check_origin;
+use crate::state::Shared;
+use crate::ws::liveness::{Beat, Liveness, ping};
+use crate::ws::socket::{answer_close, close, tune};
 
 /// The query of `/api/events`.
 #[derive(Debug, Default, serde::Deserialize)]

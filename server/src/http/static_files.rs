@@ -14,7 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
-use crate::shared::Shared;
+use crate::state::Shared;
 
 /// The static-file service, used as the app's fallback.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {

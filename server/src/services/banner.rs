@@ -6,8 +6,9 @@ use socklab_protocol::SessionKind;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::net::listen::accept_loop;
 use crate::registry::Session;
-use crate::shared::{Shared, accept_loop};
+use crate::state::Shared;
 
 /// Greets every client until shutdown.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {

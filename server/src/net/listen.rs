@@ -1,48 +1,43 @@
-//! What every service shares: the configuration, the session registry, the one connection
-//! limit and the one shutdown signal.
+//! Listening: binding the listeners (`SO_REUSEADDR`, v6-only IPv6) and the accept loop every
+//! TCP service shares (connection limit, keepalive, PROXY header), one task per connection.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use socket2::{Domain, Protocol, Socket, Type};
 use socklab_protocol::SessionKind;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
-use crate::Addrs;
-use crate::config::Config;
-use crate::proxy;
-use crate::registry::{Extra, Registry, Session};
+use crate::net::proxy_protocol;
+use crate::registry::{Extra, Session};
+use crate::state::Shared;
 
-/// State shared by every task of one server.
-#[derive(Debug)]
-pub struct Shared {
-    /// The parsed flags.
-    pub config: Config,
-    /// Sessions and the monitor bus.
-    pub registry: Arc<Registry>,
-    /// `--max-connections`: one permit per open session of any kind, taken before the session
-    /// is served and released when it ends.
-    pub limit: Arc<Semaphore>,
-    /// Cancelled once, at shutdown; every session task watches it (axum's graceful shutdown
-    /// does not reach upgraded WebSockets, so they must watch it themselves).
-    pub shutdown: CancellationToken,
-    /// Every session task, so shutdown can wait for them to close cleanly.
-    pub tracker: TaskTracker,
-    /// Where the listeners really are (ports chosen by the OS when 0 was asked for).
-    pub addrs: Addrs,
-    /// Where the bridge connects: `--upstream`, or the first TCP echo listener.
-    pub upstream: String,
-    /// With `--monitor-redis`: the other instances' sessions for `/api/events`.
-    pub cluster: Option<Arc<crate::cluster::Cluster>>,
-    /// The WebTransport endpoint's URL and certificate hash, for `/api/webtransport`
-    /// (None when it is off).
-    pub webtransport: Option<Arc<crate::webtransport::WtState>>,
-    /// With `--capture` (and the privilege): the captured packets.
-    pub capture: Option<Arc<crate::capture::Capture>>,
+/// A TCP listener like the lesson's (`SO_REUSEADDR`, so a restart does not wait for
+/// TIME_WAIT), IPv6 sockets v6-only so `0.0.0.0:P` and `[::]:P` can both be bound.
+pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// A UDP socket, IPv6 ones v6-only like the TCP listeners.
+pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// Accepts connections until shutdown and serves each in its own task, within the connection
@@ -92,7 +87,9 @@ pub async fn accept_loop<F, Fut>(
         if shared.config.proxy_protocol && shared.registry.linked(peer).is_none() {
             let (handler, shared) = (handler.clone(), Arc::clone(&shared));
             Arc::clone(&shared).tracker.spawn(async move {
-                if let Some(client) = proxy::accept_header(&mut stream, peer, &shared).await {
+                if let Some(client) =
+                    proxy_protocol::accept_header(&mut stream, peer, &shared).await
+                {
                     let session = shared.registry.open(kind, client, local, Extra::default());
                     handler(stream, session, Arc::clone(&shared)).await;
                 }

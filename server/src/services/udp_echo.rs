@@ -13,7 +13,7 @@ use tokio::net::UdpSocket;
 
 use crate::clock::stamp_now;
 use crate::registry::{Extra, Session};
-use crate::shared::Shared;
+use crate::state::Shared;
 
 /// Largest datagram we can receive: the largest UDP payload over IPv6 (65527) rounded up.
 const MAX_DATAGRAM: usize = 65536;

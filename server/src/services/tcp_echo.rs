@@ -1,21 +1,19 @@
 //! The lesson's TCP server, done right: every line is answered with `[time]:line`, many clients
 //! at once, bytes verbatim, bounded memory per connection.
 
-use std::cell::RefCell;
 use std::io;
 use std::sync::Arc;
 
 use socklab_protocol::{SessionKind, Stamper};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::clock::stamp_now;
+use crate::net::listen::accept_loop;
+use crate::net::read::{ReadNow, read_now, with_read_buf};
 use crate::registry::Session;
-use crate::shared::{Shared, accept_loop};
+use crate::state::Shared;
 
-/// Bytes read with one syscall, into a buffer each worker thread owns (see [`with_read_buf`]),
-/// so an idle connection holds no read buffer at all.
-const READ_CHUNK: usize = 16 * 1024;
 /// Reply bytes gathered before they are written, so a client that streams without pausing
 /// is answered as it goes and the reply buffer stays bounded.
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -94,58 +92,6 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
         if stamper.pending() == 0 {
             stamper.shrink();
         }
-    }
-}
-
-thread_local! {
-    /// The read buffer of every connection served on this thread: reused, so it is neither
-    /// held by idle connections nor zeroed again for every read (a 16 KiB memset per message
-    /// was 2% of the bridge's CPU).
-    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
-}
-
-/// Runs `f` with this thread's read buffer. `f` must not await (it cannot: it is sync) nor
-/// call `with_read_buf` again.
-pub(crate) fn with_read_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
-    READ_BUF.with_borrow_mut(|buf| f(buf))
-}
-
-/// What one non-blocking read found.
-pub(crate) enum ReadNow {
-    /// `n` bytes; `drained` when they were fewer than the buffer holds, so nothing more was
-    /// readable: the peer paused.
-    Data { n: usize, drained: bool },
-    /// The peer closed its sending side.
-    Eof,
-    /// Nothing was readable.
-    WouldBlock,
-}
-
-/// Reads what is ready without waiting. A short read means the socket's buffer is now empty:
-/// it says so and clears tokio's readiness, so the caller does not make one more `recv` only
-/// to hear EAGAIN (one syscall fewer per message). Readiness is cleared with the event seen
-/// *before* the read, so bytes that arrive after it wake the task again as usual.
-pub(crate) fn read_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<ReadNow> {
-    let len = buf.len();
-    let mut got = 0;
-    let read = stream.try_io(Interest::READABLE, || {
-        let n = stream.try_read(buf)?;
-        got = n;
-        if n > 0 && n < len {
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(n)
-        }
-    });
-    match read {
-        Ok(0) => Ok(ReadNow::Eof),
-        Ok(n) => Ok(ReadNow::Data { n, drained: false }),
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok(ReadNow::Data {
-            n: got,
-            drained: true,
-        }),
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(ReadNow::WouldBlock),
-        Err(err) => Err(err),
     }
 }
 

@@ -7,11 +7,9 @@
 //! no buffer grows without bound.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -23,26 +21,20 @@ use socklab_protocol::events::HandshakeSize;
 use socklab_protocol::framing::{LinePayload, line_payload, text_to_line};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite;
 
-use crate::http::{ConnAddrs, check_origin, headers_len, request_head_len};
-use crate::liveness::{Beat, Liveness, ping};
-use crate::registry::{Extra, LinkGuard, Session};
-use crate::shared::Shared;
-use crate::tcp_echo::{ReadNow, read_now, with_read_buf};
+use crate::http::access::{ConnAddrs, check_origin};
+use crate::net::read::{ReadNow, read_now, with_read_buf};
+use crate::net::upstream::connect_upstream;
+use crate::registry::{Extra, Session};
+use crate::state::Shared;
+use crate::ws::liveness::{Beat, Liveness, ping};
+use crate::ws::socket::{CLOSE_TIMEOUT, answer_close, classify, close, tune};
 
-/// tungstenite's read buffer; its 128 KiB default would cost gigabytes at 10k sessions.
-pub(crate) const READ_BUFFER: usize = 4 * 1024;
 /// Upstream reply bytes turned into messages before they are sent, so a fast upstream is
 /// forwarded in bounded batches.
 const BATCH_BYTES: usize = 64 * 1024;
-/// How long the upstream may take to accept the bridge's connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a closing peer gets to answer our close frame.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// `?tag=`: a label the client picks to find its own session on the monitor. It is the only
 /// parameter, and nothing a client sends can change where the bridge connects.
 #[derive(Debug, Deserialize)]
@@ -119,23 +111,27 @@ pub(crate) async fn handler(
     response
 }
 
-/// Small buffers and the message limit for one WebSocket.
-pub(crate) fn tune(ws: WebSocketUpgrade, shared: &Shared) -> WebSocketUpgrade {
-    let max = shared.config.max_message;
-    ws.read_buffer_size(READ_BUFFER)
-        // Write frames out at once rather than gathering 128 KiB first.
-        .write_buffer_size(0)
-        // A browser that stops reading makes sends wait, not this buffer grow.
-        .max_write_buffer_size(max.saturating_mul(2).max(READ_BUFFER * 4))
-        .max_message_size(max)
-        .max_frame_size(max)
-}
-
 /// The `101 Switching Protocols` head as hyper will write it (it adds `date`).
 fn response_head_len(response: &Response) -> u64 {
     let status_line = "HTTP/1.1 101 Switching Protocols\r\n".len();
     let date = "date: Wed, 25 Nov 2026 22:04:35 GMT\r\n".len();
     (status_line + headers_len(response.headers()) + date + 2) as u64
+}
+
+/// The size of a request head as it came on the wire (request line, headers, blank line).
+pub fn request_head_len(method: &Method, uri: &Uri, headers: &HeaderMap) -> u64 {
+    let target = uri.path_and_query().map(|p| p.as_str().len()).unwrap_or(1);
+    // "GET " + target + " HTTP/1.1\r\n"
+    let line = method.as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    (line + headers_len(headers) + 2) as u64
+}
+
+/// The bytes of `name: value\r\n` for every header.
+pub fn headers_len(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum()
 }
 
 /// One bridged session, from upgrade to close.
@@ -313,53 +309,6 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, upstream.shutdown()).await;
 }
 
-/// Opens the session's own connection to the upstream, linked to the session so the monitor
-/// can show which echo connection serves which browser.
-pub(crate) async fn connect_upstream(
-    shared: &Shared,
-    id: u64,
-) -> io::Result<(TcpStream, LinkGuard)> {
-    let addr = tokio::net::lookup_host(&shared.upstream)
-        .await?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for that name"))?;
-    let socket = match addr {
-        SocketAddr::V4(_) => TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => TcpSocket::new_v6()?,
-    };
-    // Bound to the exact source address the route gives (not the unspecified one), so the
-    // link names the very (address, port) pair the echo's accept will see, and it exists
-    // before the echo can accept us: with `--proxy-protocol` the echo skips the header check
-    // only for that pair, never for a mere port match.
-    socket.bind(SocketAddr::new(source_ip(addr)?, 0))?;
-    let local = socket.local_addr()?;
-    let mut link = shared.registry.link(local, id);
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-    let connected = stream.local_addr()?;
-    if connected != local {
-        // Not expected (the socket was bound to one address); keep the link true anyway.
-        tracing::debug!(%local, %connected, "upstream socket's address changed on connect");
-        link = shared.registry.link(connected, id);
-    }
-    let _ = stream.set_nodelay(true);
-    Ok((stream, link))
-}
-
-/// The source address the kernel would use to reach `dest`, found by connecting a UDP socket
-/// (which sends nothing). For a loopback or unspecified `dest` (`0.0.0.0` reaches this host)
-/// it is a loopback address.
-fn source_ip(dest: SocketAddr) -> io::Result<IpAddr> {
-    let any = match dest {
-        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
-        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
-    };
-    let probe = std::net::UdpSocket::bind(any)?;
-    probe.connect(dest)?;
-    Ok(probe.local_addr()?.ip())
-}
-
 /// Reads everything the upstream has ready and turns it into messages, one per line; the
 /// unfinished line goes too when the upstream paused. Returns whether the upstream closed.
 fn drain_upstream(
@@ -425,86 +374,9 @@ async fn send_batch(
     socket.flush().await
 }
 
-/// Maps a WebSocket read error to the close code the client should get (None: the peer is
-/// gone, there is nobody to tell) and a reason in words.
-pub(crate) fn classify(err: &axum::Error, max_message: usize) -> (Option<u16>, String) {
-    let inner = std::error::Error::source(err)
-        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
-        .or_else(|| {
-            let e: &(dyn std::error::Error + 'static) = err;
-            e.downcast_ref::<tungstenite::Error>()
-        });
-    match inner {
-        Some(tungstenite::Error::Capacity(_)) => (
-            Some(close_code::TOO_BIG),
-            format!("message too big: the limit is {max_message} bytes"),
-        ),
-        Some(tungstenite::Error::Utf8(_)) => (
-            Some(close_code::INVALID_DATA),
-            "invalid UTF-8 in a text message".to_owned(),
-        ),
-        Some(tungstenite::Error::Protocol(p)) => (
-            Some(close_code::PROTOCOL_ERROR),
-            format!("protocol error: {p}"),
-        ),
-        Some(tungstenite::Error::Io(e)) => (None, format!("client went away: {e}")),
-        Some(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-            (None, "client went away".to_owned())
-        }
-        _ => (None, format!("client error: {err}")),
-    }
-}
-
-/// Sends a close frame and waits briefly for the peer's answer, so the close is clean.
-pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from(truncate_reason(reason)),
-    };
-    if tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame))))
-        .await
-        .map_or(true, |r| r.is_err())
-    {
-        return;
-    }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-        while let Some(Ok(msg)) = socket.recv().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-/// Sends the close frame tungstenite queued in reply to the client's close (it goes out only
-/// with the next write or flush), so the client sees a clean close, not a dropped connection.
-pub(crate) async fn answer_close(socket: &mut WebSocket) {
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.flush()).await;
-}
-
-/// A close reason may hold at most 123 bytes (RFC 6455 §5.5); cut at a character boundary.
-fn truncate_reason(reason: &str) -> &str {
-    let end = reason
-        .char_indices()
-        .map(|(at, c)| at + c.len_utf8())
-        .take_while(|&end| end <= 123)
-        .last()
-        .unwrap_or(0);
-    reason.get(..end).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reasons_fit_in_a_close_frame() {
-        assert_eq!(truncate_reason("short"), "short");
-        let long = "é".repeat(100);
-        let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123 && cut.len().is_multiple_of(2));
-    }
 
     #[test]
     fn lines_become_text_or_binary() {

@@ -1,0 +1,140 @@
+//! Who may open a WebSocket and who the client really is: the Origin rule of `/ws` and
+//! `/api/events` (WebTransport applies it too), and `X-Forwarded-For` from a trusted proxy.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use socklab_protocol::client_text::{forwarded_entries, origin_listed, origin_matches_host};
+
+use crate::config::Config;
+use crate::state::Shared;
+
+/// Both ends of an HTTP connection, put in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnAddrs {
+    /// The client.
+    pub peer: SocketAddr,
+    /// The listener's address the client reached.
+    pub local: SocketAddr,
+}
+
+/// The Origin rule of `/ws` and `/api/events`: a browser page may open them only from the
+/// server's own origin (http or https with the Host the client used) or an origin listed with
+/// `--allow-origin`. Tools that send no Origin are allowed: the rule stops cross-site
+/// WebSocket hijacking by other web pages, not clients that could open a socket anyway.
+pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), OriginRefused> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if origin_matches_host(origin, host) || origin_listed(origin, &shared.config.allow_origin) {
+        Ok(())
+    } else {
+        tracing::warn!(origin, host, "WebSocket handshake refused: foreign Origin");
+        Err(OriginRefused {
+            origin: origin.to_owned(),
+        })
+    }
+}
+
+/// A handshake refused by the Origin rule; answered with 403.
+#[derive(Debug)]
+pub(crate) struct OriginRefused {
+    origin: String,
+}
+
+impl IntoResponse for OriginRefused {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::FORBIDDEN,
+            format!(
+                "Origin {} is not allowed here (only this server's own origin and \
+                 --allow-origin ones are)\n",
+                self.origin
+            ),
+        )
+            .into_response()
+    }
+}
+
+/// With `--forwarded-for`: the client named by `X-Forwarded-For` when the request comes from a
+/// trusted proxy, else `peer`. The list is read right to left (the right-most entry was
+/// added by the proxy nearest to us), skipping trusted proxies; the first other address is
+/// the client. Entries may carry a port (`1.2.3.4:5678`, `[::1]:5678`); without one the port
+/// is 0.
+pub(crate) fn forwarded_client(
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    config: &Config,
+) -> SocketAddr {
+    if !config.is_trusted_proxy(peer.ip()) {
+        return peer;
+    }
+    let mut client = peer;
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(value) = value.to_str() else {
+            return client;
+        };
+        for entry in forwarded_entries(value) {
+            let Some(addr) = entry else {
+                return client;
+            };
+            client = addr;
+            if !config.is_trusted_proxy(addr.ip()) {
+                return client;
+            }
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let config = Config::parse_from(["s", "--trusted-proxy", "10.0.0.0/8"]);
+        let proxy: SocketAddr = "10.0.0.2:40000".parse().unwrap();
+        let stranger: SocketAddr = "198.51.100.1:40000".parse().unwrap();
+        // A client's own fake entry to the left is not believed: the right-most untrusted wins.
+        let h = headers(&["6.6.6.6, 203.0.113.7", "10.0.0.9"]);
+        assert_eq!(
+            forwarded_client(&h, proxy, &config),
+            "203.0.113.7:0".parse().unwrap()
+        );
+        assert_eq!(forwarded_client(&h, stranger, &config), stranger);
+        let with_port = headers(&["[2001:db8::7]:5555"]);
+        assert_eq!(
+            forwarded_client(&with_port, proxy, &config),
+            "[2001:db8::7]:5555".parse().unwrap()
+        );
+        assert_eq!(
+            forwarded_client(&headers(&["unknown"]), proxy, &config),
+            proxy
+        );
+        // No --trusted-proxy: loopback is trusted, nothing else.
+        let config = Config::parse_from(["s"]);
+        let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(
+            forwarded_client(&headers(&["203.0.113.7"]), local, &config),
+            "203.0.113.7:0".parse().unwrap()
+        );
+        assert!(!config.is_trusted_proxy("10.0.0.2".parse().unwrap()));
+    }
+}

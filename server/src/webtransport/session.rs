@@ -1,0 +1,206 @@
+//! One WebTransport session: the handshake (path, Origin rule, `?tag=`), then datagrams both
+//! ways through the session's own UDP socket and every bidirectional stream bridged
+//! (`stream.rs`), until the browser leaves, it is idle, or the server shuts down.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use socklab_protocol::client_text::{
+    origin_listed, origin_matches_authority, sanitize_tag, tag_param,
+};
+use socklab_protocol::{SessionKind, close_code};
+use tokio::time::Instant;
+use wtransport::endpoint::{IncomingSession, SessionRequest};
+use wtransport::error::ConnectionError;
+use wtransport::{Connection, VarInt};
+
+use super::stream::{Activity, bridge_stream};
+use crate::net::upstream::{connect_udp, udp_upstream};
+use crate::registry::{Extra, Session};
+use crate::state::Shared;
+
+/// Bidirectional streams served at once per session; more wait in QUIC's own flow control.
+const MAX_STREAMS: usize = 16;
+/// A reply datagram from the upstream is read into this; QUIC datagrams are smaller anyway
+/// (about 1200 bytes, at most the path MTU), so anything larger could not be forwarded.
+const UDP_BUF: usize = 4096;
+/// One session from the QUIC handshake to its close.
+pub async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Shared>) {
+    let peer = incoming.remote_address();
+    let timeout = shared.config.header_timeout();
+    let request = tokio::select! {
+        () = shared.shutdown.cancelled() => return,
+        r = tokio::time::timeout(timeout, incoming) => match r {
+            Ok(Ok(request)) => request,
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, cause = %err, "webtransport handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "webtransport handshake timed out");
+                return;
+            }
+        },
+    };
+    let (path, query) = match request.path().split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (request.path(), None),
+    };
+    if path != "/" {
+        tracing::debug!(%peer, path, "webtransport request for an unknown path");
+        request.not_found().await;
+        return;
+    }
+    let tag = query.and_then(tag_param).map(sanitize_tag);
+    if !origin_allowed(&request, &shared) {
+        tracing::warn!(
+            %peer,
+            origin = request.origin().unwrap_or(""),
+            authority = request.authority(),
+            "WebTransport session refused: foreign Origin"
+        );
+        shared
+            .registry
+            .metrics()
+            .refused(crate::metrics::Refusal::Origin, "webtransport");
+        request.forbidden().await;
+        return;
+    }
+    let connection = tokio::select! {
+        () = shared.shutdown.cancelled() => return,
+        c = tokio::time::timeout(timeout, request.accept()) => match c {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(err)) => {
+                tracing::debug!(%peer, cause = %err, "webtransport accept failed");
+                return;
+            }
+            Err(_) => return,
+        },
+    };
+    let session = shared.registry.open(
+        SessionKind::Wt,
+        peer,
+        local,
+        Extra {
+            tag,
+            handshake: None,
+        },
+    );
+    run(connection, session, &shared).await;
+}
+
+/// The Origin rule of `/ws`, for WebTransport: a browser session may come only from a page this
+/// server served (scheme http/https, the host the client used to reach us, one of our HTTP
+/// ports) or from an `--allow-origin` one. No Origin (non-browser tools): allowed.
+fn origin_allowed(request: &SessionRequest, shared: &Shared) -> bool {
+    let Some(origin) = request.origin() else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    if origin_listed(origin, &shared.config.allow_origin) {
+        return true;
+    }
+    let ports: Vec<u16> = shared.addrs.http.iter().map(SocketAddr::port).collect();
+    origin_matches_authority(origin, request.authority(), &ports)
+}
+
+type StreamTask<'a> = Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// One open session: datagrams both ways, streams bridged, until the browser leaves, it is
+/// idle, or the server shuts down.
+async fn run(connection: Connection, mut session: Session, shared: &Shared) {
+    let (udp, _link) = match connect_udp(shared, session.id()).await {
+        Ok(pair) => pair,
+        Err(err) => {
+            let why = format!("udp upstream {} unusable: {err}", udp_upstream(shared));
+            tracing::warn!(id = session.id(), "{why}");
+            session.set_reason(why.clone());
+            close(&connection, close_code::SERVER_ERROR, &why);
+            return;
+        }
+    };
+    let idle = shared.config.idle_timeout();
+    let activity = Activity::new();
+    let mut buf = vec![0u8; UDP_BUF];
+    let mut streams: FuturesUnordered<StreamTask<'_>> = FuturesUnordered::new();
+    let reason = loop {
+        tokio::select! {
+            datagram = connection.receive_datagram() => match datagram {
+                Ok(datagram) => {
+                    activity.touch();
+                    session.received(&datagram);
+                    let forwarded = udp.send(&datagram).await;
+                    shared.registry.metrics().datagram_upstream(forwarded.is_ok());
+                    if let Err(err) = forwarded {
+                        // ICMP "port unreachable" from an earlier datagram, and the like: the
+                        // datagram is lost, as UDP may lose it.
+                        tracing::debug!(id = session.id(), cause = %err, "udp upstream send failed");
+                    }
+                }
+                Err(err) => break closed_reason(&err),
+            },
+            received = udp.recv(&mut buf) => match received {
+                Ok(n) => {
+                    activity.touch();
+                    let reply = &buf[..n];
+                    let sent = connection.send_datagram(reply);
+                    shared.registry.metrics().datagram(sent.is_ok());
+                    match sent {
+                        Ok(()) => session.sent(reply),
+                        Err(err) => tracing::debug!(
+                            id = session.id(),
+                            bytes = n,
+                            max = connection.max_datagram_size(),
+                            cause = %err,
+                            "reply not forwarded"
+                        ),
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(id = session.id(), cause = %err, "udp upstream receive error");
+                }
+            },
+            bi = connection.accept_bi(), if streams.len() < MAX_STREAMS => match bi {
+                Ok((send, recv)) => {
+                    activity.touch();
+                    streams.push(Box::pin(bridge_stream(send, recv, &session, shared, &activity)));
+                }
+                Err(err) => break closed_reason(&err),
+            },
+            Some(()) = streams.next(), if !streams.is_empty() => {}
+            () = tokio::time::sleep_until(activity.last() + idle) => {
+                if activity.last() + idle <= Instant::now() {
+                    let why = format!("idle for {}s", idle.as_secs());
+                    close(&connection, close_code::GOING_AWAY, &why);
+                    break why;
+                }
+            }
+            () = shared.shutdown.cancelled() => {
+                close(&connection, close_code::GOING_AWAY, "server shutting down");
+                break "server shutting down".to_owned();
+            }
+        }
+    };
+    drop(streams);
+    session.set_reason(reason);
+}
+
+/// Closes the session with a `/ws`-style code and reason.
+fn close(connection: &Connection, code: u16, reason: &str) {
+    connection.close(VarInt::from_u32(u32::from(code)), reason.as_bytes());
+}
+
+/// Why a session ended, in words, from the error its connection reported.
+fn closed_reason(err: &ConnectionError) -> String {
+    match err {
+        ConnectionError::ApplicationClosed(_) | ConnectionError::ConnectionClosed(_) => {
+            "client closed".to_owned()
+        }
+        ConnectionError::TimedOut => "client stopped answering (QUIC idle timeout)".to_owned(),
+        ConnectionError::LocallyClosed => "closed".to_owned(),
+        other => format!("client error: {other}"),
+    }
+}
