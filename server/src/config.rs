@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
+use ipnet::IpNet;
 
 /// socklab-server: the lesson's TCP/UDP echo and banner services, a WebSocket bridge for the
 /// browser, a live monitor feed and the page, in one process.
@@ -337,12 +338,11 @@ pub fn parse_redis_url(s: &str) -> Result<String, String> {
     }
 }
 
-/// An IP network: `10.0.0.0/8`, `::1/128`, or a single address.
+/// An IP network for `--trusted-proxy`: `10.0.0.0/8`, `::1/128`, or a single address (a
+/// `/32` or `/128`). The matching is `ipnet`'s; this adds the bare address and the
+/// IPv4-mapped IPv6 peers a dual-stack listener reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 /// Why a `--trusted-proxy` value is not a network.
 #[derive(Debug, thiserror::Error)]
@@ -353,53 +353,24 @@ impl FromStr for Cidr {
     type Err = CidrError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || CidrError(s.to_owned());
-        let (ip, prefix) = match s.split_once('/') {
-            Some((ip, prefix)) => (ip, Some(prefix)),
-            None => (s, None),
-        };
-        let addr: IpAddr = ip.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(Cidr { addr, prefix })
+        s.parse::<IpNet>()
+            .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+            .map(Cidr)
+            .map_err(|_| CidrError(s.to_owned()))
     }
 }
 
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }
 
 impl Cidr {
     /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
-            _ => false,
-        }
+        self.0.contains(&ip.to_canonical())
     }
-}
-
-fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
-    let bits = usize::from(bits);
-    let (whole, rest) = (bits / 8, bits % 8);
-    if a[..whole] != b[..whole] {
-        return false;
-    }
-    if rest == 0 {
-        return true;
-    }
-    let mask = 0xffu8 << (8 - rest);
-    a[whole] & mask == b[whole] & mask
 }
 
 #[cfg(test)]
