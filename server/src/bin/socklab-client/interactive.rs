@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::Args;
+use crate::args::Args;
 
 /// One way to reach the echo service.
 enum Transport {
