@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use socklab_protocol::{Direction, MonitorEvent, PacketEvent};
 use tokio_util::sync::CancellationToken;
 
-use super::Capture;
+use super::hub::Capture;
 use super::parse::{Parsed, Transport, parse};
 use super::socket::Frame;
 use crate::registry::{Registry, SessionRef};

@@ -10,6 +10,7 @@
 //!
 //! Both threads are plain OS threads: the echo's tokio workers never wait for capture.
 
+mod hub;
 mod matcher;
 mod parse;
 mod pcap;
@@ -17,43 +18,18 @@ mod socket;
 mod store;
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::Utf8Bytes;
-use socklab_protocol::MonitorEvent;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+
+pub(crate) use hub::{Capture, Stats};
 
 use crate::config::Config;
 use crate::registry::Registry;
 
 /// Packets read but not yet matched, between the two threads.
 const QUEUE: usize = 8192;
-
-/// A running capture.
-#[derive(Debug)]
-pub(crate) struct Capture {
-    store: Mutex<store::Store>,
-    /// `packet` events; separate from the monitor bus so that subscribers who did not ask for
-    /// packets are not flooded, and so nothing is built when nobody asked.
-    packets: broadcast::Sender<Utf8Bytes>,
-    /// Most payload bytes kept (and shown) per packet.
-    payload: usize,
-    /// What happened to the packets.
-    pub stats: Stats,
-}
-
-/// Counters of the capture.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    /// Packets of socklab's sessions, matched.
-    pub captured: AtomicU64,
-    /// Packets dropped because the matcher thread fell behind.
-    pub dropped: AtomicU64,
-    /// Matched packets not kept: `--capture-sessions` sessions were already kept.
-    pub unstored: AtomicU64,
-}
 
 impl Capture {
     /// Starts capturing if `--capture` asks for it and the process may. Without the
@@ -109,34 +85,6 @@ impl Capture {
         );
         Some(capture)
     }
-
-    /// Subscribes to `packet` events.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Utf8Bytes> {
-        self.packets.subscribe()
-    }
-
-    fn wants_packets(&self) -> bool {
-        self.packets.receiver_count() > 0
-    }
-
-    fn publish(&self, event: &MonitorEvent) {
-        if let Ok(json) = serde_json::to_string(event) {
-            // An error only means nobody listens any more.
-            drop(self.packets.send(Utf8Bytes::from(json)));
-        }
-    }
-
-    fn lock_store(&self) -> MutexGuard<'_, store::Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The pcap file of session `id` (with its upstream's packets for a `ws`/`wt` session)
-    /// and the session's kind, if its packets are kept.
-    pub(crate) fn pcap(&self, id: u64) -> Option<(socklab_protocol::SessionKind, Vec<u8>)> {
-        let store = self.lock_store();
-        let kind = store.kind(id)?;
-        Some((kind, pcap::write(&store.with_upstreams(id))))
-    }
 }
 
 fn log_refused(err: &io::Error) {
@@ -148,17 +96,5 @@ fn log_refused(err: &io::Error) {
         );
     } else {
         tracing::warn!(cause = %err, "packet capture is off: cannot open a raw AF_PACKET socket");
-    }
-}
-
-/// The capture's counters, for logs and benches.
-impl Stats {
-    /// (captured, dropped, not stored).
-    pub fn snapshot(&self) -> (u64, u64, u64) {
-        (
-            self.captured.load(Ordering::Relaxed),
-            self.dropped.load(Ordering::Relaxed),
-            self.unstored.load(Ordering::Relaxed),
-        )
     }
 }
