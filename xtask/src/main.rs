@@ -4,6 +4,7 @@
 
 mod bench;
 mod cmd;
+mod cycles;
 mod page;
 mod soak;
 mod tools;
@@ -12,7 +13,7 @@ use std::env;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::tools::Toolbox;
 
@@ -52,7 +53,13 @@ COMMANDS
     lint
         cargo fmt --all --check; cargo clippy --workspace --all-targets -- -D warnings;
         cargo clippy -p socklab-web --target wasm32-unknown-unknown -- -D warnings; and
-        rustfmt and clippy for bench/uring-relay (its own workspace).
+        rustfmt and clippy for bench/uring-relay (its own workspace); and the module-cycle
+        check (below).
+
+    cycles
+        The module-cycle check alone: in every target of every workspace crate, no module may
+        import (through `use` or a path, directly or through others) from a module that
+        imports it. Each cycle is printed as `a -> b -> a`. See ARCHITECTURE.md.
 
     bench [--quick]
         Benchmarks on loopback, each figure beside its baseline in the same run: TCP echo vs a
@@ -114,6 +121,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         "run" => run(rest),
         "test" => test(rest),
         "lint" => lint(rest),
+        "cycles" => {
+            parse("cycles", rest, &[])?;
+            module_cycles()
+        }
         "tools" => tools_cmd(rest),
         "soak" => soak::soak(rest),
         "bench" => {
@@ -415,13 +426,52 @@ fn lint(args: &[String]) -> Result<()> {
             failed.push(what);
         }
     }
+    if let Err(err) = module_cycles() {
+        eprintln!("xtask lint: module cycles: {err:#}");
+        failed.push("module cycles");
+    }
     if failed.is_empty() {
-        let all: Vec<&str> = checks.iter().map(|(what, _)| *what).collect();
+        let mut all: Vec<&str> = checks.iter().map(|(what, _)| *what).collect();
+        all.push("module cycles");
         println!("xtask lint: OK: {}", all.join(", "));
         Ok(())
     } else {
         bail!("lint failed: {}", failed.join(", "))
     }
+}
+
+/// Fails when any target of any workspace crate has a module import cycle, naming each.
+fn module_cycles() -> Result<()> {
+    let mut metadata = cmd::cargo();
+    metadata
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(cmd::root());
+    let json = cmd::probe(&mut metadata).context("`cargo metadata` failed")?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&json).context("`cargo metadata` printed no JSON")?;
+    let roots = cycles::workspace_roots(&metadata);
+    let found = cycles::check(&roots, cycles::ALLOWED)?;
+    if found.is_empty() {
+        println!(
+            "module cycles: none in {} crate targets ({} known, listed in cycles::ALLOWED)",
+            roots.len(),
+            cycles::ALLOWED.len()
+        );
+        return Ok(());
+    }
+    for cycle in &found {
+        eprintln!("module cycle: {cycle}");
+    }
+    bail!(
+        "{} module import cycle(s); see ARCHITECTURE.md for the layers",
+        found.len()
+    )
 }
 
 fn tools_cmd(args: &[String]) -> Result<()> {
