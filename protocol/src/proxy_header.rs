@@ -2,8 +2,9 @@
 //! HAProxy's `send-proxy` and nginx's `proxy_protocol on` send it, v2 binary as
 //! `send-proxy-v2`), sans-IO: how many bytes to read next ([`next_read`]), so no byte of the
 //! client's own data is ever consumed with the header, and whom a whole header names
-//! ([`parse`], by the `ppp` crate). The server does the reading (`server/src/proxy.rs`);
-//! `fuzz/fuzz_targets/client_text.rs` drives both functions with arbitrary bytes.
+//! ([`parse`], by the `ppp` crate). The server does the reading
+//! (`server/src/net/proxy_protocol.rs`); `fuzz/fuzz_targets/client_text.rs` drives both
+//! functions with arbitrary bytes.
 //!
 //! Only with the `proxy-header` feature (the page has no use for it).
 

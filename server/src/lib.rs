@@ -2,23 +2,24 @@
 //! monitor feed and the page, in one tokio process.
 //!
 //! # Layout
-//! * [`config`] — every flag, parsed once by clap into [`Config`].
-//! * [`registry`] — one session model for every kind: ids, byte counts, the monitor bus.
-//! * `tcp_echo`, `udp_echo`, `banner` — the lesson's services.
-//! * `webtransport` — B/S over UDP: WebTransport datagrams to the UDP echo, streams to the
-//!   TCP echo, its self-signed certificate and `/api/webtransport`'s state.
-//! * `http` — the axum app: the page, `/healthz`, `/api/*`; `bridge` (`/ws`) and
-//!   `monitor` (`/api/events`) are its WebSocket endpoints.
-//! * `liveness` — the pings and the silence deadline both WebSocket endpoints use.
-//! * `shared` — what every task shares: config, registry, the one connection limit, the one
-//!   shutdown token and the task tracker.
-//! * [`shutdown`] — Ctrl-C / SIGTERM.
-//! * `metrics` — `/metrics` for Prometheus: per-kind totals read at scrape time.
-//! * `proxy` — behind a load balancer: the real client from a PROXY protocol header or
-//!   `X-Forwarded-For`, believed only from `--trusted-proxy` peers.
-//! * `cluster` — `--monitor-redis`: one monitor for several instances through Redis pub/sub.
-//! * `capture` — `--capture`: socklab's own packets from an `AF_PACKET` socket, kept per
+//! In layers, each importing only from its own layer or below (see ARCHITECTURE.md at the
+//! repository root for the data paths and where each kind of change goes):
+//! * this file and `app` (the route table) — wiring: [`bind`], [`spawn`], [`run`].
+//! * `ws` (`/ws` bridge, `/api/events` monitor, WebSocket helpers and liveness) and
+//!   `webtransport` (endpoint, certificate, session, stream) — the browser's endpoints.
+//! * `services` (`tcp_echo`, `udp_echo`, `banner`) — the lesson's services; `http` — serving
+//!   HTTP, the Origin rule and `X-Forwarded-For` (`access`), the JSON APIs, `/metrics`, a
+//!   session's pcap, the page's files.
+//! * `net` — binding and the accept loop, `read_now`, the bridge's upstream connections, the
+//!   PROXY protocol header.
+//! * `state` — `Shared`: handles only (config, registry, limit, shutdown, tracker, cluster,
+//!   capture), and [`Addrs`].
+//! * `cluster` — `--monitor-redis`: one monitor for several instances through Redis pub/sub;
+//!   `capture` — `--capture`: socklab's own packets from an `AF_PACKET` socket, kept per
 //!   session for `/api/sessions/{id}/pcap` and the monitor's `packet` events.
+//! * [`registry`] — one session model for every kind: ids, byte counts, the monitor bus.
+//! * [`config`] (every flag, into [`Config`]), `clock`, [`shutdown`] (Ctrl-C / SIGTERM),
+//!   `metrics` (the Prometheus counters, read at scrape time).
 //!
 //! The line framing and stamping live in `socklab-protocol`, shared with the page.
 //!
