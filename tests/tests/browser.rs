@@ -9,30 +9,13 @@ mod webdriver;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use socklab_tests::socklab_server::RunningServer;
 use socklab_tests::{LineClient, assert_stamped, start_server_with};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use webdriver::{Browser, PAGE_TIMEOUT, Setup, screenshot_dir, setup};
+use webdriver::{Browser, PAGE_TIMEOUT, screenshot_dir, serve_page, setup};
 
 /// WebDriver's Enter key.
 const ENTER: &str = "\u{E007}";
-
-async fn serve_page(setup: &Setup) -> RunningServer {
-    let dist = setup.dist.clone();
-    start_server_with(move |c| c.static_dir = dist).await
-}
-
-/// Opens the page and waits until its bridge session is open.
-async fn open_connected(browser: &Browser, server: &RunningServer) {
-    browser.open(server.addrs.http[0]).await;
-    browser
-        .wait_for(
-            "#bs-status[data-status=open]",
-            "the bridge connection to open",
-        )
-        .await;
-}
 
 /// Sends `text` from the page's input with Enter and returns the stamped reply's text.
 async fn send_from_page(browser: &Browser, text: &str) -> String {
@@ -70,7 +53,7 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
     };
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
     // The console probe works (so "no console errors" below means something), and is emptied.
     browser.js("console.error('probe'); return null;").await;
     let probe = browser.console_errors().await;
@@ -180,7 +163,7 @@ async fn binary_messages_typed_as_hex_go_to_the_echo_byte_for_byte() {
     };
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
     browser.click("#bs-mode-hex").await;
 
     // Not hex: said so, and nothing can be sent.
@@ -330,7 +313,7 @@ async fn when_the_upstream_stops_the_1011_close_is_explained() {
     })
     .await;
     let browser = Browser::start(&setup, 1280, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
 
     // Stop the upstream: the bridge loses it (1000), and every reconnect finds nobody (1011).
     upstream_task.abort();
@@ -370,7 +353,7 @@ async fn a_stopped_server_is_shown_clearly_and_the_page_keeps_retrying() {
     };
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
     // Whatever the page logs while the server is up is the page's fault: no filter here.
     assert_no_console_errors(&browser).await;
     server.stop().await;
@@ -476,7 +459,7 @@ async fn screenshots_at_desktop_and_phone_widths() {
     };
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1366, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
     browser
         .wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
             t.contains("online")

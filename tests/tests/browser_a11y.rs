@@ -8,31 +8,15 @@
 #[allow(dead_code)]
 mod webdriver;
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use socklab_tests::socklab_server::RunningServer;
-use socklab_tests::{LineClient, TIMEOUT, start_server_with};
+use socklab_tests::{LineClient, TIMEOUT};
 use tokio::net::UdpSocket;
-use webdriver::{ALSO, Browser, PAGE_TIMEOUT, Setup, WCAG_21_AA, axe_source, setup};
+use webdriver::{ALSO, Browser, PAGE_TIMEOUT, WCAG_21_AA, axe_source, serve_page, setup};
 
 /// WebDriver's Enter and Tab keys.
 const ENTER: &str = "\u{E007}";
 const TAB: &str = "\u{E004}";
-
-async fn serve_page(setup: &Setup) -> RunningServer {
-    let dist = setup.dist.clone();
-    start_server_with(move |c| c.static_dir = dist).await
-}
-
-/// Waits until `script` returns `true`.
-async fn wait_js(browser: &Browser, script: &str, what: &str) {
-    let deadline = Instant::now() + PAGE_TIMEOUT;
-    while browser.js(script).await != Value::Bool(true) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Switches the page to `code` (`en`/`zh-CN`) with its own toggle, unless it is there already.
 async fn use_language(browser: &Browser, code: &str) {
@@ -40,7 +24,7 @@ async fn use_language(browser: &Browser, code: &str) {
     if browser.js(&is).await != Value::Bool(true) {
         browser.click("#lang-toggle").await;
     }
-    wait_js(browser, &is, &format!("the page in {code}")).await;
+    browser.wait_true(&is, &format!("the page in {code}")).await;
 }
 
 /// Something on every part of the page: a raw TCP and a UDP client on the C/S side, a message

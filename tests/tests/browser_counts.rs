@@ -13,13 +13,8 @@ use std::time::Duration;
 use serde_json::Value;
 use socklab_protocol::SessionKind;
 use socklab_tests::socklab_server::RunningServer;
-use socklab_tests::{LineClient, TIMEOUT, start_server_with};
-use webdriver::{Browser, PAGE_TIMEOUT, Setup, setup};
-
-async fn serve_page(setup: &Setup) -> RunningServer {
-    let dist = setup.dist.clone();
-    start_server_with(move |c| c.static_dir = dist).await
-}
+use socklab_tests::{LineClient, TIMEOUT};
+use webdriver::{Browser, PAGE_TIMEOUT, serve_page, setup};
 
 /// Sends `lines` one at a time, each after the previous reply; returns (bytes sent, bytes
 /// received).

@@ -15,31 +15,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use socklab_tests::socklab_server::RunningServer;
-use socklab_tests::start_server_with;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use webdriver::{Browser, PAGE_TIMEOUT, Setup, setup};
+use webdriver::{Browser, PAGE_TIMEOUT, serve_page, setup};
 
 /// How long a burst test may take at most, all in.
 const BURST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest a keystroke may wait before the page handles it.
 const RESPONSIVE_MS: f64 = 100.0;
-
-async fn serve_page(setup: &Setup) -> RunningServer {
-    let dist = setup.dist.clone();
-    start_server_with(move |c| c.static_dir = dist).await
-}
-
-async fn open_connected(browser: &Browser, server: &RunningServer) {
-    browser.open(server.addrs.http[0]).await;
-    browser
-        .wait_for(
-            "#bs-status[data-status=open]",
-            "the bridge connection to open",
-        )
-        .await;
-}
 
 /// A plain JavaScript WebSocket to the same `/ws`: `n` messages one at a time, each timed from
 /// just before `send` to the top of its `onmessage`.
@@ -116,7 +99,7 @@ async fn the_page_rtt_is_the_networks_and_its_hooks_match_the_screen() {
     };
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
     let (hooks, _) = stats(&browser).await;
     assert_eq!(
         (&hooks["sent"], &hooks["received"], &hooks["rttP50Ms"]),
@@ -319,7 +302,7 @@ async fn ten_thousand_lines_at_once_keep_the_page_exact_and_bounded() {
     };
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
     browser.cdp("Performance.enable", json!({})).await;
     browser.js(PROBE).await;
     let before = metrics(&browser).await;
@@ -351,7 +334,7 @@ async fn two_hundred_clients_chatting_keep_the_page_exact_and_bounded() {
     };
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
-    open_connected(&browser, &server).await;
+    browser.open_connected(&server).await;
     browser.cdp("Performance.enable", json!({})).await;
     browser.js(PROBE).await;
     let before = metrics(&browser).await;

@@ -21,20 +21,11 @@ use socklab_protocol::{ServerInfo, SessionKind};
 use socklab_tests::raw::http_get;
 use socklab_tests::skip::{Need, skip_unless_required};
 use socklab_tests::socklab_server::RunningServer;
-use socklab_tests::{LineClient, TIMEOUT, assert_stamped, start_server_with};
+use socklab_tests::{LineClient, TIMEOUT, assert_stamped};
 use tokio::net::UdpSocket;
-use webdriver::{ALSO, Browser, PAGE_TIMEOUT, Setup, WCAG_21_AA, axe_source, setup};
+use webdriver::{ALSO, Browser, PAGE_TIMEOUT, WCAG_21_AA, axe_source, serve_page_with, setup};
 
 /// The page's server, with `--capture` as asked.
-async fn serve_page(setup: &Setup, capture: bool) -> RunningServer {
-    let dist = setup.dist.clone();
-    start_server_with(move |c| {
-        c.static_dir = dist;
-        c.capture = capture;
-    })
-    .await
-}
-
 async fn capture_on(server: &RunningServer) -> bool {
     let (status, response) = http_get(server.addrs.http[0], "/api/info").await;
     assert_eq!(status, 200);
@@ -104,7 +95,7 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
     let test = "a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download";
     let Some(setup) = setup(test) else { return };
     let Some(axe) = axe_source(test) else { return };
-    let server = serve_page(&setup, true).await;
+    let server = serve_page_with(&setup, |c| c.capture = true).await;
     if !capture_on(&server).await {
         server.stop().await;
         skip_unless_required(
@@ -257,7 +248,7 @@ async fn without_capture_the_view_says_how_to_turn_it_on() {
     let Some(setup) = setup("without_capture_the_view_says_how_to_turn_it_on") else {
         return;
     };
-    let server = serve_page(&setup, false).await;
+    let server = serve_page_with(&setup, |c| c.capture = false).await;
     let browser = Browser::start(&setup, 1366, 900).await;
     browser.open(server.addrs.http[0]).await;
     browser

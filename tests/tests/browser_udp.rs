@@ -9,17 +9,7 @@ mod webdriver;
 
 use socklab_tests::assert_stamped;
 use socklab_tests::socklab_server::RunningServer;
-use socklab_tests::start_server_with;
-use webdriver::{Browser, PAGE_TIMEOUT, Setup, screenshot_dir, setup};
-
-async fn serve_page(setup: &Setup, drop: f64) -> RunningServer {
-    let dist = setup.dist.clone();
-    start_server_with(move |c| {
-        c.static_dir = dist;
-        c.udp_drop = drop;
-    })
-    .await
-}
+use webdriver::{Browser, PAGE_TIMEOUT, screenshot_dir, serve_page_with, setup};
 
 async fn open_udp(browser: &Browser, server: &RunningServer) {
     browser.open(server.addrs.http[0]).await;
@@ -36,7 +26,7 @@ async fn a_datagram_from_the_page_comes_back_stamped() {
     let Some(setup) = setup("a_datagram_from_the_page_comes_back_stamped") else {
         return;
     };
-    let server = serve_page(&setup, 0.0).await;
+    let server = serve_page_with(&setup, |c| c.udp_drop = 0.0).await;
     let browser = Browser::start(&setup, 1280, 1000).await;
     open_udp(&browser, &server).await;
     browser.click("#udp-send-one").await;
@@ -86,7 +76,7 @@ async fn with_udp_drop_the_page_shows_lost_datagrams() {
     let Some(setup) = setup("with_udp_drop_the_page_shows_lost_datagrams") else {
         return;
     };
-    let server = serve_page(&setup, 50.0).await;
+    let server = serve_page_with(&setup, |c| c.udp_drop = 50.0).await;
     let browser = Browser::start(&setup, 1280, 1000).await;
     open_udp(&browser, &server).await;
     browser

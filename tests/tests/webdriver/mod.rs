@@ -17,6 +17,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use socklab_tests::skip::{Need, skip_unless_required};
+use socklab_tests::socklab_server::{Config, RunningServer};
+use socklab_tests::start_server_with;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -209,6 +211,16 @@ impl Browser {
             .goto(&format!("http://{http}/"))
             .await
             .expect("navigate to the page");
+    }
+
+    /// Opens the page and waits until its bridge session is open.
+    pub async fn open_connected(&self, server: &RunningServer) {
+        self.open(server.addrs.http[0]).await;
+        self.wait_for(
+            "#bs-status[data-status=open]",
+            "the bridge connection to open",
+        )
+        .await;
     }
 
     /// Runs `script` (a function body; `return` gives the value) in the page.
@@ -421,6 +433,21 @@ impl Browser {
         let _ = self.driver.kill().await;
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// A test server (port 0) that serves the built page, with `tweak` applied to its flags.
+pub async fn serve_page_with(setup: &Setup, tweak: impl FnOnce(&mut Config)) -> RunningServer {
+    let dist = setup.dist.clone();
+    start_server_with(move |c| {
+        c.static_dir = dist;
+        tweak(c);
+    })
+    .await
+}
+
+/// A test server (port 0) that serves the built page.
+pub async fn serve_page(setup: &Setup) -> RunningServer {
+    serve_page_with(setup, |_| {}).await
 }
 
 /// A minimal HTTP/1.1 JSON POST to chromedriver (for its non-W3C log endpoint).
