@@ -215,6 +215,59 @@ fn build_uring_relay() -> std::result::Result<PathBuf, String> {
     Ok(dir.join("release/socklab-uring-relay"))
 }
 
+/// A section run alone (`cargo xtask bench-page`, `bench-scale`): the release binaries built
+/// and a context whose logs go under `target/bench/logs`.
+fn lone_section_ctx(quick: bool) -> Result<Ctx> {
+    let log_dir = target_dir().join("bench").join("logs");
+    fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "--release", "-p", "socklab-server", "--bins"])
+            .current_dir(cmd::root()),
+    )?;
+    Ok(Ctx {
+        plan: Plan::new(quick),
+        bins: Bins::new(),
+        log_dir,
+        nofile: nofile_wrapper(),
+        hz: clock_ticks(),
+    })
+}
+
+/// Writes a section run alone as `target/bench/<name>.json` and `<name>.md` (starting with
+/// `head`, drawn by `markdown`) and prints it.
+fn write_lone_section(
+    name: &str,
+    head: &str,
+    quick: bool,
+    started: Instant,
+    section: Value,
+    markdown: fn(&mut String, &Value),
+) -> Result<()> {
+    let out_dir = target_dir().join("bench");
+    let report = json!({
+        "quick": quick,
+        "seconds": started.elapsed().as_secs_f64(),
+        "machine": machine(),
+        name: section,
+    });
+    let mut md = head.to_owned();
+    markdown(&mut md, &report[name]);
+    fs::write(
+        out_dir.join(format!("{name}.json")),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let md_path = out_dir.join(format!("{name}.md"));
+    fs::write(&md_path, &md)?;
+    println!("{md}");
+    println!(
+        "bench-{name}: wrote {} ({:.0} s)",
+        md_path.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 struct Ctx {
     plan: Plan,
     bins: Bins,

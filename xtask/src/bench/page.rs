@@ -15,8 +15,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::{
-    Bins, Ctx, Plan, Proc, clock_ticks, f, free_port, local, machine, median, nofile_wrapper,
-    server_flags, target_dir, wait_port,
+    Ctx, Proc, f, free_port, local, lone_section_ctx, median, server_flags, wait_port,
+    write_lone_section,
 };
 use crate::cmd::{self, command};
 use crate::tools;
@@ -31,43 +31,17 @@ const PAUSE_MS: u32 = 30;
 /// `cargo xtask bench-page [--quick]`: this section alone, written to `target/bench/page.md`
 /// and `page.json` (the page must be built: `trunk build --release --offline`).
 pub fn page_only(quick: bool) -> Result<()> {
-    let out_dir = target_dir().join("bench");
-    let log_dir = out_dir.join("logs");
-    fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--release", "-p", "socklab-server", "--bins"])
-            .current_dir(cmd::root()),
-    )?;
-    let ctx = Ctx {
-        plan: Plan::new(quick),
-        bins: Bins::new(),
-        log_dir,
-        nofile: nofile_wrapper(),
-        hz: clock_ticks(),
-    };
+    let ctx = lone_section_ctx(quick)?;
     let started = Instant::now();
     let page = section(&ctx)?;
-    let report = json!({
-        "quick": quick,
-        "seconds": started.elapsed().as_secs_f64(),
-        "machine": machine(),
-        "page": page,
-    });
-    let mut md = String::from("# socklab: the page\n");
-    markdown(&mut md, &report["page"]);
-    fs::write(
-        out_dir.join("page.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    fs::write(out_dir.join("page.md"), &md)?;
-    println!("{md}");
-    println!(
-        "bench-page: wrote {} ({:.0} s)",
-        out_dir.join("page.md").display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    write_lone_section(
+        "page",
+        "# socklab: the page\n",
+        quick,
+        started,
+        page,
+        markdown,
+    )
 }
 
 /// The section: sizes always (when built), timings when Chromium is here.

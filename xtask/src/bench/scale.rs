@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use super::{
-    Bins, Ctx, LoadTarget, Plan, Proc, SIZE, clock_ticks, f, free_port, load_once, local, machine,
-    median, nofile_wrapper, ratio_text, target_dir, tree_ticks, wait_port,
+    Ctx, LoadTarget, Proc, SIZE, f, free_port, load_once, local, lone_section_ctx, median,
+    ratio_text, tree_ticks, wait_port, write_lone_section,
 };
 use crate::cmd;
 use crate::tools::{self, Toolbox};
@@ -33,44 +33,18 @@ struct Setup {
 /// `cargo xtask bench-scale [--quick]`: this section alone, written to
 /// `target/bench/scale.md` and `scale.json`.
 pub fn scale_only(quick: bool) -> Result<()> {
-    let out_dir = target_dir().join("bench");
-    let log_dir = out_dir.join("logs");
-    fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
     let mut toolbox = Toolbox::default();
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--release", "-p", "socklab-server", "--bins"])
-            .current_dir(cmd::root()),
-    )?;
-    let mut ctx = Ctx {
-        plan: Plan::new(quick),
-        bins: Bins::new(),
-        log_dir,
-        nofile: nofile_wrapper(),
-        hz: clock_ticks(),
-    };
+    let mut ctx = lone_section_ctx(quick)?;
     let started = Instant::now();
     let scale = section(&mut ctx, &mut toolbox)?;
-    let report = json!({
-        "quick": quick,
-        "seconds": started.elapsed().as_secs_f64(),
-        "machine": machine(),
-        "scale": scale,
-    });
-    let mut md = String::from("# socklab: scaling out behind HAProxy\n\n");
-    markdown(&mut md, &report["scale"]);
-    fs::write(
-        out_dir.join("scale.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    fs::write(out_dir.join("scale.md"), &md)?;
-    println!("{md}");
-    println!(
-        "bench-scale: wrote {} ({:.0} s)",
-        out_dir.join("scale.md").display(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    write_lone_section(
+        "scale",
+        "# socklab: scaling out behind HAProxy\n\n",
+        quick,
+        started,
+        scale,
+        markdown,
+    )
 }
 
 /// The section: one instance direct, then 1, 2 and 3 behind HAProxy; TCP echo and `/ws`.
