@@ -224,16 +224,22 @@ async fn one_thread_serves_tcp_and_the_bridge_and_stops_cleanly() {
     sigterm_exits_cleanly(&mut child).await;
 }
 
-#[tokio::test]
-async fn zero_threads_is_refused_with_a_clear_error() {
+/// Runs the server with `flags` (on port-0 listeners), expects it to refuse to start, and
+/// returns what it said on stderr.
+async fn refused(flags: &[&str]) -> String {
     let out = Command::new(SERVER)
         .args(port_zero_flags())
-        .args(["--threads", "0"])
+        .args(flags)
         .output()
         .await
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with {flags:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn zero_threads_is_refused_with_a_clear_error() {
+    let stderr = refused(&["--threads", "0"]).await;
     assert!(
         stderr.contains("--threads") && stderr.contains('0'),
         "{stderr}"
@@ -311,14 +317,7 @@ async fn the_open_files_limit_is_mentioned_only_when_it_matters() {
 /// an error naming the flag, not a value quietly raised.
 #[tokio::test]
 async fn a_max_header_under_8192_is_refused() {
-    let out = Command::new(SERVER)
-        .args(port_zero_flags())
-        .args(["--max-header", "100"])
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&["--max-header", "100"]).await;
     assert!(
         stderr.contains("--max-header") && stderr.contains("8192"),
         "{stderr}"
