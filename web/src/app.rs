@@ -60,9 +60,19 @@ pub fn App() -> Html {
     {
         let bridge = (*bridge).clone();
         let monitor = (*monitor).clone();
+        let setter = info.setter();
         use_effect_with((), move |_| {
-            monitor.connect();
             bridge.connect();
+            // The feed's first connect waits for the server info, so that it asks for packet
+            // events from the start: turning them on later means a reconnect, whose fresh
+            // snapshot redraws every card (and replays their entrance animation).
+            yew::platform::spawn_local(async move {
+                if let Ok(info) = api::server_info().await {
+                    monitor.set_packets(info.capture);
+                    setter.set(Some(info));
+                }
+                monitor.connect();
+            });
         });
     }
     use_effect_with(*lang, |lang| lang.remember());

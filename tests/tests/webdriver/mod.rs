@@ -541,6 +541,9 @@ impl Browser {
         tags: &[&str],
         also: &[&str],
     ) -> Vec<String> {
+        // axe reads colours as drawn: a card halfway through its entrance fade has a text
+        // colour blended with the panel, which is not the colour the page settles on.
+        self.settle().await;
         if self.js("return typeof window.axe;").await != "object" {
             // WebDriver scripts are not subject to the page's CSP, unlike a <script> tag.
             self.js(&format!("{axe_source}\n;return null;")).await;

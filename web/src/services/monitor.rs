@@ -88,6 +88,11 @@ impl MonitorHandle {
         }
     }
 
+    /// Sets whether to ask for `packet` events at the next connect, without reconnecting.
+    pub fn set_packets(&self, on: bool) {
+        self.0.borrow_mut().packets = on;
+    }
+
     /// Connects (again).
     pub fn connect(&self) {
         let (url, dispatch) = {
