@@ -3,7 +3,7 @@
 //!
 //! Every server under test is its own process (release build), so its CPU time is read from
 //! `/proc/PID/stat` (utime + stime, its children included) over each load run; the load is
-//! `socklab-client bench` in another process. Runs are interleaved (baseline, subject,
+//! `socklab-loadgen load` (bench/loadgen) in another process. Runs are interleaved (baseline, subject,
 //! baseline, subject, …) and repeated `rounds` times; the report gives the median of the
 //! rounds, so one noisy moment on a shared machine does not decide a ratio.
 //!
@@ -105,11 +105,7 @@ pub fn bench(quick: bool) -> Result<()> {
 
     let mut toolbox = Toolbox::default();
     let peers = Peers::ensure(&mut toolbox, quick);
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--release", "-p", "socklab-server", "--bins"])
-            .current_dir(cmd::root()),
-    )?;
+    build_bins()?;
     let mut bins = Bins::new();
     bins.uring_relay = build_uring_relay();
     if let Err(why) = &bins.uring_relay {
@@ -181,9 +177,27 @@ fn server_flags(server: &Path) -> Vec<&'static str> {
     flags
 }
 
+/// Builds what the bench runs (release): socklab-server and socklab-loadgen.
+fn build_bins() -> Result<()> {
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "socklab-server",
+                "-p",
+                "socklab-loadgen",
+            ])
+            .arg("--bins")
+            .current_dir(cmd::root()),
+    )
+}
+
 /// What the bench runs: paths to the release binaries.
 struct Bins {
-    client: PathBuf,
+    /// `socklab-loadgen` (bench/loadgen): the load generator and the bare echo and relay.
+    loadgen: PathBuf,
     server: PathBuf,
     /// `bench/uring-relay`, or why it is not there.
     uring_relay: std::result::Result<PathBuf, String>,
@@ -193,7 +207,7 @@ impl Bins {
     fn new() -> Bins {
         let release = target_dir().join("release");
         Bins {
-            client: release.join("socklab-client"),
+            loadgen: release.join("socklab-loadgen"),
             server: release.join("socklab-server"),
             uring_relay: Err("not built".to_owned()),
         }
@@ -220,11 +234,7 @@ fn build_uring_relay() -> std::result::Result<PathBuf, String> {
 fn lone_section_ctx(quick: bool) -> Result<Ctx> {
     let log_dir = target_dir().join("bench").join("logs");
     fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--release", "-p", "socklab-server", "--bins"])
-            .current_dir(cmd::root()),
-    )?;
+    build_bins()?;
     Ok(Ctx {
         plan: Plan::new(quick),
         bins: Bins::new(),
@@ -577,9 +587,9 @@ fn capacity(ctx: &mut Ctx) -> Result<Value> {
         let pid = server.pid();
         let (rss0, fds0, echo_rss0) = (rss_kib(pid), fd_count(pid), rss_kib(echo.pid()));
         let limit = hard.to_string();
-        let mut client = ctx.command(&ctx.bins.client);
+        let mut client = ctx.command(&ctx.bins.loadgen);
         client
-            .args(["bench", "--json", "--binary", "--hold", "300"])
+            .args(["hold", "--json", "--binary", "--secs", "300"])
             .args(["-c", &n.to_string(), "--size", &SIZE.to_string()])
             .arg("--ws")
             .arg(format!("ws://{}/ws", local(http)));
@@ -646,7 +656,7 @@ const ONE_THREAD: &str = "socklab /ws --threads 1";
 const CAPTURE_ECHO: &str = "socklab echo --capture";
 const CAPTURE_BRIDGE: &str = "socklab /ws --capture";
 
-/// The bridge section's floor target: `socklab-client bench --serve-bare-relay`.
+/// The bridge section's floor target: `socklab-loadgen bare-relay`.
 const RELAY: &str = "bare TCP relay (floor)";
 
 /// The same relay on io_uring (`bench/uring-relay`), at the goals' cell only.
@@ -664,9 +674,8 @@ struct LoadTarget {
 
 fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
     let bare_port = free_port()?;
-    let mut bare = ctx.command(&ctx.bins.client);
-    bare.args(["bench", "--serve-bare-echo"])
-        .arg(local(bare_port).to_string());
+    let mut bare = ctx.command(&ctx.bins.loadgen);
+    bare.arg("bare-echo").arg(local(bare_port).to_string());
     let mut bare = Proc::spawn("bare-echo", bare, &ctx.log_dir)?;
     wait_port(&mut bare, bare_port)?;
 
@@ -723,11 +732,11 @@ fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
     // The floor: a bare TCP relay (no WebSocket) in front of the same echo. It makes the same
     // four send/recv calls per message as any bridge: what the kernel and tokio alone cost.
     let relay_port = free_port()?;
-    let mut relay = ctx.command(&ctx.bins.client);
+    let mut relay = ctx.command(&ctx.bins.loadgen);
     relay
-        .args(["bench", "--serve-bare-relay"])
+        .arg("bare-relay")
         .arg(local(relay_port).to_string())
-        .arg("--relay-to")
+        .arg("--to")
         .arg(local(bare_port).to_string());
     let mut relay = Proc::spawn("bare-relay", relay, &ctx.log_dir)?;
     wait_port(&mut relay, relay_port)?;
@@ -941,12 +950,12 @@ fn run_section(
     Ok(json!({ "cells": cells }))
 }
 
-/// One `socklab-client bench --json` run, with the target process's CPU time over it.
+/// One `socklab-loadgen load --json` run, with the target process's CPU time over it.
 fn load_once(ctx: &Ctx, target: &LoadTarget, connections: usize) -> Result<Value> {
     let before = tree_ticks(target.pid);
-    let mut client = ctx.command(&ctx.bins.client);
+    let mut client = ctx.command(&ctx.bins.loadgen);
     client
-        .args(["bench", "--json", "-c", &connections.to_string()])
+        .args(["load", "--json", "-c", &connections.to_string()])
         .args(["--size", &SIZE.to_string()])
         .args(["--warmup", &ctx.plan.warmup.to_string()])
         .args(["--duration", &ctx.plan.duration.to_string()])
@@ -955,9 +964,9 @@ fn load_once(ctx: &Ctx, target: &LoadTarget, connections: usize) -> Result<Value
         .stderr(Stdio::inherit());
     let out = client
         .output()
-        .context("could not run socklab-client bench")?;
+        .context("could not run socklab-loadgen load")?;
     if !out.status.success() {
-        bail!("socklab-client bench failed ({})", out.status);
+        bail!("socklab-loadgen load failed ({})", out.status);
     }
     // websockify's children finish and are reaped a moment after their clients close.
     std::thread::sleep(Duration::from_millis(200));
@@ -965,7 +974,7 @@ fn load_once(ctx: &Ctx, target: &LoadTarget, connections: usize) -> Result<Value
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or_default();
     let mut v: Value = serde_json::from_str(line)
-        .with_context(|| format!("socklab-client bench printed {text:?}"))?;
+        .with_context(|| format!("socklab-loadgen load printed {text:?}"))?;
     let total = v["total"].as_u64().unwrap_or(0);
     let cpu_us = after.saturating_sub(before) as f64 * 1e6 / ctx.hz;
     v["cpu_us"] = json!(cpu_us);
@@ -1219,7 +1228,7 @@ fn floor(md: &mut String, br: &Value) {
         "\n### The floor\n\n\
          Two relays forward bytes between the load generator and the same echo with no \
          WebSocket work at all (and a plain TCP load generator, cheaper than a WebSocket \
-         client). `bare TCP relay (floor)` (`socklab-client bench --serve-bare-relay`) runs on \
+         client). `bare TCP relay (floor)` (`socklab-loadgen bare-relay`) runs on \
          tokio, that is epoll: the same `epoll_wait` plus one `recv` and one `send` syscall per \
          hop as socklab's bridge and websocat. A goal it misses is out of reach for a bridge \
          built that way on this machine. `io_uring relay (experiment)` (`bench/uring-relay`) \
@@ -1254,7 +1263,7 @@ fn markdown(r: &Value) -> String {
          are the {}. CPU µs/msg is the serving process's own \
          utime + stime (children included) over the whole run divided by every reply in it. \
          Every server is a separate release-build process; the load generator is \
-         `socklab-client bench` in another.\n\n",
+         `socklab-loadgen load` in another.\n\n",
         r["machine"]["cores"],
         r["machine"]["cpu"].as_str().unwrap_or("?"),
         r["machine"]["kernel"].as_str().unwrap_or("?"),
@@ -1289,7 +1298,7 @@ fn markdown(r: &Value) -> String {
 
     md.push_str(
         "\n## 1. TCP echo: socklab vs a bare tokio echo\n\n\
-         The bare echo (`socklab-client bench --serve-bare-echo`) reads and writes back, no \
+         The bare echo (`socklab-loadgen bare-echo`) reads and writes back, no \
          framing, no stamp; socklab stamps every line.\n\n",
     );
     load_table(&mut md, &r["tcp_echo"], "bare tokio echo");

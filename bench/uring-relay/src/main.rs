@@ -1,7 +1,7 @@
 //! `socklab-uring-relay LISTEN UPSTREAM`: a TCP relay on io_uring, for `cargo xtask bench`.
 //!
 //! Each accepted connection gets its own connection to UPSTREAM, and bytes are copied both ways,
-//! nothing else — like `socklab-client bench --serve-bare-relay`, but one thread drives every
+//! nothing else — like `socklab-loadgen bare-relay`, but one thread drives every
 //! socket through one io_uring: a `recv` is always queued on each socket, its completion queues
 //! the `send` to the other side, and that send's completion queues the next `recv`. Every pass
 //! submits all queued operations with one `io_uring_enter`, where epoll needs `epoll_wait` plus

@@ -248,7 +248,7 @@ pub fn markdown(md: &mut String, s: &Value) {
          The deployment of `deploy/haproxy.cfg` on this machine: N socklab-server processes \
          (`--proxy-protocol`, `--forwarded-for`), HAProxy 2.6 in front (TCP echo in `mode tcp` \
          with `send-proxy-v2`, `/ws` in `mode http`, `balance leastconn`), {} connections of \
-         `socklab-client bench` ({} B messages, closed loop), beside one instance reached \
+         `socklab-loadgen load` ({} B messages, closed loop), beside one instance reached \
          directly. CPU µs/msg is HAProxy's and all instances' together; machine busy is the \
          share of all cores in use (load generator included). Why it flattens, and how it \
          scales past one host: docs/scaling.md.\n\n\

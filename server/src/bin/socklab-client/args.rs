@@ -1,25 +1,13 @@
-//! The client's flags (clap), in their own module so the prompt and the bench read them
-//! without importing from `main.rs`.
+//! The client's flags (clap), in their own module so the prompt reads them without importing
+//! from `main.rs`.
 
 use clap::Parser;
-
-use crate::bench;
 
 /// The lesson's `>>` client: type a line, see the server's `[time]:line` reply.
 /// An empty line or end of input (Ctrl-D) exits.
 #[derive(Debug, Parser)]
-#[command(
-    name = "socklab-client",
-    version,
-    about,
-    max_term_width = 100,
-    args_conflicts_with_subcommands = true
-)]
+#[command(name = "socklab-client", version, about, max_term_width = 100)]
 pub struct Args {
-    /// `bench`: load test instead of the prompt.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
     /// The echo server, HOST:PORT.
     #[arg(value_name = "HOST:PORT", default_value = "127.0.0.1:21566")]
     pub addr: String,
@@ -35,13 +23,4 @@ pub struct Args {
     /// Seconds to wait for a reply before saying none came.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub timeout: u64,
-}
-
-/// What to do instead of the prompt.
-#[derive(Debug, clap::Subcommand)]
-pub enum Command {
-    /// N connections x M messages against the TCP echo and the bridge, closed loop (each
-    /// connection sends one message and waits for its reply); prints throughput and RTT
-    /// percentiles side by side.
-    Bench(bench::BenchArgs),
 }

@@ -1,27 +1,21 @@
 //! `socklab-client`: the lesson's `>>` client, done right — it reads the whole reply line,
 //! notices when the server closes, and exits on an empty line or end of input. `--udp` speaks
-//! UDP to the UDP echo; `--ws URL` goes through the WebSocket bridge. `socklab-client bench`
-//! loads the echo and the bridge with many connections and prints throughput and RTT
-//! percentiles side by side.
+//! UDP to the UDP echo; `--ws URL` goes through the WebSocket bridge. (The bench's load
+//! generator is not here: it is `bench/loadgen`, `socklab-loadgen`.)
 
 mod args;
-mod bench;
 mod interactive;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Args, Command};
+use args::Args;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let result = match &args.command {
-        Some(Command::Bench(bench)) => bench::run(bench).await,
-        None => interactive::run(&args).await,
-    };
-    match result {
+    match interactive::run(&args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("socklab-client: {err:#}");

@@ -1,5 +1,5 @@
-//! `socklab-client bench` as `cargo xtask bench` drives it: a tiny run of each mode, checking the
-//! shape of what it prints (the figures themselves are the bench's business, not a test's).
+//! `socklab-loadgen` as `cargo xtask bench` drives it: a tiny run of each subcommand, checking
+//! the shape of what it prints (the figures themselves are the bench's business, not a test's).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
@@ -10,25 +10,25 @@ use socklab_server::{Config, start};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-const CLIENT: &str = env!("CARGO_BIN_EXE_socklab-client");
+const LOADGEN: &str = env!("CARGO_BIN_EXE_socklab-loadgen");
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn bench(args: &[&str]) -> Vec<Value> {
+/// Runs `socklab-loadgen ARGS` to its end; one JSON object per line of its output.
+async fn loadgen(args: &[&str]) -> Vec<Value> {
     let out = tokio::time::timeout(
         TIMEOUT,
-        Command::new(CLIENT)
-            .arg("bench")
+        Command::new(LOADGEN)
             .args(args)
             .stdin(Stdio::null())
             .output(),
     )
     .await
-    .expect("the bench ends by itself")
+    .expect("socklab-loadgen ends by itself")
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "bench failed: {stdout} {}",
+        "socklab-loadgen failed: {stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
@@ -43,9 +43,9 @@ async fn two_connections_by_ten_messages_over_tcp_and_the_bridge() {
     let tcp = server.addrs.tcp[0].to_string();
     let ws = format!("ws://{}/ws", server.addrs.http[0]);
     let flags = ["-c", "2", "-n", "10", "--warmup", "0", "--duration", "20"];
-    let mut args = vec!["--json", "--tcp", &tcp, "--ws", &ws];
+    let mut args = vec!["load", "--json", "--tcp", &tcp, "--ws", &ws];
     args.extend(flags);
-    let outcomes = bench(&args).await;
+    let outcomes = loadgen(&args).await;
     assert_eq!(outcomes.len(), 2);
     assert_eq!(outcomes[0]["target"], format!("tcp {tcp}"));
     assert_eq!(outcomes[1]["target"], format!("ws {ws}"));
@@ -67,8 +67,8 @@ async fn the_table_puts_the_targets_side_by_side() {
     let server = start(Config::for_tests()).await.unwrap();
     let tcp = server.addrs.tcp[0].to_string();
     let ws = format!("ws://{}/ws", server.addrs.http[0]);
-    let out = Command::new(CLIENT)
-        .args(["bench", "--tcp", &tcp, "--ws", &ws, "-c", "2", "-n", "5"])
+    let out = Command::new(LOADGEN)
+        .args(["load", "--tcp", &tcp, "--ws", &ws, "-c", "2", "-n", "5"])
         .args(["--warmup", "0", "--duration", "20"])
         .output()
         .await
@@ -83,8 +83,8 @@ async fn the_table_puts_the_targets_side_by_side() {
 
 #[tokio::test]
 async fn the_bare_echo_baseline_and_held_sessions() {
-    let mut echo = Command::new(CLIENT)
-        .args(["bench", "--serve-bare-echo", "127.0.0.1:0"])
+    let mut echo = Command::new(LOADGEN)
+        .args(["bare-echo", "127.0.0.1:0"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -96,8 +96,8 @@ async fn the_bare_echo_baseline_and_held_sessions() {
         .strip_prefix("bare echo on ")
         .expect(&first)
         .to_owned();
-    let outcomes = bench(&[
-        "--json", "--tcp", &addr, "-c", "2", "-n", "10", "--warmup", "0",
+    let outcomes = loadgen(&[
+        "load", "--json", "--tcp", &addr, "-c", "2", "-n", "10", "--warmup", "0",
     ])
     .await;
     assert_eq!(outcomes[0]["messages"], 20);
@@ -111,7 +111,7 @@ async fn the_bare_echo_baseline_and_held_sessions() {
 
     let server = start(Config::for_tests()).await.unwrap();
     let ws = format!("ws://{}/ws", server.addrs.http[0]);
-    let held = bench(&["--json", "--ws", &ws, "-c", "3", "--hold", "0"]).await;
+    let held = loadgen(&["hold", "--json", "--ws", &ws, "-c", "3", "--secs", "0"]).await;
     assert_eq!(held[0]["sessions"], 3, "{}", held[0]);
     assert_eq!(held[0]["failed"], 0);
     assert!(held[0]["open_ms"].as_f64().unwrap() > 0.0);
@@ -124,8 +124,8 @@ async fn the_bare_relay_forwards_to_its_upstream() {
 
     let server = start(Config::for_tests()).await.unwrap();
     let upstream = server.addrs.tcp[0].to_string();
-    let mut relay = Command::new(CLIENT)
-        .args(["bench", "--serve-bare-relay", "127.0.0.1:0", "--relay-to"])
+    let mut relay = Command::new(LOADGEN)
+        .args(["bare-relay", "127.0.0.1:0", "--to"])
         .arg(&upstream)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -160,8 +160,8 @@ async fn the_bare_relay_forwards_to_its_upstream() {
     );
     drop(stream);
 
-    let outcomes = bench(&[
-        "--json", "--tcp", &addr, "-c", "2", "-n", "10", "--warmup", "0",
+    let outcomes = loadgen(&[
+        "load", "--json", "--tcp", &addr, "-c", "2", "-n", "10", "--warmup", "0",
     ])
     .await;
     assert_eq!(outcomes[0]["messages"], 20);
@@ -172,4 +172,18 @@ async fn the_bare_relay_forwards_to_its_upstream() {
         .expect("the bare relay exits when its stdin closes")
         .unwrap();
     server.stop().await;
+}
+
+#[tokio::test]
+async fn flags_out_of_range_are_refused_by_name() {
+    for (flag, value) in [("--size", "0"), ("--size", "60001"), ("--connections", "0")] {
+        let out = Command::new(LOADGEN)
+            .args(["load", "--tcp", "127.0.0.1:9", flag, value])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value} accepted");
+        assert!(stderr.contains(flag), "{flag} {value}: {stderr}");
+    }
 }
