@@ -451,11 +451,7 @@ pub fn workspace_roots(metadata: &serde_json::Value) -> Vec<(String, PathBuf)> {
 
 /// Cycles known and being removed, as `package: a -> b -> a`. Each must still exist (a stale
 /// entry fails the check too), so the list only shrinks.
-pub const ALLOWED: &[&str] = &[
-    // xtask/src/bench.rs and bench/page.rs share helpers both ways; issue 14's split of
-    // bench.rs by concern removes it.
-    "xtask: bench -> bench::page -> bench",
-];
+pub const ALLOWED: &[&str] = &[];
 
 /// Checks every crate root; returns one line per cycle found that is not in `allowed`, and
 /// one per `allowed` entry no longer found (empty: all is well).

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::{
-    Ctx, Proc, f, free_port, local, lone_section_ctx, median, server_flags, wait_port,
-    write_lone_section,
-};
+use super::ctx::{Ctx, server_flags};
+use super::lone::{lone_section_ctx, write_lone_section};
+use super::procs::{Proc, free_port, local, wait_port};
+use super::stats::{f, median};
 use crate::cmd::{self, command};
 use crate::tools;
 

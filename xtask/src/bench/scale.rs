@@ -13,10 +13,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use super::{
-    Ctx, LoadTarget, Proc, SIZE, f, free_port, load_once, local, lone_section_ctx, median,
-    ratio_text, tree_ticks, wait_port, write_lone_section,
-};
+use super::ctx::{Ctx, SIZE};
+use super::load::{LoadTarget, load_once, tcp, ws};
+use super::lone::{lone_section_ctx, write_lone_section};
+use super::procs::{Proc, free_port, local, tree_ticks, wait_port};
+use super::stats::{f, median, ratio_text};
 use crate::cmd;
 use crate::tools::{self, Toolbox};
 
@@ -59,48 +60,8 @@ pub fn section(ctx: &mut Ctx, toolbox: &mut Toolbox) -> Result<Value> {
     for instances in [0usize, 1, 2, 3] {
         let mut setup = start(ctx, &haproxy, instances)?;
         for kind in ["tcp", "ws"] {
-            let target = LoadTarget {
-                name: if kind == "tcp" { "tcp echo" } else { "/ws" },
-                args: if kind == "tcp" {
-                    vec!["--tcp".into(), local(setup.tcp).to_string()]
-                } else {
-                    vec![
-                        "--ws".into(),
-                        format!("ws://{}/ws", local(setup.http)),
-                        "--ws-replies".into(),
-                        "lines".into(),
-                        "--binary".into(),
-                    ]
-                },
-                pid: match &setup.proxy {
-                    Some(p) => p.pid(),
-                    None => setup.instances[0].pid(),
-                },
-                only_at: None,
-            };
-            let mut runs = Vec::new();
-            for round in 0..ctx.plan.rounds {
-                for p in setup.instances.iter_mut().chain(setup.proxy.as_mut()) {
-                    p.check_alive()?;
-                }
-                println!(
-                    "bench: scale: {} {} x{connections} (round {}/{})",
-                    setup.name,
-                    target.name,
-                    round + 1,
-                    ctx.plan.rounds
-                );
-                let pids: Vec<u32> = setup.instances.iter().map(Proc::pid).collect();
-                let ticks = |pids: &[u32]| pids.iter().map(|&p| tree_ticks(p)).sum::<u64>();
-                let (before, busy_before) = (ticks(&pids), cpu_times());
-                let mut v = load_once(ctx, &target, connections)?;
-                let (after, busy_after) = (ticks(&pids), cpu_times());
-                let total = v["total"].as_u64().unwrap_or(0).max(1) as f64;
-                let instances_us = after.saturating_sub(before) as f64 * 1e6 / ctx.hz;
-                v["instances_cpu_us_per_msg"] = json!(instances_us / total);
-                v["machine_busy"] = json!(busy(busy_before, busy_after));
-                runs.push(v);
-            }
+            let target = target(&setup, kind);
+            let runs = rounds(ctx, &mut setup, &target, connections)?;
             let proxied = setup.proxy.is_some();
             rows.push(json!({
                 "setup": setup.name,
@@ -126,6 +87,57 @@ pub fn section(ctx: &mut Ctx, toolbox: &mut Toolbox) -> Result<Value> {
         "rounds": ctx.plan.rounds,
         "rows": rows,
     }))
+}
+
+/// The load for `kind` (`tcp` or `ws`) on `setup`; its CPU is the proxy's, when there is one.
+fn target(setup: &Setup, kind: &str) -> LoadTarget {
+    let (name, args) = match kind {
+        "tcp" => ("tcp echo", tcp(setup.tcp)),
+        _ => ("/ws", ws(setup.http, "/ws", "lines")),
+    };
+    LoadTarget {
+        name,
+        args,
+        pid: match &setup.proxy {
+            Some(p) => p.pid(),
+            None => setup.instances[0].pid(),
+        },
+        only_at: None,
+    }
+}
+
+/// The plan's rounds of `target` on `setup`, each with the instances' CPU per message and how
+/// busy the whole machine was.
+fn rounds(
+    ctx: &Ctx,
+    setup: &mut Setup,
+    target: &LoadTarget,
+    connections: usize,
+) -> Result<Vec<Value>> {
+    let mut runs = Vec::new();
+    for round in 0..ctx.plan.rounds {
+        for p in setup.instances.iter_mut().chain(setup.proxy.as_mut()) {
+            p.check_alive()?;
+        }
+        println!(
+            "bench: scale: {} {} x{connections} (round {}/{})",
+            setup.name,
+            target.name,
+            round + 1,
+            ctx.plan.rounds
+        );
+        let pids: Vec<u32> = setup.instances.iter().map(Proc::pid).collect();
+        let ticks = |pids: &[u32]| pids.iter().map(|&p| tree_ticks(p)).sum::<u64>();
+        let (before, busy_before) = (ticks(&pids), cpu_times());
+        let mut v = load_once(ctx, target, connections)?;
+        let (after, busy_after) = (ticks(&pids), cpu_times());
+        let total = v["total"].as_u64().unwrap_or(0).max(1) as f64;
+        let instances_us = after.saturating_sub(before) as f64 * 1e6 / ctx.hz;
+        v["instances_cpu_us_per_msg"] = json!(instances_us / total);
+        v["machine_busy"] = json!(busy(busy_before, busy_after));
+        runs.push(v);
+    }
+    Ok(runs)
 }
 
 fn haproxy_bin() -> Option<PathBuf> {

@@ -10,7 +10,8 @@ use std::process::Stdio;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::{Ctx, f, ratio_text};
+use super::ctx::Ctx;
+use super::stats::{f, ratio_text};
 use crate::cmd;
 
 /// Runs the WebTransport benchmark (release build) and returns its figures.

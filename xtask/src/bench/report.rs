@@ -1,0 +1,335 @@
+//! The whole bench's report: the goals with their verdicts, the floor, and each section's
+//! tables, as Markdown.
+
+use serde_json::Value;
+
+use super::load::{ONE_THREAD, RELAY, URING_RELAY};
+use super::stats::{f, ratio};
+use super::{capacity, page, scale, webtransport};
+
+fn load_table(md: &mut String, section: &Value, baseline: &str) {
+    md.push_str(
+        "| target | conns | msgs/s | × baseline | p50 µs | p99 µs | p99.9 µs | CPU µs/msg | errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in section["cells"].as_array().into_iter().flatten() {
+        let name = c["target"].as_str().unwrap_or("");
+        let n = c["connections"].as_u64().unwrap_or(0);
+        let r = ratio(section, name, baseline, n, "msgs_per_s")
+            .map_or("–".to_owned(), |r| format!("{r:.2}"));
+        md.push_str(&format!(
+            "| {name} | {n} | {} | {r} | {} | {} | {} | {} | {} |\n",
+            f(&c["msgs_per_s"], 0),
+            f(&c["p50_us"], 0),
+            f(&c["p99_us"], 0),
+            f(&c["p999_us"], 0),
+            f(&c["cpu_us_per_msg"], 1),
+            c["errors"].as_u64().unwrap_or(0),
+        ));
+    }
+    for c in section["cells"].as_array().into_iter().flatten() {
+        if let Some(err) = c["first_error"].as_str() {
+            md.push_str(&format!(
+                "\n{} ×{}: first error: {err}\n",
+                c["target"].as_str().unwrap_or(""),
+                c["connections"]
+            ));
+        }
+    }
+}
+
+/// (goal, measured, met?) lines.
+type Goals = Vec<(String, String, Option<bool>)>;
+
+/// Adds a goal: its text, the measured value (`None`: not measured), how to show it, whether
+/// it meets the goal.
+fn add(
+    g: &mut Goals,
+    goal: &str,
+    value: Option<f64>,
+    fmt: &dyn Fn(f64) -> String,
+    ok: &dyn Fn(f64) -> bool,
+) {
+    g.push((
+        goal.to_owned(),
+        value.map_or("not measured".to_owned(), fmt),
+        value.map(ok),
+    ));
+}
+
+/// `v` as a ratio.
+fn x(v: f64) -> String {
+    format!("{v:.2}×")
+}
+
+/// Every goal, in the report's order.
+fn goals(r: &Value) -> Goals {
+    let mut g = Goals::new();
+    load_goals(&mut g, r);
+    capacity_and_page_goals(&mut g, r);
+    g
+}
+
+/// Sections 1 and 2's goals, at 100 connections.
+fn load_goals(g: &mut Goals, r: &Value) {
+    let tcp = &r["tcp_echo"];
+    let br = &r["bridge"];
+    add(
+        g,
+        "TCP echo ≥ 0.8× bare tokio echo (100 conns, msgs/s)",
+        ratio(tcp, "socklab echo", "bare tokio echo", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 0.8,
+    );
+    add(
+        g,
+        "bridge ≥ 0.5× direct TCP (100 sessions, msgs/s; issue 4)",
+        ratio(br, "socklab /ws", "direct TCP", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 0.5,
+    );
+    add(
+        g,
+        "bridge ≥ 1.2× websocat (100 sessions, msgs/s)",
+        ratio(br, "socklab /ws", "websocat", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 1.2,
+    );
+    add(
+        g,
+        "bridge ≥ 4× websockify (100 sessions, msgs/s)",
+        ratio(br, "socklab /ws", "websockify", 100, "msgs_per_s"),
+        &x,
+        &|v| v >= 4.0,
+    );
+    // Against the better peer (the lower p99): the larger of the two paired ratios.
+    let better_p99 = ["websocat", "websockify"]
+        .iter()
+        .filter_map(|p| ratio(br, "socklab /ws", p, 100, "p99_us"))
+        .reduce(f64::max);
+    add(
+        g,
+        "bridge p99 RTT ≤ 1.25× the better peer's (100 sessions)",
+        better_p99,
+        &x,
+        &|v| v <= 1.25,
+    );
+    add(
+        g,
+        "bridge CPU per message ≤ 0.8× websocat's (100 sessions)",
+        ratio(br, "socklab /ws", "websocat", 100, "cpu_us_per_msg"),
+        &x,
+        &|v| v <= 0.8,
+    );
+}
+
+/// The memory goal (section 3) and the page's (section 4).
+fn capacity_and_page_goals(g: &mut Goals, r: &Value) {
+    let per_session = r["capacity"].as_array().and_then(|rows| {
+        rows.iter()
+            .filter_map(|c| c["kib_per_session"].as_f64())
+            .reduce(f64::max)
+    });
+    add(
+        g,
+        "≤ 40 KiB RSS per idle bridged session (bridge process, worst size measured)",
+        per_session,
+        &|v| format!("{v:.1} KiB"),
+        &|v| v <= 40.0,
+    );
+    let [(rtt_goal, rtt), (ms_goal, ms)] = page::goals(&r["page"]);
+    add(
+        g,
+        "page RTT p50 ≤ 1.5× a plain JS WebSocket's, same tab",
+        rtt,
+        &x,
+        &|v| v <= rtt_goal,
+    );
+    add(
+        g,
+        "page main thread ≤ 5 ms per echoed message",
+        ms,
+        &|v| format!("{v:.2} ms"),
+        &|v| v <= ms_goal,
+    );
+    let gz = r["page"]["gzip_bytes"].as_f64();
+    add(
+        g,
+        "page ≤ 200 KB gzip (wasm + js)",
+        gz,
+        &|v| format!("{:.1} KB", v / 1000.0),
+        &|v| v <= 200_000.0,
+    );
+}
+
+/// What the bare relay, which does no WebSocket work at all, reaches on the bridge goals: a
+/// goal the floor itself misses is out of reach for any bridge that forwards over TCP here.
+fn floor(md: &mut String, br: &Value) {
+    let rows = [
+        (
+            "msgs/s vs direct TCP (goal ≥ 0.5×)",
+            "direct TCP",
+            "msgs_per_s",
+            0.5,
+        ),
+        (
+            "msgs/s vs websocat (goal ≥ 1.2×)",
+            "websocat",
+            "msgs_per_s",
+            1.2,
+        ),
+        // A negative goal: lower is better.
+        (
+            "CPU per message vs websocat (goal ≤ 0.8×)",
+            "websocat",
+            "cpu_us_per_msg",
+            -0.8,
+        ),
+    ];
+    let meets = |v: f64, goal: f64| if goal > 0.0 { v >= goal } else { v <= -goal };
+    let cell_text = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}×"));
+    let mut lines = String::new();
+    for (what, peer, key, goal) in rows {
+        let ours = ratio(br, "socklab /ws", peer, 100, key);
+        let Some(epoll) = ratio(br, RELAY, peer, 100, key) else {
+            continue;
+        };
+        let uring = ratio(br, URING_RELAY, peer, 100, key);
+        let one = ratio(br, ONE_THREAD, peer, 100, key);
+        let verdict = match (meets(epoll, goal), uring.map(|u| meets(u, goal))) {
+            (true, _) => "reachable",
+            (false, Some(true)) => "**beyond the epoll floor**; reached on io_uring",
+            (false, Some(false)) => "**beyond both floors**",
+            (false, None) => "**beyond the epoll floor**",
+        };
+        lines.push_str(&format!(
+            "| {what} | {} | {} | {epoll:.2}× | {} | {verdict} |\n",
+            cell_text(ours),
+            cell_text(one),
+            cell_text(uring),
+        ));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\n### The floor\n\n\
+         Two relays forward bytes between the load generator and the same echo with no \
+         WebSocket work at all (and a plain TCP load generator, cheaper than a WebSocket \
+         client). `bare TCP relay (floor)` (`socklab-loadgen bare-relay`) runs on \
+         tokio, that is epoll: the same `epoll_wait` plus one `recv` and one `send` syscall per \
+         hop as socklab's bridge and websocat. A goal it misses is out of reach for a bridge \
+         built that way on this machine. `io_uring relay (experiment)` (`bench/uring-relay`) \
+         is the same relay on io_uring, one thread queueing every `recv` and `send` and \
+         submitting them together: how far a bridge whose I/O layer were rewritten for \
+         io_uring could go. 100 sessions:\n\n\
+         | figure | socklab /ws | socklab /ws --threads 1 | epoll relay | io_uring relay | goal |\n\
+         |---|---:|---:|---:|---:|---|\n",
+    );
+    md.push_str(&lines);
+    let over = ratio(br, "socklab /ws", RELAY, 100, "cpu_us_per_msg");
+    let over_one = ratio(br, ONE_THREAD, RELAY, 100, "cpu_us_per_msg");
+    if let Some(over) = over {
+        let one = over_one.map_or_else(String::new, |v| format!(" ({v:.2}× with `--threads 1`)"));
+        md.push_str(&format!(
+            "\nsocklab's bridge costs **{over:.2}×** the epoll relay's CPU per message{one}: that \
+             is what its WebSocket work (framing, masking, UTF-8 checks, lines) and its \
+             scheduling add.\n"
+        ));
+    }
+}
+
+/// The whole report: method, goals, the floor, then each section.
+pub fn markdown(r: &Value) -> String {
+    let mut md = String::new();
+    head(&mut md, r);
+    goals_table(&mut md, r);
+    floor(&mut md, &r["bridge"]);
+    load_markdown(&mut md, r);
+    capacity::markdown(&mut md, &r["capacity"]);
+    page::markdown(&mut md, &r["page"]);
+    scale::markdown(&mut md, &r["scale"]);
+    webtransport::markdown(&mut md, &r["webtransport"]);
+    md
+}
+
+/// The title, the machine and the method.
+fn head(md: &mut String, r: &Value) {
+    let m = &r["method"];
+    md.push_str(&format!(
+        "# socklab benchmark report\n\n\
+         Machine: {} cores, {}, Linux {}. Loopback only. Whole measured run: {:.0} s{}.\n\n\
+         Method: closed loop, pipeline depth 1 (each connection sends one {}-byte message, \
+         `\\n` included, and waits for the whole reply); {} s warm-up, then {} s measured; \
+         {} round(s) ({} at 100 connections, where the goals are read), interleaved; figures \
+         are the {}. CPU µs/msg is the serving process's own \
+         utime + stime (children included) over the whole run divided by every reply in it. \
+         Every server is a separate release-build process; the load generator is \
+         `socklab-loadgen load` in another.\n\n",
+        r["machine"]["cores"],
+        r["machine"]["cpu"].as_str().unwrap_or("?"),
+        r["machine"]["kernel"].as_str().unwrap_or("?"),
+        r["seconds"].as_f64().unwrap_or(0.0),
+        if r["quick"].as_bool() == Some(true) {
+            " (--quick: a smoke run, not for conclusions)"
+        } else {
+            ""
+        },
+        m["message_bytes"],
+        m["warmup_s"],
+        m["measured_s"],
+        m["rounds"],
+        m["goal_rounds"],
+        m["figures"].as_str().unwrap_or(""),
+    ));
+}
+
+/// Each goal with what was measured and its verdict.
+fn goals_table(md: &mut String, r: &Value) {
+    md.push_str(
+        "The optimisations made so far and their measured effect are in docs/benchmarks.md.\n\n",
+    );
+    md.push_str("## Goals\n\n| goal | measured | verdict |\n|---|---:|---|\n");
+    for (goal, value, ok) in goals(r) {
+        let verdict = match ok {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "not measured",
+        };
+        md.push_str(&format!("| {goal} | {value} | {verdict} |\n"));
+    }
+}
+
+/// Sections 1 and 2: the load tables, the rows skipped, the peers' versions.
+fn load_markdown(md: &mut String, r: &Value) {
+    md.push_str(
+        "\n## 1. TCP echo: socklab vs a bare tokio echo\n\n\
+         The bare echo (`socklab-loadgen bare-echo`) reads and writes back, no \
+         framing, no stamp; socklab stamps every line.\n\n",
+    );
+    load_table(md, &r["tcp_echo"], "bare tokio echo");
+
+    md.push_str(
+        "\n## 2. Bridge: socklab /ws vs direct TCP, websocat and websockify\n\n\
+         Every bridge forwards to the same bare tokio echo; binary WebSocket messages \
+         (websockify takes binary only). `direct TCP` is the load generator talking TCP to \
+         that echo; its CPU is the echo's. `bare TCP relay (floor)` is a byte relay in front \
+         of that echo with no WebSocket at all, loaded over plain TCP, and `io_uring relay \
+         (experiment)` the same on io_uring, at 100 sessions only (see \"The floor\").\n\n",
+    );
+    load_table(md, &r["bridge"], "direct TCP");
+    for s in r["bridge"]["skipped"].as_array().into_iter().flatten() {
+        md.push_str(&format!(
+            "\n{} not measured: {}\n",
+            s["target"].as_str().unwrap_or(""),
+            s["why"].as_str().unwrap_or("")
+        ));
+    }
+    let peers = &r["peers"];
+    md.push_str(&format!(
+        "\nPeers: websocat {} (`websocat --binary ws-l:ADDR tcp:ECHO`), websockify {} \
+         (`websockify ADDR ECHO`).\n",
+        peers["websocat"]["version"].as_str().unwrap_or("?"),
+        peers["websockify"]["version"].as_str().unwrap_or("?"),
+    ));
+}
