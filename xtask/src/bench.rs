@@ -33,6 +33,7 @@ use crate::tools::Toolbox;
 use ctx::{Bins, Ctx, Plan, SIZE, build_bins, build_uring_relay, log_dir, machine};
 use peers::Peers;
 
+mod browser;
 mod capacity;
 mod ctx;
 mod load;

@@ -5,15 +5,14 @@
 //! `goog/cdp/execute`).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use super::browser::Session;
 use super::ctx::{Ctx, server_flags};
 use super::lone::{lone_section_ctx, write_lone_section};
 use super::procs::{Proc, free_port, local, wait_port};
@@ -142,23 +141,34 @@ fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
     let mut driver = Proc::spawn("chromedriver", driver, &ctx.log_dir)?;
     wait_port(&mut driver, driver_port)?;
     let url = format!("http://{}/", local(http));
-    let paint = first_paint(ctx, driver_port, &url)?;
     let n = if ctx.plan.quick {
         MESSAGES_QUICK
     } else {
         MESSAGES
     };
-    let rtt = with_session(driver_port, |s| round_trips(s, &url, n))?;
-    Ok((paint, rtt))
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a tokio runtime for the WebDriver client")?;
+    runtime.block_on(async {
+        let paint = first_paint(ctx, driver_port, &url).await?;
+        let s = Session::open(driver_port).await?;
+        let rtt = round_trips(&s, &url, n).await;
+        s.close().await;
+        Ok((paint, rtt?))
+    })
 }
 
 /// Navigation to first contentful paint (the page's body is empty until the app renders, so
 /// that is the app's first frame), in a fresh headless Chromium each time.
-fn first_paint(ctx: &Ctx, driver: u16, url: &str) -> Result<Value> {
+async fn first_paint(ctx: &Ctx, driver: u16, url: &str) -> Result<Value> {
     let mut fcp = Vec::new();
     let mut load = Vec::new();
     for _ in 0..ctx.plan.page_runs {
-        let (f, l) = with_session(driver, |s| one_paint(s, url))?;
+        let s = Session::open(driver).await?;
+        let painted = one_paint(&s, url).await;
+        s.close().await;
+        let (f, l) = painted?;
         fcp.push(json!(f));
         load.push(json!(l));
     }
@@ -191,9 +201,9 @@ const t0 = performance.now();
 })();
 "#;
 
-fn one_paint(s: &Session, url: &str) -> Result<(f64, f64)> {
-    s.call("url", &json!({ "url": url }))?;
-    let v = s.script(PAINT_SCRIPT, json!([]))?;
+async fn one_paint(s: &Session, url: &str) -> Result<(f64, f64)> {
+    s.goto(url).await?;
+    let v = s.script(PAINT_SCRIPT, vec![]).await?;
     let fcp = v[0].as_f64().unwrap_or(-1.0);
     let load = v[1].as_f64().unwrap_or(-1.0);
     if fcp < 0.0 {
@@ -262,20 +272,22 @@ const counted = (target) => new Promise((resolve, reject) => {
 "#;
 
 /// Page RTT vs raw JavaScript RTT, and main-thread time per echoed message.
-fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
-    s.call("url", &json!({ "url": url }))?;
-    if s.script(OPEN_SCRIPT, json!([]))? != json!(true) {
+async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
+    s.goto(url).await?;
+    if s.script(OPEN_SCRIPT, vec![]).await? != json!(true) {
         bail!("the page's bridge did not open within 20 s");
     }
-    let raw_before = raw_rtts(s, n)?;
-    s.cdp("Performance.enable", json!({}))?;
-    let before = s.metrics()?;
-    let page_p50 = s.script(PAGE_SCRIPT, json!([n, PAUSE_MS]))?;
-    let after = s.metrics()?;
+    let raw_before = raw_rtts(s, n).await?;
+    s.cdp("Performance.enable", json!({})).await?;
+    let before = s.metrics().await?;
+    let page_p50 = s
+        .script(PAGE_SCRIPT, vec![json!(n), json!(PAUSE_MS)])
+        .await?;
+    let after = s.metrics().await?;
     let Some(page_p50) = page_p50.as_f64() else {
         bail!("the page round trips failed: {page_p50}");
     };
-    let raw_after = raw_rtts(s, n)?;
+    let raw_after = raw_rtts(s, n).await?;
     let mut raw: Vec<f64> = raw_before.iter().chain(&raw_after).copied().collect();
     raw.sort_by(f64::total_cmp);
     let raw_p50 = raw[raw.len() / 2];
@@ -297,8 +309,10 @@ fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
     }))
 }
 
-fn raw_rtts(s: &Session, n: usize) -> Result<Vec<f64>> {
-    let v = s.script(RAW_SCRIPT, json!([n, PAUSE_MS]))?;
+async fn raw_rtts(s: &Session, n: usize) -> Result<Vec<f64>> {
+    let v = s
+        .script(RAW_SCRIPT, vec![json!(n), json!(PAUSE_MS)])
+        .await?;
     let rtts: Vec<f64> = v
         .as_array()
         .context("the plain WebSocket in the page failed")?
@@ -309,124 +323,6 @@ fn raw_rtts(s: &Session, n: usize) -> Result<Vec<f64>> {
         bail!("the plain WebSocket gave {} of {n} round trips", rtts.len());
     }
     Ok(rtts)
-}
-
-/// One headless Chromium session through chromedriver.
-struct Session {
-    driver: u16,
-    id: String,
-}
-
-impl Session {
-    fn call(&self, path: &str, body: &Value) -> Result<Value> {
-        let v = webdriver(
-            self.driver,
-            "POST",
-            &format!("/session/{}/{path}", self.id),
-            body,
-        )?;
-        Ok(v["value"].clone())
-    }
-
-    /// Runs an async script (it ends by calling its last argument) and returns its value.
-    fn script(&self, script: &str, args: Value) -> Result<Value> {
-        self.call("execute/async", &json!({ "script": script, "args": args }))
-    }
-
-    /// One Chrome DevTools Protocol command.
-    fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
-        self.call("goog/cdp/execute", &json!({ "cmd": cmd, "params": params }))
-    }
-
-    /// `Performance.getMetrics` as name → value (durations in seconds).
-    fn metrics(&self) -> Result<std::collections::HashMap<String, f64>> {
-        let v = self.cdp("Performance.getMetrics", json!({}))?;
-        Ok(v["metrics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| Some((m["name"].as_str()?.to_owned(), m["value"].as_f64()?)))
-            .collect())
-    }
-}
-
-/// Runs `f` in a fresh headless Chromium (1280×800), which is closed afterwards.
-fn with_session<T>(driver: u16, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
-    let caps = json!({ "capabilities": { "alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": tools::CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--window-size=1280,800"],
-        },
-    }}});
-    let session = webdriver(driver, "POST", "/session", &caps)?;
-    let id = session["value"]["sessionId"]
-        .as_str()
-        .context("chromedriver gave no session id")?
-        .to_owned();
-    let s = Session { driver, id };
-    let result = s
-        .call("timeouts", &json!({ "script": 60000, "pageLoad": 30000 }))
-        .and_then(|_| f(&s));
-    let _ = webdriver(
-        driver,
-        "DELETE",
-        &format!("/session/{}", s.id),
-        &Value::Null,
-    );
-    result
-}
-
-/// One WebDriver call over plain HTTP/1.1 on loopback.
-fn webdriver(port: u16, method: &str, path: &str, body: &Value) -> Result<Value> {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    let mut stream = TcpStream::connect(local(port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(90)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    // chromedriver may keep the connection open: read the head, then Content-Length bytes.
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse::<usize>().ok();
-        }
-        head.push_str(&line);
-    }
-    let mut body = Vec::new();
-    match length {
-        Some(n) => {
-            body.resize(n, 0);
-            reader.read_exact(&mut body)?;
-        }
-        None => {
-            reader.read_to_end(&mut body)?;
-        }
-    }
-    let payload = String::from_utf8_lossy(&body);
-    let head = head.lines().next().unwrap_or_default();
-    let v: Value = serde_json::from_str(payload.trim())
-        .with_context(|| format!("chromedriver answered {head:?} {payload:?}"))?;
-    if !head.contains(" 200 ") {
-        bail!("chromedriver: {method} {path}: {head}: {}", v["value"]);
-    }
-    Ok(v)
 }
 
 /// Page RTT ÷ raw JS RTT (goal ≤ 1.5×) and main-thread ms per echoed message (goal ≤ 5).
