@@ -17,6 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use socklab_server;
 
+pub mod http;
 pub mod raw;
 pub mod skip;
 
@@ -199,93 +200,5 @@ impl Monitor {
         })
         .await
         .expect("event in time")
-    }
-}
-
-/// A parsed HTTP/1.1 response.
-#[derive(Debug)]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers, names lowercased.
-    pub headers: Vec<(String, String)>,
-    /// The body, as sent (not decompressed).
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    /// The first header called `name` (lowercase).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// `GET path` over a fresh connection (`Connection: close`), with extra request headers.
-pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
-    use tokio::io::AsyncReadExt;
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).await.expect("send request");
-    let mut raw = Vec::new();
-    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut raw))
-        .await
-        .expect("response in time")
-        .expect("read response");
-    parse_http_response(&raw)
-}
-
-/// Parses a whole HTTP/1.1 response (identity or chunked body).
-pub fn parse_http_response(raw: &[u8]) -> HttpResponse {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    if chunked {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size_text = String::from_utf8_lossy(&rest[..eol]).into_owned();
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-                .expect("chunk size");
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-            rest = &rest[eol + 2 + size + 2..];
-        }
-        body = out;
-    }
-    HttpResponse {
-        status,
-        headers,
-        body,
     }
 }

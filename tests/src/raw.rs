@@ -1,5 +1,6 @@
-//! Raw-socket helpers for the abuse and fault tests: hand-made HTTP requests and WebSocket
-//! frames, so a test can send exactly the bytes a broken or hostile client would.
+//! Raw-socket helpers for the abuse and fault tests: hand-made WebSocket handshakes and frames,
+//! so a test can send exactly the bytes a broken or hostile client would (plain HTTP requests
+//! are in [`crate::http`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,57 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::TIMEOUT;
-
-/// Sends `request` verbatim on a new connection and reads until the server closes or
-/// [`TIMEOUT`] passes. Returns the status code (0 when the server closed without answering)
-/// and everything it sent.
-pub async fn http_raw(addr: SocketAddr, request: &[u8]) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(request).await.expect("send request");
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(TIMEOUT, async {
-        let mut chunk = [0u8; 4096];
-        loop {
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-            if response_complete(&got) {
-                break;
-            }
-        }
-    })
-    .await;
-    (status_of(&got), got)
-}
-
-/// Whether `got` holds a whole response with a `content-length` (a kept-alive connection
-/// would otherwise have to time out).
-fn response_complete(got: &[u8]) -> bool {
-    let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-    head.lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .is_some_and(|len| got.len() >= end + 4 + len)
-}
-
-/// `GET target` with `Connection: close`, sent verbatim (no client-side path normalisation).
-pub async fn http_get(addr: SocketAddr, target: &str) -> (u16, Vec<u8>) {
-    let req = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    http_raw(addr, req.as_bytes()).await
-}
-
-/// The status code of an HTTP response head, 0 if there is none.
-pub fn status_of(response: &[u8]) -> u16 {
-    let text = String::from_utf8_lossy(&response[..response.len().min(64)]);
-    text.strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0)
-}
+use crate::http::status_of;
 
 /// A WebSocket handshake request for `path` with `extra` header lines (each ending `\r\n`).
 pub fn ws_request(addr: SocketAddr, path: &str, extra: &str) -> String {
@@ -74,11 +25,7 @@ pub async fn ws_upgraded(addr: SocketAddr, request: &str) -> TcpStream {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(request.as_bytes()).await.expect("send");
     let head = read_head(&mut s).await;
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    assert_eq!(status_of(&head), 101, "{}", String::from_utf8_lossy(&head));
     s
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::SinkExt;
 use socklab_tests::{
-    LineClient, Monitor, TIMEOUT, assert_stamped, next_message, raw, send_text, start_server,
+    LineClient, Monitor, TIMEOUT, assert_stamped, http, next_message, raw, send_text, start_server,
     start_server_with, ws_connect,
 };
 use tokio::io::AsyncWriteExt;
@@ -220,7 +220,7 @@ async fn the_monitor_links_a_ws_session_to_its_upstream_tcp_session() {
     let mut ws = tokio::net::TcpStream::connect(addr).await.unwrap();
     ws.write_all(request.as_bytes()).await.unwrap();
     let response = raw::read_head(&mut ws).await;
-    assert!(response.starts_with(b"HTTP/1.1 101"), "{response:?}");
+    assert_eq!(http::status_of(&response), 101, "{response:?}");
     let ws_id = match mon
         .wait_for(|e| matches!(e, socklab_protocol::MonitorEvent::SessionOpened(o) if o.kind == socklab_protocol::SessionKind::Ws))
         .await
@@ -274,8 +274,10 @@ async fn invalid_utf8_in_a_text_frame_closes_with_1007() {
     let server = start_server().await;
     let mut s = raw_ws(&server).await;
     // A masked text frame whose payload is not UTF-8.
-    s.write_all(&masked_frame(0x81, b"\xff\xfe")).await.unwrap();
-    assert_eq!(read_close_code(&mut s).await, 1007);
+    s.write_all(&raw::masked_frame(0x81, b"\xff\xfe"))
+        .await
+        .unwrap();
+    assert_eq!(raw::read_ws_end(&mut s).await, raw::WsEnd::Close(1007));
     server.stop().await;
 }
 
@@ -284,73 +286,14 @@ async fn an_unmasked_client_frame_closes_with_1002() {
     let server = start_server().await;
     let mut s = raw_ws(&server).await;
     s.write_all(&[0x81, 0x02, b'h', b'i']).await.unwrap();
-    assert_eq!(read_close_code(&mut s).await, 1002);
+    assert_eq!(raw::read_ws_end(&mut s).await, raw::WsEnd::Close(1002));
     server.stop().await;
 }
 
 /// A raw TCP connection that has completed a WebSocket handshake on `/ws`.
 async fn raw_ws(server: &socklab_server::RunningServer) -> tokio::net::TcpStream {
-    use tokio::io::AsyncReadExt;
-    let mut s = tokio::net::TcpStream::connect(server.addrs.http[0])
-        .await
-        .unwrap();
-    let req = format!(
-        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addrs.http[0]
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        tokio::time::timeout(TIMEOUT, s.read_exact(&mut b))
-            .await
-            .unwrap()
-            .unwrap();
-        head.push(b[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
-    s
-}
-
-fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [1u8, 2, 3, 4];
-    let mut f = vec![first, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
-/// Reads frames until a close frame and returns its code.
-async fn read_close_code(s: &mut tokio::net::TcpStream) -> u16 {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    tokio::time::timeout(TIMEOUT, async {
-        loop {
-            let mut chunk = [0u8; 512];
-            let n = s.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "closed without a close frame; got {buf:?}");
-            buf.extend_from_slice(&chunk[..n]);
-            let mut i = 0;
-            while i + 2 <= buf.len() {
-                let opcode = buf[i] & 0x0f;
-                let len = (buf[i + 1] & 0x7f) as usize;
-                if i + 2 + len > buf.len() {
-                    break;
-                }
-                if opcode == 0x8 {
-                    return u16::from_be_bytes([buf[i + 2], buf[i + 3]]);
-                }
-                i += 2 + len;
-            }
-        }
-    })
-    .await
-    .unwrap()
+    let addr = server.addrs.http[0];
+    raw::ws_upgraded(addr, &raw::ws_request(addr, "/ws", "")).await
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use socklab_protocol::{ServerInfo, SessionKind};
-use socklab_tests::raw::http_get;
+use socklab_tests::http;
 use socklab_tests::skip::{Need, skip_unless_required};
 use socklab_tests::socklab_server::RunningServer;
 use socklab_tests::{LineClient, TIMEOUT, assert_stamped};
@@ -27,13 +27,9 @@ use webdriver::{ALSO, Browser, PAGE_TIMEOUT, WCAG_21_AA, axe_source, serve_page_
 
 /// The page's server, with `--capture` as asked.
 async fn capture_on(server: &RunningServer) -> bool {
-    let (status, response) = http_get(server.addrs.http[0], "/api/info").await;
-    assert_eq!(status, 200);
-    let end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let info: ServerInfo = serde_json::from_slice(&response[end + 4..]).unwrap();
+    let response = http::get(server.addrs.http[0], "/api/info", &[]).await;
+    assert_eq!(response.status, 200);
+    let info: ServerInfo = serde_json::from_slice(&response.body).unwrap();
     info.capture
 }
 

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use socklab_protocol::{MonitorEvent, ServerInfo, SessionKind};
-use socklab_tests::raw::{http_get, wait_until};
+use socklab_tests::http;
+use socklab_tests::raw::wait_until;
 use socklab_tests::socklab_server::{Config, RunningServer};
 use socklab_tests::{
     LineClient, Monitor, TIMEOUT, assert_stamped, next_message, send_text, start_server_with,
@@ -28,9 +29,9 @@ async fn capture_server(tweak: impl FnOnce(&mut Config)) -> Option<RunningServer
         tweak(c);
     })
     .await;
-    let (status, response) = http_get(server.addrs.http[0], "/api/info").await;
-    assert_eq!(status, 200);
-    let info: ServerInfo = serde_json::from_slice(body(&response)).unwrap();
+    let response = http::get(server.addrs.http[0], "/api/info", &[]).await;
+    assert_eq!(response.status, 200);
+    let info: ServerInfo = serde_json::from_slice(&response.body).unwrap();
     if info.capture {
         return Some(server);
     }
@@ -43,22 +44,14 @@ async fn capture_server(tweak: impl FnOnce(&mut Config)) -> Option<RunningServer
     None
 }
 
-fn body(response: &[u8]) -> &[u8] {
-    let end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    &response[end + 4..]
-}
-
-/// `GET /api/sessions/{id}/pcap`: status, head, file.
-async fn pcap(server: &RunningServer, id: u64) -> (u16, String, Vec<u8>) {
-    let (status, response) =
-        http_get(server.addrs.http[0], &format!("/api/sessions/{id}/pcap")).await;
-    let file = body(&response).to_vec();
-    let head_len = response.len() - file.len();
-    let head = String::from_utf8_lossy(&response[..head_len]).to_ascii_lowercase();
-    (status, head, file)
+/// `GET /api/sessions/{id}/pcap`.
+async fn pcap(server: &RunningServer, id: u64) -> http::HttpResponse {
+    http::get(
+        server.addrs.http[0],
+        &format!("/api/sessions/{id}/pcap"),
+        &[],
+    )
+    .await
 }
 
 /// Runs `tshark -r FILE args…` on `file`; fails unless it reads the file with no error.
@@ -103,9 +96,9 @@ async fn pcap_until(
 ) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let (status, _, file) = pcap(server, id).await;
-        if status == 200 {
-            let lines = tshark(&file, args);
+        let r = pcap(server, id).await;
+        if r.status == 200 {
+            let lines = tshark(&r.body, args);
             if done(&lines) {
                 return lines;
             }
@@ -116,7 +109,8 @@ async fn pcap_until(
         } else {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no pcap for session {id}: {status}"
+                "no pcap for session {id}: {}",
+                r.status
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -232,15 +226,15 @@ async fn a_tcp_session_s_pcap_holds_the_handshake_the_line_the_stamp_and_both_fi
     let server_fin = find(stamped, &|s| !s.from_client && s.fin);
     assert!(client_fin.max(server_fin) > stamped);
     // The file is served as a download with a useful name; unknown sessions are 404.
-    let (status, head, _) = pcap(&server, id).await;
-    assert_eq!(status, 200);
-    assert!(
-        head.contains("content-type: application/vnd.tcpdump.pcap"),
-        "{head}"
+    let r = pcap(&server, id).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/vnd.tcpdump.pcap")
     );
-    let name = format!("content-disposition: attachment; filename=\"socklab-tcp-{id}.pcap\"");
-    assert!(head.contains(&name), "{head}");
-    assert_eq!(pcap(&server, 999_999).await.0, 404);
+    let name = format!("attachment; filename=\"socklab-tcp-{id}.pcap\"");
+    assert_eq!(r.header("content-disposition"), Some(name.as_str()));
+    assert_eq!(pcap(&server, 999_999).await.status, 404);
     server.stop().await;
 }
 
@@ -297,10 +291,11 @@ async fn a_bridged_session_s_pcap_decodes_as_http_upgrade_websocket_and_the_tcp_
             && has(lines, &|f| f[3] == echo_port)
     };
     pcap_until(&server, ws_id, &fields, complete).await;
-    let (_, head, _) = pcap(&server, ws_id).await;
+    let r = pcap(&server, ws_id).await;
+    let disposition = r.header("content-disposition").unwrap_or_default();
     assert!(
-        head.contains(&format!("filename=\"socklab-ws-{ws_id}.pcap\"")),
-        "{head}"
+        disposition.contains(&format!("filename=\"socklab-ws-{ws_id}.pcap\"")),
+        "{disposition}"
     );
     server.stop().await;
 }
@@ -399,9 +394,9 @@ async fn other_loopback_traffic_is_never_captured_nor_shown() {
         .await;
     // No pcap of any session holds the other connection's port.
     for s in 1..=id {
-        let (status, _, file) = pcap(&server, s).await;
-        if status == 200 {
-            let ports = tshark(&file, &["-T", "fields", "-e", "tcp.port"]);
+        let r = pcap(&server, s).await;
+        if r.status == 200 {
+            let ports = tshark(&r.body, &["-T", "fields", "-e", "tcp.port"]);
             assert!(
                 ports
                     .iter()

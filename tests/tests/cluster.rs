@@ -17,7 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use socklab_protocol::{MonitorEvent, SessionKind};
 use socklab_server::RunningServer;
 use socklab_tests::skip::{Need, skip_unless_required};
-use socklab_tests::{Monitor, TIMEOUT, assert_stamped, start_server_with, ws_connect};
+use socklab_tests::{Monitor, TIMEOUT, assert_stamped, http, start_server_with, ws_connect};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -241,15 +241,12 @@ async fn serving(child: &mut Child, addr: SocketAddr, path: &str, body: &[u8]) -
         if child.try_wait().unwrap().is_some() {
             return false;
         }
-        if let Ok(mut s) = TcpStream::connect(addr).await {
-            let request = format!("GET {path} HTTP/1.0\r\n\r\n");
-            let _ = s.write_all(request.as_bytes()).await;
-            let mut got = Vec::new();
-            let _ = tokio::time::timeout(Duration::from_secs(1), s.read_to_end(&mut got)).await;
-            let ok = got.starts_with(b"HTTP/1.0 200") || got.starts_with(b"HTTP/1.1 200");
-            if ok && got.windows(body.len()).any(|w| w == body) {
-                return true;
-            }
+        let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+        if let Some(r) = http::fetch(addr, request.as_bytes()).await
+            && r.status == 200
+            && r.body.windows(body.len()).any(|w| w == body)
+        {
+            return true;
         }
         assert!(tokio::time::Instant::now() < deadline, "proxy not ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -804,7 +801,7 @@ async fn redis_on_tcp(bin: &Path, args: &[&str]) -> (Child, u16) {
 
 /// `/api/info`'s cluster part.
 async fn cluster_info(server: &RunningServer) -> socklab_protocol::events::ClusterInfo {
-    let info = socklab_tests::http_get(server.addrs.http[0], "/api/info", &[]).await;
+    let info = http::get(server.addrs.http[0], "/api/info", &[]).await;
     let info: socklab_protocol::ServerInfo = serde_json::from_slice(&info.body).unwrap();
     info.cluster.expect("cluster info with --monitor-redis")
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use socklab_protocol::SessionKind;
 use socklab_server::RunningServer;
-use socklab_tests::raw::{http_raw, wait_until, ws_request, ws_upgraded};
+use socklab_tests::http;
+use socklab_tests::raw::{wait_until, ws_request, ws_upgraded};
 use socklab_tests::{
     LineClient, TIMEOUT, assert_stamped, next_message, send_text, start_server, start_server_with,
     ws_connect,
@@ -414,11 +415,10 @@ async fn max_connections_closes_tcp_at_once_refuses_handshakes_with_503_and_reco
     // WebSocket handshakes get 503; plain HTTP still works (it holds no session).
     let http = server.addrs.http[0];
     for path in ["/ws", "/api/events"] {
-        let (status, _) = http_raw(http, ws_request(http, path, "").as_bytes()).await;
+        let (status, _) = http::send(http, ws_request(http, path, "").as_bytes()).await;
         assert_eq!(status, 503, "{path}");
     }
-    let (status, _) = socklab_tests::raw::http_get(http, "/healthz").await;
-    assert_eq!(status, 200);
+    assert_eq!(http::get(http, "/healthz", &[]).await.status, 200);
     // Load drops: new sessions are served again.
     held.truncate(40);
     wait_until(TIMEOUT, "10 sessions to close", || {

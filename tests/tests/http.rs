@@ -2,12 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use socklab_protocol::{ServerInfo, SessionsSnapshot};
-use socklab_tests::{LineClient, http_get, start_server, start_server_with};
+use socklab_tests::{LineClient, http, start_server, start_server_with};
 
 #[tokio::test]
 async fn healthz_says_ok() {
     let server = start_server().await;
-    let r = http_get(server.addrs.http[0], "/healthz", &[]).await;
+    let r = http::get(server.addrs.http[0], "/healthz", &[]).await;
     assert_eq!((r.status, r.text().as_str()), (200, "ok"));
     server.stop().await;
 }
@@ -18,7 +18,7 @@ async fn sessions_lists_open_sessions_with_their_bytes() {
     let mut c = LineClient::connect(server.addrs.tcp[0]).await;
     c.send(b"count me\n").await;
     c.line().await;
-    let r = http_get(server.addrs.http[0], "/api/sessions", &[]).await;
+    let r = http::get(server.addrs.http[0], "/api/sessions", &[]).await;
     assert_eq!(r.status, 200);
     assert!(
         r.header("content-type")
@@ -39,7 +39,7 @@ async fn sessions_lists_open_sessions_with_their_bytes() {
 #[tokio::test]
 async fn info_names_the_listeners_for_the_join_commands() {
     let server = start_server().await;
-    let r = http_get(server.addrs.http[0], "/api/info", &[]).await;
+    let r = http::get(server.addrs.http[0], "/api/info", &[]).await;
     let info: ServerInfo = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(info.tcp, vec![server.addrs.tcp[0].to_string()]);
     assert_eq!(info.upstream, server.addrs.tcp[0].to_string());
@@ -50,7 +50,7 @@ async fn info_names_the_listeners_for_the_join_commands() {
 #[tokio::test]
 async fn an_unbuilt_page_says_how_to_build_it() {
     let server = start_server().await;
-    let r = http_get(server.addrs.http[0], "/", &[]).await;
+    let r = http::get(server.addrs.http[0], "/", &[]).await;
     assert_eq!(r.status, 503);
     assert!(r.text().contains("cargo xtask run"), "{}", r.text());
     server.stop().await;
@@ -84,7 +84,7 @@ async fn the_page_is_served_with_types_caching_and_gzip() {
     let server = start_server_with(|c| c.static_dir = dir.clone()).await;
     let http = server.addrs.http[0];
 
-    let index = http_get(http, "/", &[]).await;
+    let index = http::get(http, "/", &[]).await;
     assert_eq!(index.status, 200);
     assert!(
         index
@@ -94,7 +94,7 @@ async fn the_page_is_served_with_types_caching_and_gzip() {
     );
     assert_eq!(index.header("cache-control"), Some("no-cache"));
 
-    let wasm = http_get(
+    let wasm = http::get(
         http,
         "/socklab-web-0123456789abcdef_bg.wasm",
         &[("Accept-Encoding", "gzip")],
@@ -110,7 +110,7 @@ async fn the_page_is_served_with_types_caching_and_gzip() {
     );
     assert!(wasm.header("cache-control").unwrap().contains("immutable"));
 
-    let js = http_get(http, "/socklab-web-0123456789abcdef.js", &[]).await;
+    let js = http::get(http, "/socklab-web-0123456789abcdef.js", &[]).await;
     assert!(js.header("content-type").unwrap().contains("javascript"));
     assert_eq!(
         js.header("content-encoding"),
@@ -119,10 +119,10 @@ async fn the_page_is_served_with_types_caching_and_gzip() {
     );
 
     // No directory listings; no escapes.
-    assert_eq!(http_get(http, "/sub/", &[]).await.status, 404);
-    assert_eq!(http_get(http, "/../../etc/passwd", &[]).await.status, 404);
+    assert_eq!(http::get(http, "/sub/", &[]).await.status, 404);
+    assert_eq!(http::get(http, "/../../etc/passwd", &[]).await.status, 404);
     assert_eq!(
-        http_get(http, "/%2e%2e/%2e%2e/etc/passwd", &[])
+        http::get(http, "/%2e%2e/%2e%2e/etc/passwd", &[])
             .await
             .status,
         404

@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use socklab_server::RunningServer;
 use socklab_tests::skip::{Need, skip_unless_required};
-use socklab_tests::{
-    LineClient, Ws, http_get, next_message, send_text, start_server_with, ws_connect,
-};
+use socklab_tests::{LineClient, Ws, http, next_message, send_text, start_server_with, ws_connect};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -69,7 +67,7 @@ async fn drive(server: &RunningServer) -> Traffic {
 async fn wait_for_sample(addr: SocketAddr, series: &str, want: f64) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = http_get(addr, "/metrics", &[]).await.text();
+        let text = http::get(addr, "/metrics", &[]).await.text();
         let got = text.lines().find_map(|l| {
             l.strip_prefix(series)?
                 .strip_prefix(' ')?
@@ -120,7 +118,7 @@ async fn metrics_count_sessions_bytes_and_refusals() {
             "{line} missing from\n{text}"
         );
     }
-    let response = http_get(http, "/metrics", &[]).await;
+    let response = http::get(http, "/metrics", &[]).await;
     assert_eq!(
         response.header("content-type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
@@ -161,7 +159,7 @@ async fn promtool_check_metrics(text: &str) {
 async fn metrics_flag_moves_them_to_their_own_listener() {
     let server = start_server_with(|c| c.metrics = Some("127.0.0.1:0".parse().unwrap())).await;
     let own = server.addrs.metrics.expect("a metrics listener");
-    let there = http_get(own, "/metrics", &[]).await;
+    let there = http::get(own, "/metrics", &[]).await;
     assert_eq!(there.status, 200);
     assert!(
         there
@@ -170,10 +168,10 @@ async fn metrics_flag_moves_them_to_their_own_listener() {
         "{}",
         there.text()
     );
-    let not_here = http_get(server.addrs.http[0], "/metrics", &[]).await;
+    let not_here = http::get(server.addrs.http[0], "/metrics", &[]).await;
     assert_eq!(not_here.status, 404, "not on the HTTP port with --metrics");
     assert_eq!(
-        http_get(own, "/api/sessions", &[]).await.status,
+        http::get(own, "/api/sessions", &[]).await.status,
         404,
         "only /metrics there"
     );
@@ -268,7 +266,7 @@ impl Prometheus {
                 }
             })
             .collect();
-        let response = http_get(self.addr, &format!("/api/v1/query?query={encoded}"), &[]).await;
+        let response = http::get(self.addr, &format!("/api/v1/query?query={encoded}"), &[]).await;
         if response.status == 503 {
             // Still starting (replaying its write-ahead log): "Service Unavailable".
             return None;

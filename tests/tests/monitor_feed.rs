@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use socklab_protocol::SessionKind;
 use socklab_server::RunningServer;
 use socklab_server::registry::Extra;
+use socklab_tests::http::status_of;
 use socklab_tests::raw::{read_head, ws_request, ws_upgraded};
 use socklab_tests::{TIMEOUT, Ws, start_server_with, ws_connect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,8 +40,9 @@ async fn assert_at_limit(server: &RunningServer) {
         .await
         .unwrap();
     let head = read_head(&mut s).await;
-    assert!(
-        head.starts_with(b"HTTP/1.1 503"),
+    assert_eq!(
+        status_of(&head),
+        503,
         "expected 503 at the limit, got {}",
         String::from_utf8_lossy(&head)
     );
@@ -110,7 +112,7 @@ async fn a_subscriber_that_stops_reading_during_a_5000_session_snapshot_is_dropp
         .write_all(ws_request(addr, "/api/events", "").as_bytes())
         .await
         .unwrap();
-    assert!(read_head(&mut stuck).await.starts_with(b"HTTP/1.1 101"));
+    assert_eq!(status_of(&read_head(&mut stuck).await), 101);
     let upgraded = Instant::now();
     assert_at_limit(&server).await;
     let (_next, took) = slot_returns(&server, upgraded, Duration::from_secs(6)).await;
@@ -146,7 +148,7 @@ async fn http_connections_get_tcp_keepalive() {
     // A whole request and its answer: the server has accepted and set up the socket.
     let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
-    assert!(read_head(&mut s).await.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(status_of(&read_head(&mut s).await), 200);
     let client = s.local_addr().unwrap();
     let deadline = Instant::now() + TIMEOUT;
     // Idle now: once the last ACK is in, the only timer left is keepalive's (or none).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socklab_protocol::{MonitorEvent, SessionKind, WebTransportInfo};
 use socklab_tests::socklab_server::RunningServer;
-use socklab_tests::{Monitor, TIMEOUT, assert_stamped, http_get, start_server, start_server_with};
+use socklab_tests::{Monitor, TIMEOUT, assert_stamped, http, start_server, start_server_with};
 use wtransport::endpoint::ConnectOptions;
 use wtransport::endpoint::endpoint_side::Client;
 use wtransport::error::{ConnectingError, ConnectionError};
@@ -23,7 +23,7 @@ struct Wt {
 }
 
 async fn info(server: &RunningServer) -> WebTransportInfo {
-    let r = http_get(server.addrs.http[0], "/api/webtransport", &[]).await;
+    let r = http::get(server.addrs.http[0], "/api/webtransport", &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     serde_json::from_slice(&r.body).expect("WebTransportInfo JSON")
 }
@@ -95,13 +95,13 @@ async fn api_webtransport_gives_the_url_and_the_certificate_hash() {
     assert_eq!(info.url, format!("https://127.0.0.1:{}/", wt.port()));
     assert_eq!(info.cert_sha256.len(), 32);
     assert!(info.cert_sha256.iter().any(|&b| b != 0));
-    let raw = http_get(server.addrs.http[0], "/api/webtransport", &[]).await;
+    let raw = http::get(server.addrs.http[0], "/api/webtransport", &[]).await;
     assert_eq!(raw.header("cache-control"), Some("no-store"));
     server.stop().await;
 
     let off = start_server_with(|c| c.no_webtransport = true).await;
     assert_eq!(off.addrs.webtransport, None);
-    let r = http_get(off.addrs.http[0], "/api/webtransport", &[]).await;
+    let r = http::get(off.addrs.http[0], "/api/webtransport", &[]).await;
     assert_eq!(r.status, 404);
     off.stop().await;
 }

@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use socklab_tests::skip::{Need, skip_unless_required};
 use socklab_tests::socklab_server::{Config, RunningServer};
 use socklab_tests::start_server_with;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// How long a wait for the page lasts before the test fails.
@@ -356,21 +356,12 @@ impl Browser {
     /// exceptions, failed loads). Panics when the log cannot be read: an empty list must mean
     /// "no errors", never "could not look".
     pub async fn console_errors(&self) -> Vec<String> {
-        let session = self
+        let reply = self
             .client
-            .session_id()
+            .issue_cmd(SessionPost("se/log", json!({ "type": "browser" })))
             .await
-            .expect("the WebDriver session id")
-            .expect("an open WebDriver session");
-        let body = json!({ "type": "browser" }).to_string();
-        let reply = http_post(
-            self.driver_port,
-            &format!("/session/{session}/se/log"),
-            &body,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("reading the browser console log: {e}"));
-        let Some(entries) = reply["value"].as_array() else {
+            .unwrap_or_else(|e| panic!("reading the browser console log: {e}"));
+        let Some(entries) = reply.as_array() else {
             panic!("the browser console log is not a list: {reply}");
         };
         entries
@@ -392,15 +383,14 @@ impl Browser {
     /// One Chrome DevTools Protocol command, through chromedriver's `goog/cdp/execute`.
     #[allow(dead_code)] // browser_load.rs only
     pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
-        let session = self.client.session_id().await.ok().flatten();
-        let session = session.expect("a WebDriver session");
-        let body = json!({ "cmd": cmd, "params": params }).to_string();
-        let path = format!("/session/{session}/goog/cdp/execute");
-        let reply = http_post(self.driver_port, &path, &body)
+        let body = json!({ "cmd": cmd, "params": params });
+        let reply = self
+            .client
+            .issue_cmd(SessionPost("goog/cdp/execute", body))
             .await
             .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
-        assert!(reply["value"].is_object(), "CDP {cmd}: {reply}");
-        reply["value"].clone()
+        assert!(reply.is_object(), "CDP {cmd}: {reply}");
+        reply
     }
 
     /// Saves a PNG of the whole page (the window grows to the page's height first) or, with
@@ -450,47 +440,23 @@ pub async fn serve_page(setup: &Setup) -> RunningServer {
     serve_page_with(setup, |_| {}).await
 }
 
-/// A minimal HTTP/1.1 JSON POST to chromedriver (for its non-W3C log endpoint).
-async fn http_post(port: u16, path: &str, body: &str) -> Result<Value, String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("connect to chromedriver: {e}"))?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("send to chromedriver: {e}"))?;
-    // Read the head, then exactly Content-Length bytes (chromedriver keeps the connection).
-    let mut response = Vec::new();
-    let mut buf = [0u8; 8192];
-    let deadline = Instant::now() + PAGE_TIMEOUT;
-    loop {
-        let text = String::from_utf8_lossy(&response).to_string();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())
-                        .flatten()
-                })
-                .unwrap_or(usize::MAX);
-            if body.len() >= len {
-                return serde_json::from_str(body).map_err(|e| format!("{e}: {body}"));
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, stream.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => response.extend_from_slice(&buf[..n]),
-            Ok(Ok(_)) => return Err(format!("chromedriver closed early: {text}")),
-            Ok(Err(e)) => return Err(format!("read from chromedriver: {e}")),
-            Err(_) => return Err(format!("no full answer in {PAGE_TIMEOUT:?}: {text}")),
-        }
+/// A chromedriver extension outside W3C WebDriver (its console log, CDP commands):
+/// `POST /session/{id}/PATH` with a JSON body, sent by fantoccini like any command.
+#[derive(Debug)]
+struct SessionPost(&'static str, Value);
+
+impl WebDriverCompatibleCommand for SessionPost {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/{}", self.0))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.1.to_string()))
     }
 }
 
