@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::cmd::{self, command, probe};
 use crate::tools::{Lock, Toolbox};
 
+/// The pinned versions.
 pub const WEBSOCAT_VERSION: &str = "1.14.1";
 pub const WEBSOCKIFY_VERSION: &str = "0.13.0";
 

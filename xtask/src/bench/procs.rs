@@ -16,7 +16,7 @@ use crate::cmd::{self, command};
 pub struct Proc {
     pub name: String,
     child: Child,
-    /// Held open: the bare echo and `--hold` exit when it closes.
+    /// Held open: the bare echo, the bare relay and `socklab-loadgen hold` exit when it closes.
     stdin: Option<ChildStdin>,
 }
 
