@@ -1,9 +1,10 @@
 //! The page as a measuring instrument, in real headless Chromium: the round-trip time it shows
 //! is the network's (within a loose bound of a plain JavaScript `WebSocket` in the same tab),
 //! its `data-*` hooks equal what it shows, and under bursts of raw TCP traffic it stays
-//! bounded in memory and exact in its byte counters, and how responsive it stayed is printed
-//! (the goal: no task kept waiting over 100 ms — keystrokes, a 50 ms timer — is not yet met
-//! reliably, so not asserted). Same harness and skip rules as `browser.rs`.
+//! bounded in memory, exact in its byte counters, and responsive: no keystroke or 50 ms timer
+//! kept waiting a second (a loose bound that fails on a page frozen by the burst; the 100 ms
+//! goal is measured by `cargo xtask bench-page`, not in a timed test). Same harness and skip
+//! rules as `browser.rs`.
 //! The burst tests read the C/S cards' `data-session-id`, `data-bytes-in`, `data-bytes-out`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,8 +22,9 @@ use webdriver::{Browser, PAGE_TIMEOUT, serve_page, setup};
 
 /// How long a burst test may take at most, all in.
 const BURST_TIMEOUT: Duration = Duration::from_secs(60);
-/// The longest a keystroke may wait before the page handles it.
-const RESPONSIVE_MS: f64 = 100.0;
+/// The longest a keystroke (or a 50 ms timer) may wait during a burst, in these tests: far
+/// above the 100 ms goal (which the bench measures), so only a frozen page fails.
+const FROZEN_MS: f64 = 1000.0;
 
 /// A plain JavaScript WebSocket to the same `/ws`: `n` messages one at a time, each timed from
 /// just before `send` to the top of its `onmessage`.
@@ -170,26 +172,29 @@ fn metric(all: &[(String, f64)], name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in {all:?}"))
 }
 
-/// Types into the page's input until `done` resolves, then says how the page kept up.
+/// Types into the page's input until `done` resolves (and at least one keystroke, begun
+/// during the burst, was handled), then says how many keys it typed.
 async fn type_during<T>(
     browser: &Browser,
     done: impl std::future::Future<Output = T>,
 ) -> (T, usize) {
     tokio::pin!(done);
     let mut keys = 0;
-    loop {
+    let mut out = None;
+    while out.is_none() || keys == 0 {
         tokio::select! {
-            out = &mut done => return (out, keys),
+            o = &mut done, if out.is_none() => out = Some(o),
             () = browser.type_into("#bs-filter", "x") => keys += 1,
         }
     }
+    (out.expect("the burst ended"), keys)
 }
 
 /// Waits until the page's card of the session from `peer` shows `bytes_in` and `bytes_out`.
 async fn wait_counters(browser: &Browser, peer: SocketAddr, bytes_in: u64, bytes_out: u64) {
     let script = format!(
         "const c = Array.from(document.querySelectorAll('[data-session-id]'))\
-           .find((e) => e.innerText.includes({}));\
+           .find((e) => e.textContent.includes({}));\
          return c ? [c.dataset.bytesIn, c.dataset.bytesOut] : null;",
         json!(peer.to_string())
     );
@@ -208,10 +213,9 @@ async fn wait_counters(browser: &Browser, peer: SocketAddr, bytes_in: u64, bytes
     }
 }
 
-/// Reads the probe and says how the page kept up; checks that memory stayed bounded and,
-/// with `responsive`, that the page never kept a task (the timer, any keystroke) waiting
-/// longer than [`RESPONSIVE_MS`].
-async fn check_probe(browser: &Browser, keys: usize, before: &[(String, f64)], responsive: bool) {
+/// Reads the probe and says how the page kept up; checks that memory stayed bounded and that
+/// the page never kept a task (the timer, any keystroke) waiting [`FROZEN_MS`] or longer.
+async fn check_probe(browser: &Browser, keys: usize, before: &[(String, f64)]) {
     let lags = browser
         .js("return [window.__keyLag, window.__timerLag];")
         .await;
@@ -222,6 +226,8 @@ async fn check_probe(browser: &Browser, keys: usize, before: &[(String, f64)], r
     };
     let (key_lag, timer_lag) = (list(&lags[0]), list(&lags[1]));
     let max = |xs: &[f64]| xs.iter().copied().fold(0.0, f64::max);
+    // Garbage is not growth: rows replaced by newer ones are freed at the next collection.
+    browser.cdp("HeapProfiler.collectGarbage", json!({})).await;
     let after = metrics(browser).await;
     let delta = |name: &str| metric(&after, name) - metric(before, name);
     let (heap, nodes) = (delta("JSHeapUsedSize"), delta("Nodes"));
@@ -240,7 +246,11 @@ async fn check_probe(browser: &Browser, keys: usize, before: &[(String, f64)], r
     );
     assert!(timer_lag.len() >= 3, "no measurement during the burst");
     assert!(
-        !responsive || max(&key_lag).max(max(&timer_lag)) <= RESPONSIVE_MS,
+        keys >= 1 && !key_lag.is_empty(),
+        "no keystroke during the burst"
+    );
+    assert!(
+        max(&key_lag).max(max(&timer_lag)) < FROZEN_MS,
         "the page kept input waiting: keystrokes {key_lag:?}, timer {timer_lag:?}"
     );
     // Bounded: the log and the session list keep a fixed number of rows.
@@ -319,10 +329,7 @@ async fn ten_thousand_lines_at_once_keep_the_page_exact_and_bounded() {
             .await
             .expect("the burst ends in time");
     eprintln!("{me}: {written} B written, {read} B read back");
-    // Printed, not yet asserted: on the shared 2-core machine the worst task wait was 29 ms in
-    // one run and 210–359 ms in others (C/S panel redraws), and a test that passes by luck is
-    // a failing test (docs/benchmarks.md, "The page as an instrument").
-    check_probe(&browser, keys, &before, false).await;
+    check_probe(&browser, keys, &before).await;
     browser.quit().await;
     server.stop().await;
 }
@@ -347,7 +354,7 @@ async fn two_hundred_clients_chatting_keep_the_page_exact_and_bounded() {
         .expect("the chat ends in time");
     // Every card on screen shows its client's exact totals (the page draws the first 40).
     let shown = browser
-        .js("return Array.from(document.querySelectorAll('[data-session-id]')).map((e) => e.innerText);")
+        .js("return Array.from(document.querySelectorAll('[data-session-id]')).map((e) => e.textContent);")
         .await;
     let mut checked = 0;
     for (me, written, read, _) in &done {
@@ -363,9 +370,7 @@ async fn two_hundred_clients_chatting_keep_the_page_exact_and_bounded() {
         }
     }
     assert!(checked >= 10, "only {checked} cards to check");
-    // Not yet within 100 ms here: redrawing 40 busy session cards takes longer on the 2-core
-    // machine (docs/benchmarks.md, "The page under load"). The figures are printed.
-    check_probe(&browser, keys, &before, false).await;
+    check_probe(&browser, keys, &before).await;
     drop(done);
     browser.quit().await;
     server.stop().await;

@@ -13,11 +13,19 @@ use yew::prelude::*;
 use super::packets::{Ladder, PacketsView};
 use super::widgets::{Command, CopyButton, fmt_bytes};
 use crate::i18n::Lang;
-use crate::state::monitor::{Feed, MonitorState, SessionKey, SessionView};
+use crate::state::Shared;
+use crate::state::monitor::{Feed, MessageView, MonitorState, SessionView};
+use crate::state::packets::PacketLog;
 use crate::util;
 
 /// Open sessions drawn at most (the rest are counted).
 const MAX_SHOWN: usize = 40;
+/// Message rows drawn in all cards together, about: each card shows its newest
+/// `ROWS_IN_ALL / cards` (between [`MIN_ROWS`] and all it keeps), so a list of forty busy
+/// clients draws a few rows each, not twenty.
+const ROWS_IN_ALL: usize = 160;
+/// Message rows a card shows at least.
+const MIN_ROWS: usize = 3;
 
 #[derive(Properties, PartialEq)]
 pub struct CsPanelProps {
@@ -31,8 +39,6 @@ pub struct CsPanelProps {
 pub fn CsPanel(props: &CsPanelProps) -> Html {
     let l = props.lang;
     let st = &props.state;
-    let my_ws = st.my_ws.as_ref();
-    let info = props.info.as_ref();
     // The session cards whose Packets view is open, by the view's key.
     let packets_open = use_state(BTreeSet::<AttrValue>::new);
     let ontoggle = use_callback(packets_open.clone(), |key: AttrValue, open| {
@@ -42,13 +48,8 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
         }
         open.set(set);
     });
-    let packets = PacketsCtx {
-        info,
-        open: &packets_open,
-        ontoggle: &ontoggle,
-    };
-    let card = |s: &&Rc<SessionView>| session_view(l, s, my_ws, &packets, st);
-
+    let info = props.info.as_ref();
+    let capture = info.map(|i| i.capture);
     let open: Vec<&Rc<SessionView>> = st
         .sessions
         .values()
@@ -60,6 +61,32 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
         .filter(|s| s.closed.is_some())
         .rev()
         .collect();
+    let cards = open.len().min(MAX_SHOWN) + closed.len();
+    let rows = (ROWS_IN_ALL / cards.max(1)).max(MIN_ROWS);
+    let my_ws = st.my_ws.as_ref();
+    // Only the card whose session (or Packets view) changed redraws: each is a keyed
+    // component whose props compare its session by pointer.
+    let card = |s: &&Rc<SessionView>| {
+        let o = &s.opened;
+        let mine =
+            my_ws.is_some_and(|(instance, id)| o.via == Some(*id) && &o.instance == instance);
+        // Packet events carry no instance: only this instance's own sessions have them.
+        let local = info.map_or(o.instance.is_none(), |i| i.instance == o.instance);
+        let packets = local.then(|| {
+            let key_id = AttrValue::from(format!("cs-{}", o.id));
+            CardPackets {
+                capture,
+                log: st.packets.of(o.id),
+                open: packets_open.contains(&key_id),
+                key_id,
+                ontoggle: ontoggle.clone(),
+            }
+        });
+        html! {
+            <SessionCard key={format!("{}/{}", o.instance.as_deref().unwrap_or(""), o.id)}
+                lang={l} session={(*s).clone()} {mine} {packets} {rows} />
+        }
+    };
     let hidden = open.len().saturating_sub(MAX_SHOWN);
     let raw_open = open.iter().filter(|s| s.opened.via.is_none()).count();
     let browsers = st
@@ -125,45 +152,63 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
                 </div>
             } else {
                 <ul class="sessions" id="cs-sessions" aria-live="polite">
-                    { for open.iter().take(MAX_SHOWN).map(card) }
+                    // Each run of cards is a keyed list of its own (`{ for … }` would splice
+                    // the cards into the `<ul>`'s unkeyed children, which Yew pairs from the
+                    // end: a new card would then redraw every card).
+                    { open.iter().take(MAX_SHOWN).map(card).collect::<Html>() }
                     if hidden > 0 {
                         <li class="more">{ format!("+{hidden} {}", l.t("more open sessions", "个会话未显示")) }</li>
                     }
-                    { for closed.iter().map(card) }
+                    { closed.iter().map(card).collect::<Html>() }
                 </ul>
             }
         </section>
     }
 }
 
-/// What a card needs for its Packets view.
-struct PacketsCtx<'a> {
-    info: Option<&'a ServerInfo>,
-    /// The open views' keys.
-    open: &'a BTreeSet<AttrValue>,
-    ontoggle: &'a Callback<AttrValue>,
+/// What a card's Packets view needs (only this instance's own sessions have one).
+#[derive(Clone, PartialEq)]
+struct CardPackets {
+    /// Whether the server captures; `None` until `/api/info` answered.
+    capture: Option<bool>,
+    /// The session's packets, once any came.
+    log: Option<Shared<PacketLog>>,
+    /// The view's key (`cs-<id>`), and whether the view is open.
+    key_id: AttrValue,
+    open: bool,
+    ontoggle: Callback<AttrValue>,
+}
+
+#[derive(Properties)]
+struct SessionCardProps {
+    lang: Lang,
+    session: Rc<SessionView>,
+    /// Whether it is this page's own upstream (through the bridge).
+    mine: bool,
+    packets: Option<CardPackets>,
+    /// How many of its newest messages to show.
+    rows: usize,
+}
+
+impl PartialEq for SessionCardProps {
+    /// A session's view is replaced whenever it changes: the same one draws the same card.
+    fn eq(&self, other: &Self) -> bool {
+        self.lang == other.lang
+            && Rc::ptr_eq(&self.session, &other.session)
+            && self.mine == other.mine
+            && self.packets == other.packets
+            && self.rows == other.rows
+    }
 }
 
 /// One session: kind, id, addresses, byte counts, its newest messages, how it closed, and its
 /// packets (on demand).
-fn session_view(
-    l: Lang,
-    s: &Rc<SessionView>,
-    my_ws: Option<&SessionKey>,
-    packets: &PacketsCtx,
-    st: &MonitorState,
-) -> Html {
-    let info = packets.info;
-    // Packet events carry no instance: only this instance's own sessions have them.
-    let local = info.map_or(s.opened.instance.is_none(), |i| {
-        i.instance == s.opened.instance
-    });
-    let capture = info.map(|i| i.capture);
-    let key_id = AttrValue::from(format!("cs-{}", s.opened.id));
+#[component]
+fn SessionCard(props: &SessionCardProps) -> Html {
+    let (l, s, mine) = (props.lang, &props.session, props.mine);
     let o = &s.opened;
     // The data- attributes carry the same counts the text shows, unrounded, for tests and tools.
     let c = &s.counts;
-    let mine = my_ws.is_some_and(|(instance, id)| o.via == Some(*id) && &o.instance == instance);
     let (kind_class, kind_text) = match o.kind {
         SessionKind::Tcp => ("kind tcp", "TCP"),
         SessionKind::Udp => ("kind udp", "UDP"),
@@ -187,8 +232,7 @@ fn session_view(
         s.closed.is_some().then_some("closed")
     );
     html! {
-        <li {class} key={format!("{}/{}", o.instance.as_deref().unwrap_or(""), o.id)}
-            data-session-id={o.id.to_string()} data-kind={o.kind.as_str()}
+        <li {class} data-session-id={o.id.to_string()} data-kind={o.kind.as_str()}
             data-instance={o.instance.clone()}
             data-bytes-in={c.bytes_in.to_string()} data-bytes-out={c.bytes_out.to_string()}>
             <div class="s-head">
@@ -208,20 +252,10 @@ fn session_view(
             </div>
             if !s.messages.is_empty() {
                 <ol class="s-msgs">
-                    { for s.messages.iter().map(|m| {
-                        let (cls, arrow, who) = match m.dir {
-                            Direction::In => ("in", "→", l.t("client → server", "客户端 → 服务器")),
-                            Direction::Out => ("out", "←", l.t("server → client (reply)", "服务器 → 客户端（回复）")),
-                        };
-                        html! {
-                            <li class={cls}>
-                                <span class="arrow" title={who} aria-label={who}>{ arrow }</span>
-                                <time>{ m.clock.clone() }</time>
-                                <span class="msg">{ show_controls(&m.preview) }</span>
-                                <span class="meta">{ fmt_bytes(m.bytes) }</span>
-                            </li>
-                        }
-                    }) }
+                    // Keyed by the message's place: one new message adds one row and drops
+                    // the oldest, instead of rewriting every row.
+                    { s.messages.iter().skip(s.messages.len().saturating_sub(props.rows))
+                        .map(|m| message_row(l, m)).collect::<Html>() }
                 </ol>
             }
             if let Some(c) = &s.closed {
@@ -229,15 +263,35 @@ fn session_view(
                     { format!("{} {} · {}", l.t("closed", "已关闭"), util::clock_of(&c.at), c.reason) }
                 </div>
             }
-            if local {
-                <PacketsView lang={l} {capture} key_id={key_id.clone()}
-                    open={packets.open.contains(&key_id)} ontoggle={packets.ontoggle.clone()}
+            if let Some(p) = &props.packets {
+                <PacketsView lang={l} capture={p.capture} key_id={p.key_id.clone()}
+                    open={p.open} ontoggle={p.ontoggle.clone()}
                     ladders={vec![Ladder {
                         id: o.id,
                         title: kind_text.into(),
-                        log: st.packets.of(o.id),
+                        log: p.log.clone(),
                     }]} />
             }
+        </li>
+    }
+}
+
+/// One message of a session card.
+fn message_row(l: Lang, m: &MessageView) -> Html {
+    let (cls, arrow, who) = match m.dir {
+        Direction::In => ("in", "→", l.t("client → server", "客户端 → 服务器")),
+        Direction::Out => (
+            "out",
+            "←",
+            l.t("server → client (reply)", "服务器 → 客户端（回复）"),
+        ),
+    };
+    html! {
+        <li class={cls} key={m.n}>
+            <span class="arrow" title={who} aria-label={who}>{ arrow }</span>
+            <time>{ m.clock.clone() }</time>
+            <span class="msg">{ show_controls(&m.preview) }</span>
+            <span class="meta">{ fmt_bytes(m.bytes) }</span>
         </li>
     }
 }

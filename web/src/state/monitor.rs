@@ -19,6 +19,9 @@ const MAX_CLOSED: usize = 8;
 /// One message a session sent or received, as the monitor previewed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageView {
+    /// Its place among the session's messages seen by this page (0, 1, …): a stable key, so
+    /// a new message draws one row rather than rewriting the twenty shown.
+    pub n: u64,
     /// `In`: from the client; `Out`: the server's reply.
     pub dir: Direction,
     /// Size in bytes.
@@ -45,6 +48,8 @@ pub struct SessionView {
     pub counts: SessionCounts,
     /// How it closed, once it did.
     pub closed: Option<SessionClosed>,
+    /// Messages this page has seen of it (the next one's [`MessageView::n`]).
+    pub seen: u64,
 }
 
 /// The state of the feed connection itself.
@@ -155,6 +160,7 @@ impl MonitorState {
                         opened,
                         messages: VecDeque::new(),
                         closed: None,
+                        seen: 0,
                     };
                     self.sessions.insert(key, Rc::new(view));
                 } else {
@@ -171,11 +177,13 @@ impl MonitorState {
                     let view = Rc::make_mut(view);
                     view.counts.count(m.dir, m.bytes, m.seq);
                     view.messages.push_back(MessageView {
+                        n: view.seen,
                         dir: m.dir,
                         bytes: m.bytes,
                         preview: m.preview,
                         clock,
                     });
+                    view.seen += 1;
                     while view.messages.len() > MAX_MESSAGES {
                         view.messages.pop_front();
                     }

@@ -77,9 +77,12 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
                     Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
                 } }</li>
             }
-            { for props.log.iter().filter(|e| e.matches(query)).map(|e| html! {
+            // One keyed list of its own (`{ for … }` would splice the rows into the `<ol>`'s
+            // unkeyed children, where Yew pairs them from the end: a new row would then redraw
+            // every row).
+            { props.log.iter().filter(|e| e.matches(query)).map(|e| html! {
                 <LogRow key={e.seq} lang={l} entry={e.clone()} />
-            }) }
+            }).collect::<Html>() }
         </ol>
     }
 }
