@@ -13,22 +13,30 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use gloo_timers::callback::Timeout;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 use crate::util;
 
 /// How long a queue waits when no animation frame comes (a hidden tab), in ms.
-const FALLBACK_MS: i32 = 250;
+const FALLBACK_MS: u32 = 250;
 /// The longest a redraw waits for an owed reply, in ms.
 pub const HOLD_MS: f64 = 100.0;
 
 thread_local! {
     /// Since when (`performance.now()`) the bridge has waited for a reply, while it does.
     static AWAITING: Cell<Option<f64>> = const { Cell::new(None) };
+    /// Jobs that wait for the owed reply ([`after_reply`]).
+    static PARKED: RefCell<Vec<Once>> = const { RefCell::new(Vec::new()) };
+    /// Jobs waiting for a frame, run by the fallback timer if no frame comes first.
+    static FALLBACK: RefCell<Vec<Once>> = const { RefCell::new(Vec::new()) };
+    /// Whether the fallback timer is armed (one for all queues, not one per frame asked).
+    static FALLBACK_ARMED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Says whether the bridge waits for a reply now (redraws hold back meanwhile).
+/// Says whether the bridge waits for a reply now (redraws hold back meanwhile); when it no
+/// longer does, the redraws that waited are scheduled.
 pub fn awaiting_reply(waiting: bool) {
     AWAITING.with(|a| {
         a.set(match (waiting, a.get()) {
@@ -37,6 +45,13 @@ pub fn awaiting_reply(waiting: bool) {
             (false, _) => None,
         })
     });
+    let parked = PARKED.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    if !waiting && !parked.is_empty() {
+        // At the next frame, not here: this runs inside the socket's callback.
+        next_frame(move || parked.iter().for_each(run));
+    } else if !parked.is_empty() {
+        PARKED.with(|p| p.borrow_mut().extend(parked));
+    }
 }
 
 /// Whether redraws should wait: a reply is owed, and not yet for [`HOLD_MS`].
@@ -47,30 +62,55 @@ pub fn holding() -> bool {
     })
 }
 
-/// A job that runs once, from whichever of its two triggers fires first.
+/// A job that runs once, from whichever of its triggers fires first.
 type Once = Rc<Cell<Option<Box<dyn FnOnce()>>>>;
 
-/// Runs `f` once, at the next animation frame or after [`FALLBACK_MS`], whichever is first.
-pub fn next_frame(f: impl FnOnce() + 'static) {
-    let slot: Once = Rc::new(Cell::new(Some(Box::new(f))));
-    let Some(window) = web_sys::window() else {
-        if let Some(f) = slot.take() {
-            f();
-        }
+fn once(f: impl FnOnce() + 'static) -> Once {
+    Rc::new(Cell::new(Some(Box::new(f))))
+}
+
+fn run(job: &Once) {
+    if let Some(f) = job.take() {
+        f();
+    }
+}
+
+/// Runs `f` now, or, while a reply is owed ([`holding`]), at the frame after it came (or when
+/// the hold ends): parked, not polled, so waiting costs no frames.
+pub fn after_reply(f: impl FnOnce() + 'static) {
+    let Some(since) = AWAITING.with(Cell::get).filter(|_| holding()) else {
+        f();
         return;
     };
-    let run = |slot: Once| {
-        Closure::once_into_js(move || {
-            if let Some(f) = slot.take() {
-                f();
+    let job = once(f);
+    PARKED.with(|p| p.borrow_mut().push(job.clone()));
+    let left = (HOLD_MS - (util::now_ms() - since)).max(0.0);
+    Timeout::new(left.ceil() as u32, move || run(&job)).forget();
+}
+
+/// Runs `f` once, at the next animation frame, or (a hidden tab gets none) at the latest
+/// after [`FALLBACK_MS`] from a timer shared by everything waiting.
+pub fn next_frame(f: impl FnOnce() + 'static) {
+    let job = once(f);
+    let Some(window) = web_sys::window() else {
+        run(&job);
+        return;
+    };
+    let frame = {
+        let job = job.clone();
+        Closure::once_into_js(move || run(&job))
+    };
+    let _ = window.request_animation_frame(frame.unchecked_ref());
+    FALLBACK.with(|w| w.borrow_mut().push(job));
+    if !FALLBACK_ARMED.with(|a| a.replace(true)) {
+        Timeout::new(FALLBACK_MS, || {
+            FALLBACK_ARMED.with(|a| a.set(false));
+            for job in FALLBACK.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+                run(&job);
             }
         })
-    };
-    let frame = run(slot.clone());
-    let _ = window.request_animation_frame(frame.unchecked_ref());
-    let timer = run(slot);
-    let _ = window
-        .set_timeout_with_callback_and_timeout_and_arguments_0(timer.unchecked_ref(), FALLBACK_MS);
+        .forget();
+    }
 }
 
 struct Inner<A> {
@@ -119,10 +159,16 @@ impl<A: 'static> FrameQueue<A> {
         });
     }
 
-    /// Delivers what is queued, unless a reply is owed ([`holding`]): then at a later frame.
+    /// Delivers what is queued, unless a reply is owed ([`holding`]): then at the frame after
+    /// it came.
     fn flush(&self) {
         if holding() {
-            self.schedule();
+            let weak = Rc::downgrade(&self.0);
+            after_reply(move || {
+                if let Some(rc) = weak.upgrade() {
+                    FrameQueue(rc).flush();
+                }
+            });
             return;
         }
         let (items, deliver) = {

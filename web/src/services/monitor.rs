@@ -2,7 +2,8 @@
 //! server first announces every open session, then live events follow.
 //!
 //! Events are handed to the reducer in batches (at most ten a second, fewer when a redraw is
-//! costly), so a burst of thousands (a benchmark) costs a few renders, not thousands. The feed
+//! costly), so a burst of thousands (a benchmark) costs a few renders, not thousands; a batch
+//! is parsed in slices of a few milliseconds, so input is handled in between. The feed
 //! reconnects on its own.
 
 use std::cell::RefCell;
@@ -25,6 +26,9 @@ const BATCH_MS: u32 = 100;
 const MAX_BATCH_MS: u32 = 1000;
 /// The longest wait between attempts.
 const MAX_BACKOFF_MS: u32 = 10_000;
+/// Parsing a batch yields to the browser after this long, so that a burst of thousands of
+/// events never keeps a keystroke waiting behind it.
+const PARSE_SLICE_MS: f64 = 8.0;
 
 struct Monitor {
     url: String,
@@ -108,6 +112,7 @@ impl MonitorHandle {
         let mut m = self.0.borrow_mut();
         m.generation += 1;
         m.buffer.clear();
+        m.flush_scheduled = false;
         if let Some(old) = m.socket.take() {
             socket::retire(old);
         }
@@ -156,34 +161,90 @@ impl MonitorHandle {
         if frame::holding() {
             // A reply is owed on the bridge: draw after it (see `frame`).
             let weak = Rc::downgrade(&self.0);
-            Timeout::new(16, move || {
+            frame::after_reply(move || {
                 if let Some(rc) = weak.upgrade() {
                     MonitorHandle(rc).flush(generation);
                 }
-            })
-            .forget();
+            });
             return;
         }
-        let (dispatch, events) = {
+        let texts = {
             let mut m = self.0.borrow_mut();
-            m.flush_scheduled = false;
-            if m.generation != generation || m.buffer.is_empty() {
+            // An older connection's timer: the current one has its own.
+            if m.generation != generation {
                 return;
             }
-            (m.dispatch.clone(), std::mem::take(&mut m.buffer))
+            if m.buffer.is_empty() {
+                m.flush_scheduled = false;
+                return;
+            }
+            // `flush_scheduled` stays set until this batch is drawn: batches go in order.
+            std::mem::take(&mut m.buffer)
+        };
+        self.parse_slice(generation, texts.into_iter(), Vec::new());
+    }
+
+    /// Parses the batch for at most [`PARSE_SLICE_MS`], then lets the browser handle input
+    /// before the next slice; the last slice hands the whole batch to the reducer.
+    fn parse_slice(
+        &self,
+        generation: u64,
+        mut texts: std::vec::IntoIter<String>,
+        mut events: Vec<(MonitorEvent, String)>,
+    ) {
+        let started = util::now_ms();
+        while let Some(text) = texts.next() {
+            events.extend(parse(&text));
+            // The clock is read every 64 events: reading it costs a call into the browser.
+            let left = texts.len();
+            if left > 0 && left.is_multiple_of(64) && util::now_ms() - started > PARSE_SLICE_MS {
+                let weak = Rc::downgrade(&self.0);
+                Timeout::new(0, move || {
+                    if let Some(rc) = weak.upgrade() {
+                        MonitorHandle(rc).parse_slice(generation, texts, events);
+                    }
+                })
+                .forget();
+                return;
+            }
+        }
+        let dispatch = {
+            let m = self.0.borrow();
+            if m.generation != generation {
+                return;
+            }
+            m.dispatch.clone()
         };
         let started = util::now_ms();
-        dispatch.dispatch(MonitorAction::Events(
-            events.iter().filter_map(|text| parse(text)).collect(),
-        ));
-        // Queued behind the render the dispatch scheduled: this measures parse + reduce + draw.
+        dispatch.dispatch(MonitorAction::Events(events));
+        // Queued behind the render the dispatch scheduled: this measures reduce + draw.
         let weak = Rc::downgrade(&self.0);
         yew::platform::spawn_local(async move {
             let cost = util::now_ms() - started;
             if let Some(rc) = weak.upgrade() {
-                rc.borrow_mut().batch_ms = ((cost * 4.0) as u32).clamp(BATCH_MS, MAX_BATCH_MS);
+                let handle = MonitorHandle(rc);
+                let next = {
+                    let mut m = handle.0.borrow_mut();
+                    m.batch_ms = ((cost * 4.0) as u32).clamp(BATCH_MS, MAX_BATCH_MS);
+                    m.flush_scheduled = !m.buffer.is_empty();
+                    m.flush_scheduled.then_some(m.batch_ms)
+                };
+                if let Some(batch_ms) = next {
+                    handle.flush_after(generation, batch_ms);
+                }
             }
         });
+    }
+
+    /// Flushes the buffer in `batch_ms`.
+    fn flush_after(&self, generation: u64, batch_ms: u32) {
+        let weak = Rc::downgrade(&self.0);
+        Timeout::new(batch_ms, move || {
+            if let Some(rc) = weak.upgrade() {
+                MonitorHandle(rc).flush(generation);
+            }
+        })
+        .forget();
     }
 }
 
@@ -226,13 +287,7 @@ fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent)
                 (!std::mem::replace(&mut m.flush_scheduled, true)).then_some(m.batch_ms)
             };
             if let Some(batch_ms) = schedule {
-                let weak = Rc::downgrade(&handle.0);
-                Timeout::new(batch_ms, move || {
-                    if let Some(rc) = weak.upgrade() {
-                        MonitorHandle(rc).flush(generation);
-                    }
-                })
-                .forget();
+                handle.flush_after(generation, batch_ms);
             }
         }
         SocketEvent::Binary { .. } => {}
