@@ -1,7 +1,8 @@
 //! The page is usable by everyone: axe-core's WCAG 2.1 A/AA rules (and `region`: everything
-//! inside a landmark) find nothing, in English and Chinese, at desktop and phone widths, with
-//! sessions on screen and the UDP panel in use; and keyboard-only use works (Tab reaches the
-//! message box with a visible focus ring, Enter sends). Same harness and skip rules as `browser.rs`; axe-core comes from `SOCKLAB_AXE`.
+//! inside a landmark) find nothing, in English and Chinese, at desktop and phone widths, in the
+//! light and the dark colour scheme, with sessions on screen and the UDP panel in use; and
+//! keyboard-only use works (Tab reaches the message box with a visible focus ring, Enter
+//! sends). Same harness and skip rules as `browser.rs`; axe-core comes from `SOCKLAB_AXE`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // Shared with browser.rs; this file uses only part of it.
@@ -102,6 +103,56 @@ async fn axe_finds_no_wcag_21_aa_violation_in_either_language_at_1366_or_360_px(
                 violations
                     .into_iter()
                     .map(|v| format!("{width} px, {lang}: {v}")),
+            );
+        }
+    }
+    assert!(found.is_empty(), "axe violations:\n{}", found.join("\n"));
+    browser.quit().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn axe_finds_no_wcag_21_aa_violation_in_dark_mode() {
+    let test = "axe_finds_no_wcag_21_aa_violation_in_dark_mode";
+    let Some(setup) = setup(test) else {
+        return;
+    };
+    let Some(axe) = axe_source(test) else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1366, 900).await;
+    // The system asks for dark colours: the page's `prefers-color-scheme: dark` palette.
+    browser
+        .cdp(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+        )
+        .await;
+    let _clients = fill_the_page(&browser, &server).await;
+    let dark = browser
+        .js("return matchMedia('(prefers-color-scheme: dark)').matches;")
+        .await;
+    assert_eq!(dark, Value::Bool(true), "the dark scheme is emulated");
+
+    let mut found = Vec::new();
+    for (width, height) in [(1366, 900), (360, 800)] {
+        browser
+            .client
+            .set_window_size(width, height)
+            .await
+            .expect("resize");
+        for lang in ["en", "zh-CN"] {
+            use_language(&browser, lang).await;
+            let violations = browser.axe_violations(&axe, &WCAG_21_AA, &ALSO).await;
+            eprintln!(
+                "axe in dark mode at {width} px, {lang}: {} violation(s)",
+                violations.len()
+            );
+            found.extend(
+                violations
+                    .into_iter()
+                    .map(|v| format!("dark, {width} px, {lang}: {v}")),
             );
         }
     }
