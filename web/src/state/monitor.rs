@@ -409,6 +409,30 @@ mod tests {
     }
 
     #[test]
+    fn each_message_keeps_its_own_number_as_older_ones_drop() {
+        let message = |seq: u64| {
+            MonitorEvent::Message(MessageEvent {
+                id: 3,
+                kind: SessionKind::Tcp,
+                dir: Direction::In,
+                bytes: 3,
+                preview: "hi\n".into(),
+                at: "2026-01-01T12:00:00+00:00".into(),
+                seq: Some(seq),
+                instance: None,
+            })
+        };
+        let mut events = vec![opened(3, SessionKind::Tcp, None, None)];
+        events.extend((1..=25).map(message));
+        let s = apply(events);
+        let v = &s.sessions[&(None, 3)];
+        // The rows' keys: the newest twenty, numbered in arrival order, none reused.
+        let keys: Vec<u64> = v.messages.iter().map(|m| m.n).collect();
+        assert_eq!(keys, (5..25).collect::<Vec<u64>>());
+        assert_eq!(v.seen, 25);
+    }
+
+    #[test]
     fn only_a_few_closed_sessions_stay_on_screen() {
         let mut events = Vec::new();
         for id in 0..20 {
