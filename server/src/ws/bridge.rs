@@ -7,7 +7,9 @@
 //! no buffer grows without bound.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};
@@ -22,12 +24,12 @@ use socklab_protocol::framing::{LinePayload, line_payload, text_to_line};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::http::access::{ConnAddrs, check_origin};
 use crate::net::read::{ReadNow, read_now, with_read_buf};
 use crate::net::upstream::connect_upstream;
-use crate::registry::{Extra, Session};
+use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
 use crate::ws::liveness::{Beat, Liveness, ping};
 use crate::ws::socket::{CLOSE_TIMEOUT, answer_close, classify, close, tune};
@@ -134,179 +136,288 @@ pub fn headers_len(headers: &HeaderMap) -> usize {
         .sum()
 }
 
-/// One bridged session, from upgrade to close.
+/// One bridged session, from upgrade to close: connect the upstream, then hand each event to
+/// [`Bridge`] until one ends the session, and end it in [`Bridge::finish`].
 async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     let connecting = std::time::Instant::now();
-    let (mut upstream, _link) = match connect_upstream(&shared, session.id()).await {
-        Ok(pair) => {
-            shared
-                .registry
-                .metrics()
-                .upstream_connected(connecting.elapsed());
-            pair
-        }
+    let (upstream, link) = match connect_upstream(&shared, session.id()).await {
+        Ok(pair) => pair,
         Err(err) => {
             let why = format!("upstream {} unreachable: {err}", shared.upstream);
             tracing::warn!(id = session.id(), "{why}");
-            session.set_reason(why.clone());
-            close(&mut socket, close_code::SERVER_ERROR, &why).await;
-            return;
+            let end = End::closing(close_code::SERVER_ERROR, why);
+            return farewell(&mut socket, &mut session, end).await;
         }
     };
-    let config = &shared.config;
-    let mut framer = LineFramer::new(config.max_message);
-    let mut line = Vec::new();
-    let mut batch: Vec<Message> = Vec::new();
-    let idle = config.idle_timeout();
-    let write_timeout = config.write_timeout();
-    let mut idle_deadline = Instant::now() + idle;
-    let mut liveness = Liveness::new(config.ping_interval());
-    // Made once per session, not once per message: a fresh `sleep_until` registers a timer and
-    // a fresh `cancelled()` locks the shutdown token's waiter list on every pass of the loop.
-    // The idle timer is only moved when it fires early.
-    let idle_timer = tokio::time::sleep_until(idle_deadline);
-    tokio::pin!(idle_timer);
+    let metrics = shared.registry.metrics();
+    metrics.upstream_connected(connecting.elapsed());
+    let mut bridge = Bridge::new(socket, upstream, link, session, &shared);
+    // Made once per session, not once per message: a fresh `cancelled()` locks the shutdown
+    // token's waiter list on every pass of the loop (the idle timer lives in `Bridge`).
     let shutdown = shared.shutdown.cancelled();
     tokio::pin!(shutdown);
-    // When the oldest message not yet answered went upstream: the round trip's start.
-    let mut awaiting: Option<std::time::Instant> = None;
-    loop {
-        tokio::select! {
-            msg = socket.recv() => {
-                liveness.heard();
-                let data: &[u8] = match &msg {
-                    Some(Ok(Message::Text(text))) => {
-                        line.clear();
-                        text_to_line(text.as_str(), &mut line);
-                        session.received(text.as_bytes());
-                        &line
-                    }
-                    Some(Ok(Message::Binary(bytes))) => {
-                        session.received(bytes);
-                        bytes
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(frame))) => {
-                        session.set_reason(match frame {
-                            Some(f) => format!("client closed ({} {})", f.code, f.reason),
-                            None => "client closed".to_owned(),
-                        });
-                        answer_close(&mut socket).await;
-                        break;
-                    }
-                    Some(Err(err)) => {
-                        let (code, why) = classify(err, config.max_message);
-                        session.set_reason(why.clone());
-                        if let Some(code) = code {
-                            tracing::info!(id = session.id(), code, "{why}");
-                            close(&mut socket, code, &why).await;
-                        }
-                        break;
-                    }
-                    None => {
-                        session.set_reason("client went away");
-                        break;
-                    }
+    let end = loop {
+        let flow = tokio::select! {
+            msg = bridge.socket.recv() => bridge.on_client(msg).await,
+            ready = bridge.upstream.readable() => bridge.on_upstream(ready).await,
+            beat = bridge.liveness.due() => bridge.on_tick(Tick::Beat(beat)).await,
+            () = &mut bridge.idle_timer => bridge.on_tick(Tick::Idle).await,
+            () = &mut shutdown => bridge.on_tick(Tick::Shutdown).await,
+        };
+        if let Flow::End(end) = flow {
+            break end;
+        }
+    };
+    bridge.finish(end).await;
+}
+
+/// What a session does after an event: go on, or end.
+#[derive(Debug)]
+enum Flow {
+    Continue,
+    End(End),
+}
+
+/// How a session ends: the reason the monitor shows, and what the client is told.
+#[derive(Debug)]
+struct End {
+    reason: String,
+    farewell: Farewell,
+}
+
+/// What the client is told as its session ends.
+#[derive(Debug)]
+enum Farewell {
+    /// A close frame with this code and text; its answer is awaited briefly.
+    Close(u16, String),
+    /// The client closed first: the answer tungstenite queued goes out.
+    Answer,
+    /// Nothing: the client is gone, or not reading.
+    Nothing,
+}
+
+impl End {
+    /// A close frame whose text is the reason.
+    fn closing(code: u16, reason: String) -> End {
+        End {
+            farewell: Farewell::Close(code, reason.clone()),
+            reason,
+        }
+    }
+
+    fn shutting_down() -> End {
+        End::closing(close_code::GOING_AWAY, "server shutting down".to_owned())
+    }
+
+    fn quietly(reason: impl Into<String>) -> End {
+        End {
+            reason: reason.into(),
+            farewell: Farewell::Nothing,
+        }
+    }
+}
+
+impl From<End> for Flow {
+    fn from(end: End) -> Flow {
+        Flow::End(end)
+    }
+}
+
+/// The timers' events: a ping due (or the peer silent), the idle timer, shutdown.
+#[derive(Debug)]
+enum Tick {
+    Beat(Beat),
+    Idle,
+    Shutdown,
+}
+
+/// The one way a session ends: its reason recorded, then the client told.
+async fn farewell(socket: &mut WebSocket, session: &mut Session, end: End) {
+    session.set_reason(end.reason);
+    match end.farewell {
+        Farewell::Close(code, text) => close(socket, code, &text).await,
+        Farewell::Answer => answer_close(socket).await,
+        Farewell::Nothing => {}
+    }
+}
+
+/// One bridged session between events: both connections and what is in flight.
+struct Bridge<'a> {
+    shared: &'a Shared,
+    socket: WebSocket,
+    upstream: TcpStream,
+    link: LinkGuard,
+    session: Session,
+    framer: LineFramer,
+    /// A text message as the line sent upstream (reused).
+    line: Vec<u8>,
+    /// Upstream lines as messages, not yet sent (reused).
+    batch: Vec<Message>,
+    idle: Duration,
+    write_timeout: Duration,
+    idle_deadline: Instant,
+    /// Fires at the idle deadline as it was when last armed; moved only when it fires early,
+    /// so a message costs a plain store, not a timer registration.
+    idle_timer: Pin<Box<Sleep>>,
+    liveness: Liveness,
+    /// When the oldest message not yet answered went upstream: the round trip's start.
+    awaiting: Option<std::time::Instant>,
+}
+
+impl<'a> Bridge<'a> {
+    fn new(
+        socket: WebSocket,
+        upstream: TcpStream,
+        link: LinkGuard,
+        session: Session,
+        shared: &'a Shared,
+    ) -> Self {
+        let config = &shared.config;
+        let idle = config.idle_timeout();
+        let idle_deadline = Instant::now() + idle;
+        Bridge {
+            shared,
+            socket,
+            upstream,
+            link,
+            session,
+            framer: LineFramer::new(config.max_message),
+            line: Vec::new(),
+            batch: Vec::new(),
+            idle,
+            write_timeout: config.write_timeout(),
+            idle_deadline,
+            idle_timer: Box::pin(tokio::time::sleep_until(idle_deadline)),
+            liveness: Liveness::new(config.ping_interval()),
+            awaiting: None,
+        }
+    }
+
+    /// A message (or error, or the end) from the client: data goes upstream as a line.
+    async fn on_client(&mut self, msg: Option<Result<Message, axum::Error>>) -> Flow {
+        self.liveness.heard();
+        let data: &[u8] = match &msg {
+            Some(Ok(Message::Text(text))) => {
+                self.line.clear();
+                text_to_line(text.as_str(), &mut self.line);
+                self.session.received(text.as_bytes());
+                &self.line
+            }
+            Some(Ok(Message::Binary(bytes))) => {
+                self.session.received(bytes);
+                bytes
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Flow::Continue,
+            Some(Ok(Message::Close(frame))) => {
+                let reason = match frame {
+                    Some(f) => format!("client closed ({} {})", f.code, f.reason),
+                    None => "client closed".to_owned(),
                 };
-                idle_deadline = Instant::now() + idle;
-                if data.is_empty() {
-                    continue;
-                }
-                match tokio::time::timeout(write_timeout, upstream.write_all(data)).await {
-                    Ok(Ok(())) => {
-                        awaiting.get_or_insert_with(std::time::Instant::now);
-                    }
-                    Ok(Err(err)) => {
-                        let why = format!("upstream failed: {err}");
-                        session.set_reason(why.clone());
-                        close(&mut socket, close_code::SERVER_ERROR, &why).await;
-                        break;
-                    }
-                    Err(_) => {
-                        let why = "upstream stopped reading".to_owned();
-                        session.set_reason(why.clone());
-                        close(&mut socket, close_code::SERVER_ERROR, &why).await;
-                        break;
-                    }
-                }
+                let farewell = Farewell::Answer;
+                return End { reason, farewell }.into();
             }
-            ready = upstream.readable() => {
-                let drained = match ready {
-                    Ok(()) => drain_upstream(&upstream, &mut framer, &mut batch),
-                    Err(err) => Err(err),
+            Some(Err(err)) => {
+                let (code, why) = classify(err, self.shared.config.max_message);
+                let Some(code) = code else {
+                    return End::quietly(why).into();
                 };
-                if !batch.is_empty() {
-                    if let Some(sent) = awaiting.take() {
-                        shared.registry.metrics().round_trip(sent);
-                    }
-                    idle_deadline = Instant::now() + idle;
-                    let sent = tokio::time::timeout(write_timeout, send_batch(&mut socket, &session, &mut batch)).await;
-                    match sent {
-                        Ok(Ok(())) => {}
-                        Ok(Err(err)) => {
-                            session.set_reason(format!("client went away: {err}"));
-                            break;
-                        }
-                        Err(_) => {
-                            session.set_reason(format!(
-                                "client not reading: messages blocked for {}s",
-                                write_timeout.as_secs()
-                            ));
-                            break;
-                        }
-                    }
-                }
-                match drained {
-                    Ok(false) => {}
-                    // At shutdown the echo closes its side too: the client hears the real
-                    // reason, 1001, not "upstream closed".
-                    Ok(true) | Err(_) if shared.shutdown.is_cancelled() => {
-                        session.set_reason("server shutting down");
-                        close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;
-                        break;
-                    }
-                    Ok(true) => {
-                        session.set_reason("upstream closed");
-                        close(&mut socket, close_code::NORMAL, "upstream closed the connection").await;
-                        break;
-                    }
-                    Err(err) => {
-                        let why = format!("upstream failed: {err}");
-                        session.set_reason(why.clone());
-                        close(&mut socket, close_code::SERVER_ERROR, &why).await;
-                        break;
-                    }
-                }
+                tracing::info!(id = self.session.id(), code, "{why}");
+                return End::closing(code, why).into();
             }
-            beat = liveness.due() => {
-                if beat == Beat::Silent {
-                    session.set_reason("peer stopped answering pings");
-                    break;
-                }
-                if !ping(&mut socket, write_timeout).await {
-                    session.set_reason("client went away");
-                    break;
-                }
+            None => return End::quietly("client went away").into(),
+        };
+        self.idle_deadline = Instant::now() + self.idle;
+        if data.is_empty() {
+            return Flow::Continue;
+        }
+        let write = self.upstream.write_all(data);
+        match tokio::time::timeout(self.write_timeout, write).await {
+            Ok(Ok(())) => {
+                self.awaiting.get_or_insert_with(std::time::Instant::now);
+                Flow::Continue
             }
-            () = &mut idle_timer => {
-                if idle_deadline > Instant::now() {
-                    idle_timer.as_mut().reset(idle_deadline);
-                    continue;
-                }
-                let why = format!("idle for {}s", idle.as_secs());
-                session.set_reason(why.clone());
-                close(&mut socket, close_code::GOING_AWAY, &why).await;
-                break;
+            Ok(Err(err)) => {
+                End::closing(close_code::SERVER_ERROR, format!("upstream failed: {err}")).into()
             }
-            () = &mut shutdown => {
-                session.set_reason("server shutting down");
-                close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;
-                break;
+            Err(_) => {
+                let why = "upstream stopped reading".to_owned();
+                End::closing(close_code::SERVER_ERROR, why).into()
             }
         }
     }
-    // Tell the upstream we are done; it sees a clean FIN, not a reset.
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, upstream.shutdown()).await;
+
+    /// The upstream is readable: its lines go to the client as messages, then its close (or
+    /// failure) ends the session.
+    async fn on_upstream(&mut self, ready: io::Result<()>) -> Flow {
+        let drained = match ready {
+            Ok(()) => drain_upstream(&self.upstream, &mut self.framer, &mut self.batch),
+            Err(err) => Err(err),
+        };
+        if !self.batch.is_empty() {
+            if let Some(sent) = self.awaiting.take() {
+                self.shared.registry.metrics().round_trip(sent);
+            }
+            self.idle_deadline = Instant::now() + self.idle;
+            let send = send_batch(&mut self.socket, &self.session, &mut self.batch);
+            match tokio::time::timeout(self.write_timeout, send).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return End::quietly(format!("client went away: {err}")).into(),
+                Err(_) => {
+                    let secs = self.write_timeout.as_secs();
+                    let why = format!("client not reading: messages blocked for {secs}s");
+                    return End::quietly(why).into();
+                }
+            }
+        }
+        match drained {
+            Ok(false) => Flow::Continue,
+            // At shutdown the echo closes its side too: the client hears the real reason,
+            // 1001, not "upstream closed".
+            Ok(true) | Err(_) if self.shared.shutdown.is_cancelled() => End::shutting_down().into(),
+            Ok(true) => End {
+                reason: "upstream closed".to_owned(),
+                farewell: Farewell::Close(
+                    close_code::NORMAL,
+                    "upstream closed the connection".to_owned(),
+                ),
+            }
+            .into(),
+            Err(err) => {
+                End::closing(close_code::SERVER_ERROR, format!("upstream failed: {err}")).into()
+            }
+        }
+    }
+
+    /// A timer fired: ping (or drop a silent peer), end an idle session, or shut down.
+    async fn on_tick(&mut self, tick: Tick) -> Flow {
+        match tick {
+            Tick::Beat(Beat::Silent) => End::quietly("peer stopped answering pings").into(),
+            Tick::Beat(Beat::Ping) => {
+                if ping(&mut self.socket, self.write_timeout).await {
+                    Flow::Continue
+                } else {
+                    End::quietly("client went away").into()
+                }
+            }
+            Tick::Idle if self.idle_deadline > Instant::now() => {
+                self.idle_timer.as_mut().reset(self.idle_deadline);
+                Flow::Continue
+            }
+            Tick::Idle => {
+                let why = format!("idle for {}s", self.idle.as_secs());
+                End::closing(close_code::GOING_AWAY, why).into()
+            }
+            Tick::Shutdown => End::shutting_down().into(),
+        }
+    }
+
+    /// Ends the session as `end` says, then tells the upstream we are done: it sees a clean
+    /// FIN, not a reset.
+    async fn finish(mut self, end: End) {
+        farewell(&mut self.socket, &mut self.session, end).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.upstream.shutdown()).await;
+        drop(self.link);
+    }
 }
 
 /// Reads everything the upstream has ready and turns it into messages, one per line; the
