@@ -1,10 +1,15 @@
-//! Who may open a WebSocket and who the client really is: the Origin rule of `/ws` and
-//! `/api/events` (WebTransport applies it too), and `X-Forwarded-For` from a trusted proxy.
+//! Who may open a WebSocket and who the client really is: the Origin rule and the connection
+//! slot of `/ws` and `/api/events` ([`Admitted`]; WebTransport applies the Origin rule too),
+//! and `X-Forwarded-For` from a trusted proxy.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::OwnedSemaphorePermit;
 
 use socklab_protocol::client_text::{forwarded_entries, origin_listed, origin_matches_host};
 
@@ -40,6 +45,49 @@ pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), O
         Err(OriginRefused {
             origin: origin.to_owned(),
         })
+    }
+}
+
+/// A WebSocket handshake let in: its Origin passed [`check_origin`] (else 403) and it holds a
+/// `--max-connections` slot (else 503) for as long as the session keeps [`Admitted::permit`].
+///
+/// An extractor, last among a handler's arguments: a handshake that is not a WebSocket upgrade
+/// (or has a bad query) is refused for that first, with its 4xx, and never takes a slot.
+/// `BRIDGE`: the session is bridged, and when it is bridged to this server's own echo it needs
+/// two slots, its own and its upstream connection's. With one left it is refused now (503)
+/// rather than closed with a misleading "upstream closed" when the echo turns the upstream away.
+#[derive(Debug)]
+pub(crate) struct Admitted<const BRIDGE: bool> {
+    /// The session's slot; dropping it frees the slot.
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl<const BRIDGE: bool> FromRequestParts<Arc<Shared>> for Admitted<BRIDGE> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, Response> {
+        check_origin(&parts.headers, shared).map_err(IntoResponse::into_response)?;
+        let needed = if BRIDGE && shared.config.upstream.is_none() {
+            2
+        } else {
+            1
+        };
+        let permit = if shared.limit.available_permits() >= needed {
+            Arc::clone(&shared.limit).try_acquire_owned().ok()
+        } else {
+            None
+        };
+        let Some(permit) = permit else {
+            if BRIDGE && let Some(addrs) = parts.extensions.get::<ConnAddrs>() {
+                tracing::warn!(peer = %addrs.peer, "connection limit reached: WebSocket refused");
+            }
+            let refused = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "socklab is at its --max-connections limit; try again later\n",
+            );
+            return Err(refused.into_response());
+        };
+        Ok(Admitted { permit })
     }
 }
 

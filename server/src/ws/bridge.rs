@@ -9,12 +9,14 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use bytes::Bytes;
 use futures_util::SinkExt;
 use serde::Deserialize;
@@ -26,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::http::access::{ConnAddrs, check_origin};
+use crate::http::access::{Admitted, ConnAddrs};
 use crate::net::read::{ReadNow, read_now, with_read_buf};
 use crate::net::upstream::connect_upstream;
 use crate::registry::{Extra, LinkGuard, Session};
@@ -44,54 +46,28 @@ pub(crate) struct BridgeQuery {
     tag: Option<String>,
 }
 
-/// `GET /ws`: checks Origin and the connection limit, then upgrades.
-#[allow(clippy::too_many_arguments)]
+/// `GET /ws` (Origin rule and connection slot: [`Admitted`]): upgrades, then bridges.
 pub(crate) async fn handler(
     ws: WebSocketUpgrade,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    head: Parts,
     Query(query): Query<BridgeQuery>,
     Extension(addrs): Extension<ConnAddrs>,
     State(shared): State<Arc<Shared>>,
+    Admitted { permit }: Admitted<true>,
 ) -> Response {
-    if let Err(refused) = check_origin(&headers, &shared) {
-        return refused.into_response();
-    }
-    // Bridged to this server's own echo, a session needs two slots: its own and its upstream
-    // connection's. With one left, refuse now (503) rather than close with a misleading
-    // "upstream closed" when the echo turns the upstream away.
-    let needed = if shared.config.upstream.is_none() {
-        2
-    } else {
-        1
-    };
-    let permit = if shared.limit.available_permits() >= needed {
-        Arc::clone(&shared.limit).try_acquire_owned().ok()
-    } else {
-        None
-    };
-    let Some(permit) = permit else {
-        tracing::warn!(peer = %addrs.peer, "connection limit reached: WebSocket refused");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "socklab is at its --max-connections limit; try again later\n",
-        )
-            .into_response();
-    };
     let tag = query.tag.map(|t| sanitize_tag(&t));
-    let request = request_head_len(&method, &uri, &headers);
+    let request = request_head_len(&head.method, &head.uri, &head.headers);
     let tracked = shared.tracker.token();
     let ws = tune(ws, &shared);
     let shared2 = Arc::clone(&shared);
-    let response_size = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let response_size = Arc::new(AtomicU64::new(0));
     let response_size2 = Arc::clone(&response_size);
     let response = ws
         .on_failed_upgrade(|err| tracing::warn!(cause = %err, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| async move {
             let handshake = HandshakeSize {
                 request,
-                response: response_size2.load(std::sync::atomic::Ordering::Relaxed),
+                response: response_size2.load(Ordering::Relaxed),
             };
             let session = shared2.registry.open(
                 SessionKind::Ws,
@@ -106,10 +82,7 @@ pub(crate) async fn handler(
             drop(permit);
             drop(tracked);
         });
-    response_size.store(
-        response_head_len(&response),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    response_size.store(response_head_len(&response), Ordering::Relaxed);
     response
 }
 

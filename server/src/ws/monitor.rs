@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::SinkExt;
 use socklab_protocol::{MonitorEvent, close_code};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::http::access::check_origin;
+use crate::http::access::Admitted;
 use crate::state::Shared;
 use crate::ws::liveness::{Beat, Liveness, ping};
 use crate::ws::socket::{answer_close, close, tune};
@@ -31,23 +30,13 @@ pub(crate) struct FeedQuery {
     packets: Option<String>,
 }
 
-/// `GET /api/events`.
+/// `GET /api/events` (Origin rule and connection slot: [`Admitted`]).
 pub(crate) async fn handler(
     ws: WebSocketUpgrade,
-    headers: HeaderMap,
     Query(query): Query<FeedQuery>,
     State(shared): State<Arc<Shared>>,
+    Admitted { permit }: Admitted<false>,
 ) -> Response {
-    if let Err(refused) = check_origin(&headers, &shared) {
-        return refused.into_response();
-    }
-    let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "socklab is at its --max-connections limit; try again later\n",
-        )
-            .into_response();
-    };
     let tracked = shared.tracker.token();
     tune(ws, &shared).on_upgrade(move |socket| async move {
         let packets = matches!(query.packets.as_deref(), Some("1" | "true"));
