@@ -221,6 +221,22 @@ async fn sessions_are_on_the_monitor_with_their_udp_upstream() {
 }
 
 #[tokio::test]
+async fn a_percent_encoded_tag_is_decoded_as_on_ws() {
+    let server = start_server().await;
+    let mut monitor = Monitor::connect(&server).await;
+    // `%2D` is `-`; read raw, the tag would be "page2D7".
+    let _wt = try_connect(&server, "/?tag=page%2D7", None).await.unwrap();
+    let opened = monitor
+        .wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Wt))
+        .await;
+    let MonitorEvent::SessionOpened(opened) = opened else {
+        unreachable!()
+    };
+    assert_eq!(opened.tag.as_deref(), Some("page-7"));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_origin_rule_of_ws_applies() {
     let server = start_server().await;
     let http = server.addrs.http[0];

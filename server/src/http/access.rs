@@ -5,13 +5,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 
-use socklab_protocol::client_text::{forwarded_entries, origin_listed, origin_matches_host};
+use socklab_protocol::client_text::{
+    forwarded_entries, origin_listed, origin_matches_host, sanitize_tag,
+};
 
 use crate::config::Config;
 use crate::state::Shared;
@@ -45,6 +48,29 @@ pub(crate) fn check_origin(headers: &HeaderMap, shared: &Shared) -> Result<(), O
         Err(OriginRefused {
             origin: origin.to_owned(),
         })
+    }
+}
+
+/// `?tag=`: a label the client picks to find its own session on the monitor, on `/ws` and on
+/// WebTransport sessions alike: percent-decoded by axum's `Query`, then sanitised. It is the
+/// only parameter, and nothing a client sends can change where the bridge connects.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct BridgeQuery {
+    tag: Option<String>,
+}
+
+impl BridgeQuery {
+    /// The query of a request target (`/?tag=x`), read as `/ws`'s `Query<BridgeQuery>` reads
+    /// it; the error says why it is not one (a malformed target, `tag` given twice).
+    pub(crate) fn from_target(target: &str) -> Result<Self, String> {
+        let uri: Uri = target.parse().map_err(|e| format!("{e}"))?;
+        let Query(query) = Query::try_from_uri(&uri).map_err(|e| e.body_text())?;
+        Ok(query)
+    }
+
+    /// The tag as it is shown and stored ([`sanitize_tag`]).
+    pub(crate) fn tag(&self) -> Option<String> {
+        self.tag.as_deref().map(sanitize_tag)
     }
 }
 
@@ -153,6 +179,15 @@ mod tests {
             h.append("x-forwarded-for", v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn tags_are_percent_decoded_then_sanitised() {
+        let tag = |target: &str| BridgeQuery::from_target(target).map(|q| q.tag());
+        assert_eq!(tag("/?tag=page%2D7"), Ok(Some("page-7".to_owned())));
+        assert_eq!(tag("/?a=1&tag=x+y%3Cb%3E"), Ok(Some("xyb".to_owned())));
+        assert_eq!(tag("/"), Ok(None));
+        assert!(tag("/?tag=a&tag=b").is_err());
     }
 
     #[test]

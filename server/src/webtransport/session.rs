@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use socklab_protocol::client_text::{
-    origin_listed, origin_matches_authority, sanitize_tag, tag_param,
-};
+use socklab_protocol::client_text::{origin_listed, origin_matches_authority};
 use socklab_protocol::{SessionKind, close_code};
 use tokio::time::Instant;
 use wtransport::endpoint::{IncomingSession, SessionRequest};
@@ -18,6 +16,7 @@ use wtransport::error::ConnectionError;
 use wtransport::{Connection, VarInt};
 
 use super::stream::{Activity, bridge_stream};
+use crate::http::access::BridgeQuery;
 use crate::net::upstream::{connect_udp, udp_upstream};
 use crate::registry::{Extra, Session};
 use crate::state::Shared;
@@ -45,16 +44,21 @@ pub async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Sh
             }
         },
     };
-    let (path, query) = match request.path().split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (request.path(), None),
-    };
+    let path = request
+        .path()
+        .split_once('?')
+        .map_or(request.path(), |(p, _)| p);
     if path != "/" {
         tracing::debug!(%peer, path, "webtransport request for an unknown path");
         request.not_found().await;
         return;
     }
-    let tag = query.and_then(tag_param).map(sanitize_tag);
+    // Read as `/ws` reads it. A query `/ws` would refuse (400) costs only the tag here: a
+    // WebTransport session can be refused with 403, 404 or 429, none of which would say why.
+    let tag = BridgeQuery::from_target(request.path())
+        .inspect_err(|why| tracing::debug!(%peer, why, "webtransport ?tag= not read"))
+        .ok()
+        .and_then(|q| q.tag());
     if !origin_allowed(&request, &shared) {
         tracing::warn!(
             %peer,

@@ -19,8 +19,6 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::SinkExt;
-use serde::Deserialize;
-use socklab_protocol::client_text::sanitize_tag;
 use socklab_protocol::events::HandshakeSize;
 use socklab_protocol::framing::{LinePayload, line_payload, text_to_line};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
@@ -28,7 +26,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::http::access::{Admitted, ConnAddrs};
+use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
 use crate::net::read::{ReadNow, read_now, with_read_buf};
 use crate::net::upstream::connect_upstream;
 use crate::registry::{Extra, LinkGuard, Session};
@@ -39,13 +37,6 @@ use crate::ws::socket::{CLOSE_TIMEOUT, answer_close, classify, close, tune};
 /// Upstream reply bytes turned into messages before they are sent, so a fast upstream is
 /// forwarded in bounded batches.
 const BATCH_BYTES: usize = 64 * 1024;
-/// `?tag=`: a label the client picks to find its own session on the monitor. It is the only
-/// parameter, and nothing a client sends can change where the bridge connects.
-#[derive(Debug, Deserialize)]
-pub(crate) struct BridgeQuery {
-    tag: Option<String>,
-}
-
 /// `GET /ws` (Origin rule and connection slot: [`Admitted`]): upgrades, then bridges.
 pub(crate) async fn handler(
     ws: WebSocketUpgrade,
@@ -55,7 +46,7 @@ pub(crate) async fn handler(
     State(shared): State<Arc<Shared>>,
     Admitted { permit }: Admitted<true>,
 ) -> Response {
-    let tag = query.tag.map(|t| sanitize_tag(&t));
+    let tag = query.tag();
     let request = request_head_len(&head.method, &head.uri, &head.headers);
     let tracked = shared.tracker.token();
     let ws = tune(ws, &shared);
