@@ -1,10 +1,14 @@
 //! The PROXY protocol header a load balancer puts in front of a raw TCP connection (v1 text as
 //! HAProxy's `send-proxy` and nginx's `proxy_protocol on` send it, v2 binary as
-//! `send-proxy-v2`), sans-IO: how many bytes to read next ([`next_read`]), so no byte of the
-//! client's own data is ever consumed with the header, and whom a whole header names
-//! ([`parse`], by the `ppp` crate). The server does the reading
-//! (`server/src/net/proxy_protocol.rs`); `fuzz/fuzz_targets/client_text.rs` drives both
-//! functions with arbitrary bytes.
+//! `send-proxy-v2`), sans-IO: how much of the bytes that have arrived is the header
+//! ([`scan`]), so the reader (`server/src/net/proxy_protocol.rs`) can peek at the connection
+//! and then read exactly the header, never a byte of the client's own data; and whom a whole
+//! header names ([`parse`], by the `ppp` crate). `fuzz/fuzz_targets/client_text.rs` drives
+//! both with arbitrary bytes.
+//!
+//! The header's end is found here (v1: its `\r\n`; v2: its length field), not by `ppp`'s
+//! partial parse: that one calls some prefixes of a good v1 line malformed (`PROXY TCP4 1.2.3.4
+//! 5.6.7.8 1 ` ends in an empty port), so a header split there by TCP would be refused.
 //!
 //! Only with the `proxy-header` feature (the page has no use for it).
 
@@ -14,14 +18,14 @@ use std::net::SocketAddr;
 pub const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 /// The v1 prefix.
 const V1_PREFIX: &[u8] = b"PROXY ";
-/// The shortest header of either version (`PROXY UNKNOWN\r\n`); read first, whole.
-pub const FIRST_READ: usize = 15;
 /// A v1 header is at most 107 bytes, `\r\n` included.
 pub const V1_MAX: usize = 107;
 /// The v2 fixed part: signature, version/command, family/protocol, length.
 const V2_FIXED: usize = 16;
 /// Address block plus TLVs we accept in a v2 header (HAProxy sends a few dozen bytes).
 pub const V2_MAX_BODY: usize = 4096;
+/// The longest header of either version: a reader never needs to look further.
+pub const MAX_HEADER: usize = V2_FIXED + V2_MAX_BODY;
 
 /// Why the bytes are not a PROXY header.
 #[derive(Debug, thiserror::Error)]
@@ -40,47 +44,48 @@ pub enum HeaderError {
     Truncated,
 }
 
-/// What to read next to complete a header of which `head` has arrived.
+/// How much of the bytes that have arrived on a connection is its header.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Read exactly this many more bytes.
-    Read(usize),
-    /// `head` is one whole header.
-    Done,
+pub enum Scan {
+    /// The header is the first this many bytes.
+    Whole(usize),
+    /// Every byte so far belongs to the header, and it goes on.
+    Part,
 }
 
-/// Given the bytes of a header so far, how many more belong to it. Never asks for a byte past
-/// its end (a v1 line is read a byte at a time, v2 exactly by its length field).
-pub fn next_read(head: &[u8]) -> Result<Step, HeaderError> {
-    if head.len() < FIRST_READ {
-        return Ok(Step::Read(FIRST_READ - head.len()));
-    }
-    if head.starts_with(V2_SIGNATURE) {
-        let Some(&[hi, lo]) = head.get(14..V2_FIXED) else {
-            return Ok(Step::Read(V2_FIXED - head.len()));
+/// Given the first bytes of a connection (as many as have arrived, or more), how many of them
+/// are its header. Never counts a byte past the header's end.
+pub fn scan(bytes: &[u8]) -> Result<Scan, HeaderError> {
+    if starts_like(bytes, V2_SIGNATURE) {
+        let Some(&[hi, lo]) = bytes.get(14..V2_FIXED) else {
+            return Ok(Scan::Part);
         };
         let body = usize::from(u16::from_be_bytes([hi, lo]));
         if body > V2_MAX_BODY {
             return Err(HeaderError::TooLong);
         }
         let total = V2_FIXED + body;
-        return Ok(if head.len() < total {
-            Step::Read(total - head.len())
+        return Ok(if bytes.len() >= total {
+            Scan::Whole(total)
         } else {
-            Step::Done
+            Scan::Part
         });
     }
-    if head.starts_with(V1_PREFIX) {
-        if head.ends_with(b"\r\n") {
-            return Ok(Step::Done);
-        }
-        if head.len() >= V1_MAX {
-            return Err(HeaderError::TooLong);
-        }
-        // The line's end is not known in advance: one byte at a time (v1 only; v2 is exact).
-        return Ok(Step::Read(1));
+    if !starts_like(bytes, V1_PREFIX) {
+        return Err(HeaderError::Missing);
     }
-    Err(HeaderError::Missing)
+    let window = bytes.get(..V1_MAX).unwrap_or(bytes);
+    match window.windows(2).position(|w| w == b"\r\n") {
+        Some(end) => Ok(Scan::Whole(end + 2)),
+        None if window.len() >= V1_MAX => Err(HeaderError::TooLong),
+        None => Ok(Scan::Part),
+    }
+}
+
+/// Whether `bytes` and `prefix` agree as far as both go (either may be the shorter).
+fn starts_like(bytes: &[u8], prefix: &[u8]) -> bool {
+    let n = bytes.len().min(prefix.len());
+    bytes.get(..n) == prefix.get(..n)
 }
 
 /// The client a whole header names: `None` for `LOCAL` (the proxy's own health check) and
@@ -110,16 +115,12 @@ pub fn parse(header: &[u8]) -> Result<Option<SocketAddr>, HeaderError> {
     })
 }
 
-/// Feeds `bytes` the way a reader following [`next_read`] would and returns the header it
-/// takes (or why there is none). For tests and the fuzz target.
+/// The header at the start of `bytes`, all of which have arrived (or why there is none).
+/// For tests and the fuzz target.
 pub fn take(bytes: &[u8]) -> Result<&[u8], HeaderError> {
-    let mut n = 0;
-    loop {
-        let head = bytes.get(..n).ok_or(HeaderError::Truncated)?;
-        match next_read(head)? {
-            Step::Done => return Ok(head),
-            Step::Read(more) => n += more,
-        }
+    match scan(bytes)? {
+        Scan::Whole(n) => bytes.get(..n).ok_or(HeaderError::Truncated),
+        Scan::Part => Err(HeaderError::Truncated),
     }
 }
 
@@ -186,7 +187,10 @@ mod tests {
         assert!(matches!(take(&long), Err(HeaderError::TooLong)));
         let mut huge = V2_SIGNATURE.to_vec();
         huge.extend_from_slice(&[0x21, 0x11, 0xff, 0xff]);
-        assert!(matches!(next_read(&huge), Err(HeaderError::TooLong)));
+        assert!(matches!(scan(&huge), Err(HeaderError::TooLong)));
+        // Refused at the first byte that cannot begin a header, not after 15 bytes.
+        assert!(matches!(scan(b"GET"), Err(HeaderError::Missing)));
+        assert!(matches!(scan(b"PROXX"), Err(HeaderError::Missing)));
         assert!(matches!(
             parse(b"PROXY TCP4 nonsense\r\n"),
             Err(HeaderError::Malformed(_))
@@ -195,6 +199,21 @@ mod tests {
             parse("PROXY TCP4 1.2.3.4 é.6.7.8 1 2\r\n".as_bytes()),
             Err(HeaderError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn every_prefix_of_a_header_is_part_of_it_and_the_whole_is_found_exactly() {
+        let v1 = b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n".to_vec();
+        for header in [v1, v2_ipv4(), v2(0x0, &[])] {
+            let mut wire = header.clone();
+            wire.extend_from_slice(b"PROXY data\r\n");
+            for cut in 1..header.len() {
+                assert_eq!(scan(&wire[..cut]).unwrap(), Scan::Part, "cut at {cut}");
+            }
+            for cut in header.len()..=wire.len() {
+                assert_eq!(scan(&wire[..cut]).unwrap(), Scan::Whole(header.len()));
+            }
+        }
     }
 
     proptest! {
