@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use socklab_protocol::SessionKind;
 use socklab_protocol::framing::stamp_into;
@@ -28,6 +28,45 @@ struct Peer {
     last_seen: Instant,
 }
 
+/// The peers tracked for the monitor, bounded like connections so spoofed sources cannot grow
+/// the map without limit (datagrams from untracked peers are still answered).
+struct Peers {
+    map: HashMap<SocketAddr, Peer>,
+    max: usize,
+    local: SocketAddr,
+}
+
+impl Peers {
+    /// Counts a datagram from `peer`, whose session opens with its first one (when there is
+    /// room); the peer, if it is tracked.
+    fn received(&mut self, peer: SocketAddr, data: &[u8], shared: &Shared) -> Option<&mut Peer> {
+        if !self.map.contains_key(&peer) && self.map.len() < self.max {
+            let session =
+                shared
+                    .registry
+                    .open(SessionKind::Udp, peer, self.local, Extra::default());
+            let last_seen = Instant::now();
+            self.map.insert(peer, Peer { session, last_seen });
+        }
+        let tracked = self.map.get_mut(&peer)?;
+        tracked.session.received(data);
+        tracked.last_seen = Instant::now();
+        Some(tracked)
+    }
+
+    /// Closes the sessions of peers silent for `idle`.
+    fn sweep(&mut self, idle: Duration) {
+        let now = Instant::now();
+        self.map.retain(|_, p| {
+            let keep = now.duration_since(p.last_seen) < idle;
+            if !keep {
+                p.session.set_reason("idle");
+            }
+            keep
+        });
+    }
+}
+
 /// Answers datagrams until shutdown.
 pub async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
     let local = socket
@@ -35,25 +74,20 @@ pub async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let idle = shared.config.udp_idle();
     let drop_percent = shared.config.udp_drop.min(100.0);
-    // Peers tracked for the monitor, bounded like connections so spoofed sources cannot grow
-    // it without limit (datagrams from untracked peers are still answered).
-    let max_peers = shared.config.max_connections;
-    let mut peers: HashMap<SocketAddr, Peer> = HashMap::new();
+    let max = shared.config.max_connections;
+    let mut peers = Peers {
+        map: HashMap::new(),
+        max,
+        local,
+    };
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Vec::with_capacity(MAX_DATAGRAM + socklab_protocol::STAMP_LEN);
-    let mut sweep = tokio::time::interval(idle.min(std::time::Duration::from_secs(5)));
+    let mut sweep = tokio::time::interval(idle.min(Duration::from_secs(5)));
     loop {
         let (n, peer) = tokio::select! {
             () = shared.shutdown.cancelled() => break,
             _ = sweep.tick() => {
-                let now = Instant::now();
-                peers.retain(|_, p| {
-                    let keep = now.duration_since(p.last_seen) < idle;
-                    if !keep {
-                        p.session.set_reason("idle");
-                    }
-                    keep
-                });
+                peers.sweep(idle);
                 continue;
             }
             received = socket.recv_from(&mut buf) => match received {
@@ -67,40 +101,12 @@ pub async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
             },
         };
         let data = &buf[..n];
-        if !peers.contains_key(&peer) && peers.len() < max_peers {
-            let session = shared
-                .registry
-                .open(SessionKind::Udp, peer, local, Extra::default());
-            peers.insert(
-                peer,
-                Peer {
-                    session,
-                    last_seen: Instant::now(),
-                },
-            );
-        }
-        let mut tracked = peers.get_mut(&peer);
-        if let Some(p) = tracked.as_mut() {
-            p.session.received(data);
-            p.last_seen = Instant::now();
-        }
+        let tracked = peers.received(peer, data, &shared);
         if drop_percent > 0.0 && fastrand::f64() * 100.0 < drop_percent {
             tracing::debug!(%peer, bytes = n, "datagram dropped on purpose (--udp-drop)");
             continue;
         }
-        out.clear();
-        stamp_into(&mut out, &stamp_now(), data);
-        let max_reply = if peer.is_ipv4() {
-            MAX_UDP_V4
-        } else {
-            MAX_UDP_V6
-        };
-        if out.len() > max_reply {
-            tracing::warn!(
-                %peer,
-                bytes = n,
-                "reply (stamp + payload) would not fit in one datagram: not sent"
-            );
+        if !stamp_reply(&mut out, data, peer) {
             continue;
         }
         match socket.send_to(&out, peer).await {
@@ -112,7 +118,28 @@ pub async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
             Err(err) => tracing::warn!(%peer, cause = %err, "udp send failed"),
         }
     }
-    for p in peers.values_mut() {
+    for p in peers.map.values_mut() {
         p.session.set_reason("server shutting down");
     }
+}
+
+/// The stamped reply to `data` into `out`; `false` (and a warning) when it would not fit in
+/// one datagram to `peer`.
+fn stamp_reply(out: &mut Vec<u8>, data: &[u8], peer: SocketAddr) -> bool {
+    out.clear();
+    stamp_into(out, &stamp_now(), data);
+    let max_reply = if peer.is_ipv4() {
+        MAX_UDP_V4
+    } else {
+        MAX_UDP_V6
+    };
+    if out.len() > max_reply {
+        tracing::warn!(
+            %peer,
+            bytes = data.len(),
+            "reply (stamp + payload) would not fit in one datagram: not sent"
+        );
+        return false;
+    }
+    true
 }

@@ -68,86 +68,135 @@ pub async fn bridge_stream(
         }
     };
     let write_timeout = shared.config.write_timeout();
-    let mut framer = LineFramer::new(shared.config.max_message);
+    let mut down = Down {
+        framer: LineFramer::new(shared.config.max_message),
+        out: Vec::new(),
+        ends: Vec::new(),
+        write_timeout,
+    };
     let mut buf = vec![0u8; STREAM_CHUNK];
-    let mut out = Vec::new();
-    let mut ends = Vec::new();
     let mut client_done = false;
     loop {
-        tokio::select! {
+        let next = tokio::select! {
             read = recv.read(&mut buf), if !client_done => match read {
                 Ok(Some(n)) => {
                     activity.touch();
                     let data = &buf[..n];
                     session.received(data);
-                    match tokio::time::timeout(write_timeout, upstream.write_all(data)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(err)) => {
-                            tracing::info!(id, "upstream failed: {err}");
-                            reset(&mut send, recv);
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::info!(id, "upstream stopped reading");
-                            reset(&mut send, recv);
-                            return;
-                        }
-                    }
+                    write_up(&mut upstream, data, write_timeout, id).await
                 }
                 Ok(None) => {
                     // The browser finished its side: so do we, and wait for the last replies.
                     client_done = true;
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, upstream.shutdown()).await;
+                    Next::Continue
                 }
                 Err(err) => {
                     tracing::debug!(id, cause = %err, "stream closed by the client");
-                    break;
+                    Next::Stop
                 }
             },
             ready = upstream.readable() => {
-                let drained = match ready {
-                    Ok(()) => drain_upstream(&upstream, &mut framer, &mut out, &mut ends),
-                    Err(err) => Err(err),
-                };
-                if !out.is_empty() {
-                    activity.touch();
-                    match tokio::time::timeout(write_timeout, send.write_all(&out)).await {
-                        Ok(Ok(())) => {
-                            let mut start = 0;
-                            for &end in &ends {
-                                session.sent(&out[start..end]);
-                                start = end;
-                            }
-                        }
-                        Ok(Err(err)) => {
-                            tracing::debug!(id, cause = %err, "stream closed by the client");
-                            break;
-                        }
-                        Err(_) => {
-                            tracing::info!(id, "client not reading its stream");
-                            let _ = send.reset(VarInt::from_u32(u32::from(close_code::GOING_AWAY)));
-                            break;
-                        }
-                    }
-                    out.clear();
-                    ends.clear();
-                }
-                match drained {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        let _ = tokio::time::timeout(write_timeout, send.finish()).await;
-                        return;
-                    }
-                    Err(err) => {
-                        tracing::info!(id, "upstream failed: {err}");
-                        reset(&mut send, recv);
-                        return;
-                    }
-                }
+                down.on_upstream(ready, &upstream, &mut send, session, activity).await
+            }
+        };
+        match next {
+            Next::Continue => {}
+            Next::Stop => break,
+            Next::Reset => return reset(&mut send, recv),
+            Next::Finish => {
+                let _ = tokio::time::timeout(write_timeout, send.finish()).await;
+                return;
             }
         }
     }
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, upstream.shutdown()).await;
+}
+
+/// What a stream does after an event.
+enum Next {
+    Continue,
+    /// Stop, and shut the upstream down.
+    Stop,
+    /// Reset the stream both ways with 1011 (the upstream failed).
+    Reset,
+    /// The upstream closed: finish the stream.
+    Finish,
+}
+
+/// The browser's bytes, verbatim, to the upstream.
+async fn write_up(upstream: &mut TcpStream, data: &[u8], timeout: Duration, id: u64) -> Next {
+    match tokio::time::timeout(timeout, upstream.write_all(data)).await {
+        Ok(Ok(())) => Next::Continue,
+        Ok(Err(err)) => {
+            tracing::info!(id, "upstream failed: {err}");
+            Next::Reset
+        }
+        Err(_) => {
+            tracing::info!(id, "upstream stopped reading");
+            Next::Reset
+        }
+    }
+}
+
+/// The upstream-to-browser half of a stream: replies framed into lines, written in batches.
+struct Down {
+    framer: LineFramer,
+    /// The batch of lines to write.
+    out: Vec<u8>,
+    /// Where each line of `out` ends (each is counted as one message).
+    ends: Vec<usize>,
+    write_timeout: Duration,
+}
+
+impl Down {
+    /// The upstream is readable: its lines go to the browser, then its close (or failure)
+    /// ends the stream.
+    async fn on_upstream(
+        &mut self,
+        ready: io::Result<()>,
+        upstream: &TcpStream,
+        send: &mut SendStream,
+        session: &Session,
+        activity: &Activity,
+    ) -> Next {
+        let id = session.id();
+        let drained = match ready {
+            Ok(()) => drain_upstream(upstream, &mut self.framer, &mut self.out, &mut self.ends),
+            Err(err) => Err(err),
+        };
+        if !self.out.is_empty() {
+            activity.touch();
+            match tokio::time::timeout(self.write_timeout, send.write_all(&self.out)).await {
+                Ok(Ok(())) => {
+                    let mut start = 0;
+                    for &end in &self.ends {
+                        session.sent(&self.out[start..end]);
+                        start = end;
+                    }
+                }
+                Ok(Err(err)) => {
+                    tracing::debug!(id, cause = %err, "stream closed by the client");
+                    return Next::Stop;
+                }
+                Err(_) => {
+                    tracing::info!(id, "client not reading its stream");
+                    let _ = send.reset(VarInt::from_u32(u32::from(close_code::GOING_AWAY)));
+                    return Next::Stop;
+                }
+            }
+            self.out.clear();
+            self.ends.clear();
+        }
+        match drained {
+            Ok(false) => Next::Continue,
+            Ok(true) => Next::Finish,
+            Err(err) => {
+                tracing::info!(id, "upstream failed: {err}");
+                Next::Reset
+            }
+        }
+    }
 }
 
 /// Resets the stream both ways with 1011 (upstream unreachable or failed).
