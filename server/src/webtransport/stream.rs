@@ -11,14 +11,13 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use wtransport::{RecvStream, SendStream, VarInt};
 
+use crate::net::relay::drain_lines;
 use crate::net::upstream::connect_upstream;
 use crate::registry::Session;
 use crate::state::Shared;
 
 /// Stream bytes read with one call.
 const STREAM_CHUNK: usize = 4096;
-/// Upstream reply bytes gathered before they are written to the stream.
-const BATCH_BYTES: usize = 64 * 1024;
 /// How long a closing stream's upstream gets for its FIN.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -162,7 +161,13 @@ impl Down {
     ) -> Next {
         let id = session.id();
         let drained = match ready {
-            Ok(()) => drain_upstream(upstream, &mut self.framer, &mut self.out, &mut self.ends),
+            Ok(()) => {
+                let (out, ends) = (&mut self.out, &mut self.ends);
+                drain_lines(upstream, &mut self.framer, |line| {
+                    out.extend_from_slice(line);
+                    ends.push(out.len());
+                })
+            }
             Err(err) => Err(err),
         };
         if !self.out.is_empty() {
@@ -204,44 +209,4 @@ fn reset(send: &mut SendStream, recv: RecvStream) {
     let code = VarInt::from_u32(u32::from(close_code::SERVER_ERROR));
     let _ = send.reset(code);
     recv.stop(code);
-}
-
-/// Reads everything the upstream has ready into `out`, noting where each line ends; the
-/// unfinished line goes too when the upstream paused. Returns whether the upstream closed.
-fn drain_upstream(
-    upstream: &TcpStream,
-    framer: &mut LineFramer,
-    out: &mut Vec<u8>,
-    ends: &mut Vec<usize>,
-) -> io::Result<bool> {
-    let mut chunk = [0u8; STREAM_CHUNK];
-    let mut piece = |p: &[u8]| {
-        out.extend_from_slice(p);
-        ends.push(out.len());
-    };
-    let mut batched = 0;
-    loop {
-        if batched >= BATCH_BYTES {
-            return Ok(false);
-        }
-        match upstream.try_read(&mut chunk) {
-            Ok(0) => {
-                framer.flush(&mut piece);
-                return Ok(true);
-            }
-            Ok(n) => {
-                batched += n;
-                framer.push(&chunk[..n], &mut piece);
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                framer.flush(&mut piece);
-                return Ok(false);
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => {
-                framer.flush(&mut piece);
-                return Err(err);
-            }
-        }
-    }
 }

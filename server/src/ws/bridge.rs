@@ -27,16 +27,13 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
-use crate::net::read::{ReadNow, read_now, with_read_buf};
+use crate::net::relay::drain_lines;
 use crate::net::upstream::connect_upstream;
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
 use crate::ws::liveness::{Beat, Liveness, ping};
 use crate::ws::socket::{CLOSE_TIMEOUT, answer_close, classify, close, tune};
 
-/// Upstream reply bytes turned into messages before they are sent, so a fast upstream is
-/// forwarded in bounded batches.
-const BATCH_BYTES: usize = 64 * 1024;
 /// `GET /ws` (Origin rule and connection slot: [`Admitted`]): upgrades, then bridges.
 pub(crate) async fn handler(
     ws: WebSocketUpgrade,
@@ -314,7 +311,12 @@ impl<'a> Bridge<'a> {
     /// failure) ends the session.
     async fn on_upstream(&mut self, ready: io::Result<()>) -> Flow {
         let drained = match ready {
-            Ok(()) => drain_upstream(&self.upstream, &mut self.framer, &mut self.batch),
+            Ok(()) => {
+                let batch = &mut self.batch;
+                drain_lines(&self.upstream, &mut self.framer, |l| {
+                    batch.push(to_message(l))
+                })
+            }
             Err(err) => Err(err),
         };
         if !self.batch.is_empty() {
@@ -382,46 +384,6 @@ impl<'a> Bridge<'a> {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.upstream.shutdown()).await;
         drop(self.link);
     }
-}
-
-/// Reads everything the upstream has ready and turns it into messages, one per line; the
-/// unfinished line goes too when the upstream paused. Returns whether the upstream closed.
-fn drain_upstream(
-    upstream: &TcpStream,
-    framer: &mut LineFramer,
-    batch: &mut Vec<Message>,
-) -> io::Result<bool> {
-    with_read_buf(|buf| {
-        let mut batched = 0;
-        loop {
-            if batched >= BATCH_BYTES {
-                return Ok(false);
-            }
-            match read_now(upstream, buf) {
-                Ok(ReadNow::Eof) => {
-                    framer.flush(|piece| batch.push(to_message(piece)));
-                    return Ok(true);
-                }
-                Ok(ReadNow::Data { n, drained }) => {
-                    batched += n;
-                    framer.push(&buf[..n], |piece| batch.push(to_message(piece)));
-                    if drained {
-                        framer.flush(|piece| batch.push(to_message(piece)));
-                        return Ok(false);
-                    }
-                }
-                Ok(ReadNow::WouldBlock) => {
-                    framer.flush(|piece| batch.push(to_message(piece)));
-                    return Ok(false);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    framer.flush(|piece| batch.push(to_message(piece)));
-                    return Err(err);
-                }
-            }
-        }
-    })
 }
 
 /// One upstream line, without its `\n`: text when it is UTF-8, binary otherwise.
