@@ -12,6 +12,8 @@
 //! * [`client_text`] — parsers of text a client chooses (Origin, Host/`:authority`, `?tag=`,
 //!   `X-Forwarded-For`): total functions that never slice a client's string at a computed
 //!   offset, property-tested and fuzzed.
+//! * [`transcript`] — session records: the JSON the page downloads and `socklab-client
+//!   --record` writes, and their text in the lesson's look (`→ hi` / `← [time]:hi`).
 //! * `proxy_header` (feature `proxy-header`) — the PROXY protocol header, sans-IO: how much to
 //!   read, and whom it names.
 //! * Constants below: default ports, the lesson's banner text, close codes.
@@ -21,6 +23,7 @@ pub mod events;
 pub mod framing;
 #[cfg(any(test, feature = "proxy-header"))]
 pub mod proxy_header;
+pub mod transcript;
 pub mod wire;
 
 pub use events::{
@@ -29,6 +32,7 @@ pub use events::{
     WebTransportInfo,
 };
 pub use framing::{LineFramer, STAMP_LEN, Stamp, Stamper};
+pub use transcript::{TRANSCRIPT_FORMAT, Transcript, TranscriptDir, TranscriptMessage};
 
 /// The lesson's TCP server port (`server.py`), used for the TCP and the UDP echo.
 pub const DEFAULT_ECHO_PORT: u16 = 21566;

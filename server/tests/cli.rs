@@ -325,3 +325,93 @@ async fn a_max_header_under_8192_is_refused() {
     let out = Command::new(SERVER).arg("--help").output().await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("At least 8192"));
 }
+
+/// A unique path for a test's record file.
+fn record_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("socklab-record-{}-{name}.json", std::process::id()))
+}
+
+/// Runs the client with `--record` over `args`, typing `input`, and reads the record back.
+async fn recorded(name: &str, args: &[String], input: &str) -> socklab_protocol::Transcript {
+    let path = record_path(name);
+    let mut args = args.to_vec();
+    args.extend(["--record".into(), path.display().to_string()]);
+    let (ok, out) = client_session(&args, input).await;
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The record holds each line sent, then its reply with a round-trip time.
+fn assert_recorded(t: &socklab_protocol::Transcript, lines: &[&str], sent_suffix: &str) {
+    use socklab_protocol::TranscriptDir::{Received, Sent};
+    assert_eq!(t.format, socklab_protocol::TRANSCRIPT_FORMAT);
+    assert_eq!(t.recorder, "socklab-client");
+    assert_eq!(t.messages.len(), lines.len() * 2, "{t:#?}");
+    for (pair, line) in t.messages.chunks(2).zip(lines) {
+        let (sent, reply) = (&pair[0], &pair[1]);
+        assert_eq!((sent.dir, reply.dir), (Sent, Received));
+        assert_eq!(sent.text, format!("{line}{sent_suffix}"));
+        assert_eq!(sent.bytes, sent.text.len() as u64);
+        assert_eq!(sent.rtt_ms, None);
+        assert_stamp_then(reply.text.trim_end_matches('\n'), line);
+        assert_eq!(reply.bytes, reply.text.len() as u64);
+        assert!(
+            reply.rtt_ms.is_some_and(|ms| ms > 0.0 && ms < 10_000.0),
+            "{reply:?}"
+        );
+        for at in [&sent.at, &reply.at] {
+            assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+        }
+    }
+    let text = t.to_text();
+    assert_eq!(text.lines().count(), lines.len() * 2, "{text}");
+    assert!(text.starts_with(&format!("→ {}\n← [", lines[0])), "{text}");
+}
+
+#[tokio::test]
+async fn the_client_records_its_session_over_tcp_udp_and_ws() {
+    let server = start(Config::for_tests()).await.unwrap();
+    let tcp = server.addrs.tcp[0].to_string();
+    let t = recorded("tcp", std::slice::from_ref(&tcp), "hello\n你好\n\n").await;
+    assert_eq!(t.kind, socklab_protocol::SessionKind::Tcp);
+    assert_eq!(t.target, tcp);
+    // Over TCP the line goes with its `\n` and the reply comes with one.
+    assert_recorded(&t, &["hello", "你好"], "\n");
+    assert!(t.messages[1].text.ends_with(":hello\n"));
+
+    let udp = server.addrs.udp[0].to_string();
+    let t = recorded("udp", &["--udp".into(), udp], "datagram\n").await;
+    assert_eq!(t.kind, socklab_protocol::SessionKind::Udp);
+    assert_recorded(&t, &["datagram"], "");
+
+    let url = format!("ws://{}/ws", server.addrs.http[0]);
+    let t = recorded("ws", &["--ws".into(), url.clone()], "bridged\n").await;
+    assert_eq!(
+        (t.kind, t.target.as_str()),
+        (socklab_protocol::SessionKind::Ws, url.as_str())
+    );
+    assert_recorded(&t, &["bridged"], "");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_record_file_that_cannot_be_written_is_a_clear_error() {
+    let server = start(Config::for_tests()).await.unwrap();
+    let path = record_path("no-such-dir").join("record.json");
+    let args = [
+        server.addrs.tcp[0].to_string(),
+        "--record".into(),
+        path.display().to_string(),
+    ];
+    let (ok, out) = client_session(&args, "hello\n").await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("cannot write the record file") && out.contains(&path.display().to_string()),
+        "{out}"
+    );
+    // Nothing was sent: the file is checked before the first line.
+    assert!(!out.contains(":hello"), "{out}");
+    server.stop().await;
+}

@@ -20,6 +20,12 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub ws: Option<String>,
 
+    /// Record the session in FILE as JSON (what was sent and received, when, how many bytes,
+    /// each reply's round-trip time), rewritten after every exchange: the same schema the
+    /// page's Download gives (socklab-transcript/1).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
+
     /// Seconds to wait for a reply before saying none came.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub timeout: u64,

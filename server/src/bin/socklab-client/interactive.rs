@@ -10,6 +10,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::Args;
+use crate::record::Recorder;
+use socklab_protocol::SessionKind;
 
 /// One way to reach the echo service.
 enum Transport {
@@ -23,7 +25,8 @@ enum Transport {
 
 /// What came back for one line.
 enum Reply {
-    Text(String),
+    /// The reply's bytes (a line with its `\n` over TCP), and whether it was a binary message.
+    Data(Vec<u8>, bool),
     Closed(String),
     NoneInTime,
 }
@@ -32,6 +35,10 @@ enum Reply {
 pub async fn run(args: &Args) -> Result<()> {
     let wait = Duration::from_secs(args.timeout.max(1));
     let mut transport = connect(args).await?;
+    let mut record = match &args.record {
+        Some(path) => Some(Recorder::create(path, kind(args), &target(args))?),
+        None => None,
+    };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     loop {
         print!(">>");
@@ -45,8 +52,18 @@ pub async fn run(args: &Args) -> Result<()> {
         if line.is_empty() {
             break;
         }
-        match exchange(&mut transport, line, wait).await? {
-            Reply::Text(reply) => println!("{reply}"),
+        let reply = exchange(&mut transport, line, wait, record.as_mut()).await?;
+        if let Some(record) = &mut record {
+            if let Reply::Data(data, binary) = &reply {
+                record.received(data, *binary);
+            }
+            record.save()?;
+        }
+        match reply {
+            Reply::Data(data, _) => {
+                let text = String::from_utf8_lossy(&data);
+                println!("{}", text.strip_suffix('\n').unwrap_or(&text));
+            }
             Reply::NoneInTime => println!("(no reply within {}s)", wait.as_secs()),
             Reply::Closed(why) => {
                 println!("(the server closed the connection: {why})");
@@ -58,6 +75,20 @@ pub async fn run(args: &Args) -> Result<()> {
         let _ = ws.send(Message::Close(None)).await;
     }
     Ok(())
+}
+
+/// The session's kind, for the record.
+fn kind(args: &Args) -> SessionKind {
+    match (&args.ws, args.udp) {
+        (Some(_), _) => SessionKind::Ws,
+        (None, true) => SessionKind::Udp,
+        (None, false) => SessionKind::Tcp,
+    }
+}
+
+/// Where the session goes, for the record.
+fn target(args: &Args) -> String {
+    args.ws.clone().unwrap_or_else(|| args.addr.clone())
 }
 
 async fn connect(args: &Args) -> Result<Transport> {
@@ -96,36 +127,48 @@ async fn connect(args: &Args) -> Result<Transport> {
     })
 }
 
-async fn exchange(t: &mut Transport, line: &str, wait: Duration) -> Result<Reply> {
+/// Sends `line` and waits up to `wait` for its reply; what was sent goes into `record`.
+async fn exchange(
+    t: &mut Transport,
+    line: &str,
+    wait: Duration,
+    record: Option<&mut Recorder>,
+) -> Result<Reply> {
+    let sending = |data: &[u8]| {
+        if let Some(record) = record {
+            record.sent(data, false);
+        }
+    };
     match t {
         Transport::Tcp { reader, writer } => {
-            writer
-                .write_all(format!("{line}\n").as_bytes())
-                .await
-                .context("sending")?;
+            let data = format!("{line}\n");
+            sending(data.as_bytes());
+            writer.write_all(data.as_bytes()).await.context("sending")?;
             let mut reply = Vec::new();
             // The whole reply line, however many segments it takes.
             match tokio::time::timeout(wait, reader.read_until(b'\n', &mut reply)).await {
                 Err(_) => Ok(Reply::NoneInTime),
                 Ok(Err(err)) => Ok(Reply::Closed(err.to_string())),
                 Ok(Ok(0)) => Ok(Reply::Closed("end of stream".into())),
-                Ok(Ok(_)) => Ok(Reply::Text(
-                    String::from_utf8_lossy(reply.strip_suffix(b"\n").unwrap_or(&reply))
-                        .into_owned(),
-                )),
+                Ok(Ok(_)) => Ok(Reply::Data(reply, false)),
             }
         }
         Transport::Udp(sock) => {
+            sending(line.as_bytes());
             sock.send(line.as_bytes()).await.context("sending")?;
             let mut buf = vec![0u8; 65_536];
             match tokio::time::timeout(wait, sock.recv(&mut buf)).await {
                 Err(_) => Ok(Reply::NoneInTime),
                 // ICMP port unreachable: nothing listens there.
                 Ok(Err(err)) => bail!("no UDP echo there: {err}"),
-                Ok(Ok(n)) => Ok(Reply::Text(String::from_utf8_lossy(&buf[..n]).into_owned())),
+                Ok(Ok(n)) => {
+                    buf.truncate(n);
+                    Ok(Reply::Data(buf, false))
+                }
             }
         }
         Transport::Ws(ws) => {
+            sending(line.as_bytes());
             ws.send(Message::text(line)).await.context("sending")?;
             loop {
                 let next = match tokio::time::timeout(wait, ws.next()).await {
@@ -133,10 +176,8 @@ async fn exchange(t: &mut Transport, line: &str, wait: Duration) -> Result<Reply
                     Ok(next) => next,
                 };
                 return match next {
-                    Some(Ok(Message::Text(t))) => Ok(Reply::Text(t.to_string())),
-                    Some(Ok(Message::Binary(b))) => {
-                        Ok(Reply::Text(String::from_utf8_lossy(&b).into_owned()))
-                    }
+                    Some(Ok(Message::Text(t))) => Ok(Reply::Data(t.as_bytes().to_vec(), false)),
+                    Some(Ok(Message::Binary(b))) => Ok(Reply::Data(b.to_vec(), true)),
                     Some(Ok(Message::Close(frame))) => Ok(Reply::Closed(match frame {
                         Some(f) => format!("close {} {}", u16::from(f.code), f.reason),
                         None => "close".into(),

@@ -1,10 +1,12 @@
 //! `socklab-client`: the lesson's `>>` client, done right — it reads the whole reply line,
 //! notices when the server closes, and exits on an empty line or end of input. `--udp` speaks
 //! UDP to the UDP echo; `--ws URL` goes through the WebSocket bridge. (The bench's load
-//! generator is not here: it is `bench/loadgen`, `socklab-loadgen`.)
+//! generator is not here: it is `bench/loadgen`, `socklab-loadgen`.) `--record FILE` keeps the
+//! session as JSON (`record.rs`).
 
 mod args;
 mod interactive;
+mod record;
 
 use std::process::ExitCode;
 
