@@ -35,6 +35,12 @@ const BUCKETS: [f64; 15] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// Set (to anything) in the server's environment, it turns metrics recording off: every
+/// handle is a no-op and `/metrics` says so. For `cargo xtask bench-metrics` only, which
+/// measures what recording costs per message (the same binary with and without it); not a
+/// flag, because no deployment should want it.
+pub(crate) const OFF_ENV: &str = "SOCKLAB_BENCH_METRICS_OFF";
+
 /// How often histogram samples are folded into their buckets, so they never pile up between
 /// scrapes (or without any).
 pub(crate) const UPKEEP: Duration = Duration::from_secs(5);
@@ -111,6 +117,8 @@ impl Refusal {
 /// One server's metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics {
+    /// False when [`OFF_ENV`] is set: nothing is recorded.
+    on: bool,
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     /// Bytes and messages of closed sessions, by kind (added under the session map's lock,
@@ -165,9 +173,13 @@ impl Metrics {
             wt_sent: counter(&recorder, "socklab_webtransport_datagrams_sent_total", &[]),
             wt_lost: counter(&recorder, "socklab_webtransport_datagrams_lost_total", &[]),
             closed_totals: Default::default(),
+            on: true,
             recorder,
             handle,
         };
+        if std::env::var_os(OFF_ENV).is_some() {
+            return m.off();
+        }
         gauge(
             &m.recorder,
             "socklab_build_info",
@@ -181,6 +193,27 @@ impl Metrics {
         m
     }
 
+    /// The same set with every handle a no-op ([`OFF_ENV`]).
+    fn off(self) -> Metrics {
+        let noop = || KINDS.map(|_| Counter::noop());
+        Metrics {
+            on: false,
+            opened: noop(),
+            open: KINDS.map(|_| Gauge::noop()),
+            bytes_in: noop(),
+            bytes_out: noop(),
+            msgs_in: noop(),
+            msgs_out: noop(),
+            connect: Histogram::noop(),
+            rtt: Histogram::noop(),
+            lagged: Counter::noop(),
+            subscribers: Gauge::noop(),
+            wt_sent: Counter::noop(),
+            wt_lost: Counter::noop(),
+            ..self
+        }
+    }
+
     /// A session opened.
     pub fn opened(&self, kind: SessionKind) {
         self.opened[kind_index(kind)].increment(1);
@@ -189,6 +222,9 @@ impl Metrics {
     /// A session closed, for `reason` (reduced to a few classes, so free-text reasons cannot
     /// make new series without end).
     pub fn closed(&self, kind: SessionKind, reason: &str) {
+        if !self.on {
+            return;
+        }
         counter(
             &self.recorder,
             "socklab_sessions_closed_total",
@@ -199,6 +235,9 @@ impl Metrics {
 
     /// A handshake on `endpoint` was refused.
     pub fn refused(&self, why: Refusal, endpoint: &'static str) {
+        if !self.on {
+            return;
+        }
         self.refused_counter(why, endpoint).increment(1);
     }
 
@@ -217,6 +256,10 @@ impl Metrics {
 
     /// A client message went upstream at `sent` and its first reply is back now.
     pub fn round_trip(&self, sent: Instant) {
+        // Off: not even the clock read (the bridge's own reading of `sent` stays).
+        if !self.on {
+            return;
+        }
         self.rtt.record(sent.elapsed().as_secs_f64());
     }
 
@@ -247,6 +290,9 @@ impl Metrics {
     /// The exposition, with the scrape-time values (`open` sessions, `totals` of closed and
     /// open sessions by kind) set first.
     pub fn render(&self, open: [u64; 5], totals: [[u64; 4]; 5]) -> String {
+        if !self.on {
+            return format!("# socklab: metrics recording is off ({OFF_ENV} is set)\n");
+        }
         for i in 0..KINDS.len() {
             self.open[i].set(open[i] as f64);
             let [bi, bo, mi, mo] = totals[i];
@@ -439,6 +485,17 @@ mod tests {
         assert_eq!(reason_class("idle for 300s"), "idle");
         assert_eq!(reason_class("read error: x"), "error");
         assert_eq!(reason_class("whatever"), "other");
+    }
+
+    #[test]
+    fn off_records_nothing_and_says_so() {
+        let m = Metrics::new(None).off();
+        m.opened(SessionKind::Tcp);
+        m.closed(SessionKind::Tcp, "client closed");
+        m.round_trip(Instant::now());
+        let text = m.render([1, 0, 0, 0, 0], [[1, 2, 3, 4]; 5]);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(OFF_ENV), "{text}");
     }
 
     #[test]

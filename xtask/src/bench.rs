@@ -15,7 +15,8 @@
 //!    (`peers.rs`), all to one bare echo;
 //! 4. page (`page.rs`): wasm + js size, first paint and RTT in headless Chromium;
 //! 5. scale (`scale.rs`): 1, 2 and 3 instances behind HAProxy;
-//! 6. WebTransport datagrams vs direct UDP (`webtransport.rs`).
+//! 6. WebTransport datagrams vs direct UDP (`webtransport.rs`);
+//! 7. metrics (`metrics.rs`): echo and bridge CPU per message with metrics recording on and off.
 //!
 //! Underneath: `ctx.rs` (the plan, the binaries, the context every section runs in),
 //! `procs.rs` (the processes and what `/proc` says of them), `stats.rs` (medians, ratios),
@@ -38,6 +39,7 @@ mod capacity;
 mod ctx;
 mod load;
 mod lone;
+mod metrics;
 mod page;
 mod peers;
 mod procs;
@@ -45,6 +47,7 @@ mod report;
 mod scale;
 mod stats;
 mod webtransport;
+pub use metrics::metrics_only;
 pub use page::page_only;
 pub use scale::scale_only;
 
@@ -72,6 +75,8 @@ pub fn bench(quick: bool) -> Result<()> {
         .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let webtransport =
         webtransport::section(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
+    let metrics =
+        metrics::section(&mut ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let secs = started.elapsed().as_secs_f64();
 
     let report = json!({
@@ -94,6 +99,7 @@ pub fn bench(quick: bool) -> Result<()> {
         "page": page,
         "scale": scale,
         "webtransport": webtransport,
+        "metrics": metrics,
     });
     let markdown = report::markdown(&report);
     let json_path = out_dir.join("report.json");

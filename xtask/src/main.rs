@@ -69,7 +69,7 @@ COMMANDS
         RTT beside a plain JS WebSocket, main-thread ms per echoed message. The load generator
         and the bare echo and relay are socklab-loadgen (bench/loadgen, release build).
         Writes target/bench/report.md and report.json. About 8 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
-        nothing and measures less. Section 5 is bench-scale's.
+        nothing and measures less. Section 5 is bench-scale's, section 7 bench-metrics'.
 
     bench-scale [--quick]
         Only the scaling section: one socklab-server direct, then 1, 2 and 3 behind HAProxy
@@ -80,6 +80,13 @@ COMMANDS
         Only the page section (build the page first: trunk build --release --offline): size,
         first paint, page RTT ÷ plain JS RTT in the same tab, main-thread ms per echoed message
         (CDP Performance.getMetrics). Writes target/bench/page.md and page.json. Under a minute.
+
+    bench-metrics [--quick]
+        Only the metrics section: echo and /ws bridge CPU µs per message with metrics recording
+        on (as shipped) and off (the same binary with SOCKLAB_BENCH_METRICS_OFF set), side by
+        side, a fresh pair of servers each round; goal on/off <= 1.03. Writes
+        target/bench/metrics.md and metrics.json. About 3 minutes (--quick: 3 rounds of 1 s
+        instead of 9 of 3 s).
 
     soak [--minutes N] [--fuzz-seconds S] [--no-fuzz]
         The long checks, bounded: 500 mixed clients (raw TCP, bridge, UDP) with random
@@ -139,6 +146,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         "bench-page" => {
             let args = parse("bench-page", rest, &["--quick"])?;
             bench::page_only(args.flags.contains(&"--quick"))
+        }
+        "bench-metrics" => {
+            let args = parse("bench-metrics", rest, &["--quick"])?;
+            bench::metrics_only(args.flags.contains(&"--quick"))
         }
         "help" | "-h" | "--help" => {
             print!("{HELP}");

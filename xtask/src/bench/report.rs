@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::load::{ONE_THREAD, RELAY, URING_RELAY};
 use super::stats::{f, ratio};
-use super::{capacity, page, scale, webtransport};
+use super::{capacity, metrics, page, scale, webtransport};
 
 fn load_table(md: &mut String, section: &Value, baseline: &str) {
     md.push_str(
@@ -257,6 +257,7 @@ pub fn markdown(r: &Value) -> String {
     page::markdown(&mut md, &r["page"]);
     scale::markdown(&mut md, &r["scale"]);
     webtransport::markdown(&mut md, &r["webtransport"]);
+    metrics::markdown(&mut md, &r["metrics"]);
     md
 }
 
