@@ -6,16 +6,18 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use socklab_protocol::{
-    DEFAULT_BANNER_PORT, DEFAULT_ECHO_PORT, Direction, ServerInfo, SessionKind,
+    DEFAULT_BANNER_PORT, DEFAULT_ECHO_PORT, Direction, PREVIEW_CHARS, ServerInfo, SessionKind,
 };
 use yew::prelude::*;
 
+use super::download::{self, Download};
 use super::packets::{Ladder, PacketsView};
 use super::widgets::{Command, CopyButton, fmt_bytes};
 use crate::i18n::Lang;
 use crate::state::Shared;
-use crate::state::monitor::{Feed, MessageView, MonitorState, SessionView};
+use crate::state::monitor::{Feed, MAX_MESSAGES, MessageView, MonitorState, SessionView};
 use crate::state::packets::PacketLog;
+use crate::state::transcript;
 use crate::util;
 
 /// Open sessions drawn at most (the rest are counted).
@@ -258,6 +260,9 @@ fn SessionCard(props: &SessionCardProps) -> Html {
                         .map(|m| message_row(l, m)).collect::<Html>() }
                 </ol>
             }
+            if !s.messages.is_empty() {
+                { download_view(l, s) }
+            }
             if let Some(c) = &s.closed {
                 <div class="s-closed">
                     { format!("{} {} · {}", l.t("closed", "已关闭"), util::clock_of(&c.at), c.reason) }
@@ -294,6 +299,22 @@ fn message_row(l: Lang, m: &MessageView) -> Html {
             <span class="meta">{ fmt_bytes(m.bytes) }</span>
         </li>
     }
+}
+
+/// The card's Download: what the monitor showed of the session.
+fn download_view(l: Lang, s: &Rc<SessionView>) -> Html {
+    let view = Rc::clone(s);
+    let build = Callback::from(move |()| transcript::cs_transcript(&view, &download::iso_now()));
+    let note = match l {
+        Lang::En => format!(
+            "what the monitor showed: the newest {MAX_MESSAGES} messages, text cut at {PREVIEW_CHARS} characters; sizes exact"
+        ),
+        Lang::Zh => format!(
+            "监视器所显示的内容：最新 {MAX_MESSAGES} 条消息，文本截至 {PREVIEW_CHARS} 个字符；字节数准确"
+        ),
+    };
+    let name = format!("socklab-cs-{}-{}", s.opened.kind.as_str(), s.opened.id);
+    html! { <Download lang={l} {name} {note} {build} /> }
 }
 
 /// Shows control characters as escapes, `hi\n`: the unit the echo answers is a line, and the

@@ -2,6 +2,7 @@
 
 pub mod bs_panel;
 pub mod cs_panel;
+pub mod download;
 pub mod packets;
 pub mod teaching;
 pub mod udp_panel;

@@ -97,6 +97,9 @@ pub struct Entry {
     pub body: Body,
     /// For a reply: time since the message it answers was sent.
     pub rtt_ms: Option<f64>,
+    /// For a message: when it was sent or received (`performance.now()`, the clock of
+    /// `rtt_ms`), for the downloaded transcript.
+    pub at_ms: Option<f64>,
 }
 
 impl Entry {
@@ -282,8 +285,24 @@ pub fn rtt_summary(rtts: &VecDeque<f64>) -> Option<RttSummary> {
     })
 }
 
+/// A log entry's times: when (`performance.now()`), and its round trip.
+#[derive(Debug, Clone, Copy, Default)]
+struct Times {
+    at_ms: Option<f64>,
+    rtt_ms: Option<f64>,
+}
+
+impl Times {
+    fn received(now_ms: f64, rtt_ms: Option<f64>) -> Times {
+        Times {
+            at_ms: Some(now_ms),
+            rtt_ms,
+        }
+    }
+}
+
 impl BridgeState {
-    fn push(&mut self, dir: Dir, clock: String, bytes: usize, body: Body, rtt_ms: Option<f64>) {
+    fn push(&mut self, dir: Dir, clock: String, bytes: usize, body: Body, times: Times) {
         let log = self.log.make_mut();
         log.push_back(Rc::new(Entry {
             seq: self.next_seq,
@@ -291,7 +310,8 @@ impl BridgeState {
             clock,
             bytes,
             body,
-            rtt_ms,
+            rtt_ms: times.rtt_ms,
+            at_ms: times.at_ms,
         }));
         self.next_seq += 1;
         while log.len() > MAX_LOG {
@@ -301,7 +321,7 @@ impl BridgeState {
     }
 
     fn note(&mut self, clock: String, note: Note) {
-        self.push(Dir::System, clock, 0, Body::Note(note), None);
+        self.push(Dir::System, clock, 0, Body::Note(note), Times::default());
     }
 
     /// A message went out: it owes `lines` replies, and the teaching strip shows it.
@@ -316,7 +336,11 @@ impl BridgeState {
             self.pending.push_back(now_ms);
         }
         self.sent_total += 1;
-        self.push(Dir::Sent, clock, bytes, body, None);
+        let times = Times {
+            at_ms: Some(now_ms),
+            rtt_ms: None,
+        };
+        self.push(Dir::Sent, clock, bytes, body, times);
     }
 
     fn take_rtt(&mut self, now_ms: f64) -> Option<f64> {
@@ -388,7 +412,8 @@ impl BridgeState {
                 } else if s.exchange.reply.is_none() && s.exchange.count > 0 {
                     s.exchange.reply = Some(text.clone());
                 }
-                s.push(Dir::Received, clock, text.len(), Body::Text(text), rtt);
+                let times = Times::received(now_ms, rtt);
+                s.push(Dir::Received, clock, text.len(), Body::Text(text), times);
             }
             BridgeAction::ReceivedBinary {
                 data,
@@ -398,7 +423,8 @@ impl BridgeState {
                 let rtt = s.take_rtt(now_ms);
                 s.received_total += 1;
                 s.exchange.owed_before = s.exchange.owed_before.saturating_sub(1);
-                s.push(Dir::Received, clock, data.len(), Body::Binary(data), rtt);
+                let times = Times::received(now_ms, rtt);
+                s.push(Dir::Received, clock, data.len(), Body::Binary(data), times);
             }
             BridgeAction::Closing => s.status = Status::Closing,
             BridgeAction::Closed(info) => {
@@ -446,6 +472,7 @@ mod tests {
             bytes: 0,
             body,
             rtt_ms: None,
+            at_ms: None,
         };
         let text = entry(Body::Text("[2026-01-01 12:00:00]:Hello".into()));
         assert!(text.matches(""));

@@ -4,6 +4,7 @@
 pub mod bridge;
 pub mod monitor;
 pub mod packets;
+pub mod transcript;
 pub mod udp;
 
 use std::ops::Deref;

@@ -12,7 +12,7 @@ use yew::Reducible;
 use super::packets::Packets;
 
 /// Messages kept per session.
-const MAX_MESSAGES: usize = 20;
+pub const MAX_MESSAGES: usize = 20;
 /// Closed sessions kept on screen (so a banner session, which closes at once, can be seen).
 const MAX_CLOSED: usize = 8;
 
@@ -30,6 +30,8 @@ pub struct MessageView {
     pub preview: String,
     /// Local time.
     pub clock: String,
+    /// The server's time of it (RFC 3339), for the downloaded transcript.
+    pub at: String,
 }
 
 /// A session's identity on the feed: ids are unique per server instance, and a cluster's feed
@@ -182,6 +184,7 @@ impl MonitorState {
                         bytes: m.bytes,
                         preview: m.preview,
                         clock,
+                        at: m.at,
                     });
                     view.seen += 1;
                     while view.messages.len() > MAX_MESSAGES {

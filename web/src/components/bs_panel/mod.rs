@@ -22,10 +22,13 @@ use self::log::MessageLog;
 pub use self::notes::Upstream;
 use self::notes::{CloseBox, UpstreamNote};
 use self::stats::{LogTools, Stats};
+use crate::components::download::{self, Download};
 use crate::components::packets::{Ladder, PacketsView};
 use crate::i18n::Lang;
 use crate::services::bridge::BridgeHandle;
-use crate::state::bridge::{BridgeAction, BridgeState, Status};
+use crate::state::bridge::{BridgeAction, BridgeState, MAX_LOG, Status};
+use crate::state::transcript;
+use crate::util;
 
 #[derive(Properties, PartialEq)]
 pub struct BsPanelProps {
@@ -61,6 +64,21 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
     let query = AttrValue::from(filter.trim().to_lowercase());
     let packets_open = use_state(|| false);
     let ontoggle = use_callback(packets_open.clone(), |_: AttrValue, open| open.set(!**open));
+    let build = use_callback(state.clone(), |(), state| {
+        let target = util::ws_url("ws");
+        transcript::bs_transcript(
+            state,
+            &target,
+            &download::iso_now(),
+            download::iso_of_now_ms,
+        )
+    });
+    let note = match l {
+        Lang::En => {
+            format!("times and round trips from this browser; the log's newest {MAX_LOG} rows")
+        }
+        Lang::Zh => format!("时间与往返时间取自本浏览器；仅含日志最新的 {MAX_LOG} 行"),
+    };
 
     html! {
         <section class="panel bs" aria-labelledby="bs-title">
@@ -103,6 +121,7 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
             </div>
             <Composer lang={l} bridge={props.bridge.clone()} {is_open}
                 max_message={props.max_message} />
+            <Download lang={l} name="socklab-bs-ws" {note} {build} />
         </section>
     }
 }
