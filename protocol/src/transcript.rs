@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::SessionKind;
+use crate::events::SessionKind;
 
 /// The value of [`Transcript::format`]: this schema, version 1.
 pub const TRANSCRIPT_FORMAT: &str = "socklab-transcript/1";
