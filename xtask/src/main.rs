@@ -68,7 +68,7 @@ COMMANDS
         and 10k idle bridged sessions; the page (if dist/ is built): size, first paint, its
         RTT beside a plain JS WebSocket, main-thread ms per echoed message. The load generator
         and the bare echo and relay are socklab-loadgen (bench/loadgen, release build).
-        Writes target/bench/report.md and report.json. About 8 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
+        Writes target/bench/report.md and report.json. About 11 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
         nothing and measures less. Section 5 is bench-scale's, section 7 bench-metrics'.
 
     bench-scale [--quick]
