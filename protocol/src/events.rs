@@ -372,9 +372,31 @@ pub struct ServerInfo {
     /// `/api/sessions/{id}/pcap` and the `packet` events exist only then.
     #[serde(default)]
     pub capture: bool,
+    /// While capture runs: what happened to the packets so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_stats: Option<CaptureStats>,
     /// With `--monitor-redis`: what this instance keeps of the others, and what it refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterInfo>,
+}
+
+/// The packet capture's counters in `/api/info` (`--capture`), since the server started. Every
+/// packet the kernel passed to socklab's filter is read or dropped by the kernel; every packet
+/// read is queued for matching or dropped there; every packet matched to a session is kept or
+/// not stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureStats {
+    /// Packets the capture thread read from its socket.
+    pub read: u64,
+    /// Packets the kernel dropped because the socket's buffer was full (its `SO_RXQ_OVFL`
+    /// count, as of the last packet read: the kernel reports it with each packet).
+    pub kernel_dropped: u64,
+    /// Packets read but dropped because the matching thread fell behind.
+    pub queue_dropped: u64,
+    /// Packets matched to a socklab session.
+    pub captured: u64,
+    /// Matched packets not kept: `--capture-sessions` sessions were already kept.
+    pub unstored: u64,
 }
 
 /// The cluster monitor's state in `/api/info` (`--monitor-redis`).

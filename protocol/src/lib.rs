@@ -27,9 +27,9 @@ pub mod transcript;
 pub mod wire;
 
 pub use events::{
-    Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, PacketEvent, ServerInfo,
-    SessionClosed, SessionCounts, SessionInfo, SessionKind, SessionOpened, SessionsSnapshot,
-    WebTransportInfo,
+    CaptureStats, Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, PacketEvent,
+    ServerInfo, SessionClosed, SessionCounts, SessionInfo, SessionKind, SessionOpened,
+    SessionsSnapshot, WebTransportInfo,
 };
 pub use framing::{LineFramer, STAMP_LEN, Stamp, Stamper};
 pub use transcript::{TRANSCRIPT_FORMAT, Transcript, TranscriptDir, TranscriptMessage};

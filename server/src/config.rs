@@ -225,8 +225,8 @@ pub struct Config {
     /// Capture socklab's own TCP and UDP packets (Linux, AF_PACKET): `/api/sessions/{id}/pcap`
     /// and `packet` events on `/api/events?packets=1`. Needs root or CAP_NET_RAW (`sudo setcap
     /// cap_net_raw+ep target/release/socklab-server`); without it the server runs with
-    /// capture off and says so once.
-    #[arg(long)]
+    /// capture off and says so once. Refused on other systems.
+    #[arg(long, value_parser = capture_flag)]
     pub capture: bool,
 
     /// Most payload bytes kept of each captured packet after a session's first 32 (headers
@@ -261,6 +261,24 @@ fn max_header_bytes(s: &str) -> Result<usize, String> {
         ));
     }
     Ok(n)
+}
+
+/// `--capture`, refused where this build has no packet capture (only Linux has `AF_PACKET`).
+fn capture_flag(s: &str) -> Result<bool, String> {
+    capture_on(s, cfg!(target_os = "linux"))
+}
+
+fn capture_on(s: &str, linux: bool) -> Result<bool, String> {
+    let on: bool = s
+        .parse()
+        .map_err(|_| format!("{s:?} is neither true nor false"))?;
+    if on && !linux {
+        return Err(format!(
+            "packet capture needs Linux (an AF_PACKET socket); this build is for {}",
+            std::env::consts::OS
+        ));
+    }
+    Ok(on)
 }
 
 impl Config {
@@ -377,6 +395,24 @@ impl Cidr {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn capture_is_refused_off_linux() {
+        assert_eq!(capture_on("true", true), Ok(true));
+        assert_eq!(capture_on("false", false), Ok(false));
+        let refused = capture_on("true", false).unwrap_err();
+        assert!(refused.contains("needs Linux"), "{refused}");
+    }
+
+    #[test]
+    fn capture_is_a_plain_switch() {
+        let on = Config::try_parse_from(["socklab-server", "--capture"]).unwrap();
+        let off = Config::try_parse_from(["socklab-server"]).unwrap();
+        assert_eq!(
+            (on.capture, off.capture),
+            (cfg!(target_os = "linux"), false)
+        );
+    }
 
     #[test]
     fn flags_are_consistent() {

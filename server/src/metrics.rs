@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-use socklab_protocol::SessionKind;
+use socklab_protocol::{CaptureStats, SessionKind};
 
 /// Every session kind, in the order of [`kind_index`].
 pub(crate) const KINDS: [SessionKind; 5] = [
@@ -305,6 +305,25 @@ impl Metrics {
         self.handle.render()
     }
 
+    /// Sets the packet capture's counters (`--capture`) to `stats`, before a scrape: they
+    /// exist only while capture runs.
+    pub fn capture(&self, stats: CaptureStats) {
+        let c = |name, pairs: &[(&'static str, &'static str)]| counter(&self.recorder, name, pairs);
+        c("socklab_capture_packets_read_total", &[]).absolute(stats.read);
+        c(
+            "socklab_capture_packets_dropped_total",
+            &[("where", "kernel")],
+        )
+        .absolute(stats.kernel_dropped);
+        c(
+            "socklab_capture_packets_dropped_total",
+            &[("where", "queue")],
+        )
+        .absolute(stats.queue_dropped);
+        c("socklab_capture_packets_captured_total", &[]).absolute(stats.captured);
+        c("socklab_capture_packets_unstored_total", &[]).absolute(stats.unstored);
+    }
+
     /// Folds histogram samples into buckets; run every [`UPKEEP`].
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
@@ -354,7 +373,7 @@ fn gauge(
 }
 
 fn describe(r: &PrometheusRecorder) {
-    let help: [(&'static str, Option<Unit>, &'static str); 15] = [
+    let help: [(&'static str, Option<Unit>, &'static str); 19] = [
         ("socklab_sessions_open", None, "Sessions open now, by kind."),
         (
             "socklab_sessions_opened_total",
@@ -420,6 +439,26 @@ fn describe(r: &PrometheusRecorder) {
             "socklab_webtransport_datagrams_lost_total",
             None,
             "WebTransport datagrams that could not be forwarded (to the upstream or the browser).",
+        ),
+        (
+            "socklab_capture_packets_read_total",
+            None,
+            "--capture: packets read from the raw socket (those the kernel passed socklab's filter).",
+        ),
+        (
+            "socklab_capture_packets_dropped_total",
+            None,
+            "--capture: packets dropped, by where: kernel (the socket's buffer was full, SO_RXQ_OVFL) or queue (the matching thread fell behind).",
+        ),
+        (
+            "socklab_capture_packets_captured_total",
+            None,
+            "--capture: packets matched to a socklab session.",
+        ),
+        (
+            "socklab_capture_packets_unstored_total",
+            None,
+            "--capture: matched packets not kept (--capture-sessions sessions already kept).",
         ),
         (
             "socklab_build_info",
@@ -509,6 +548,11 @@ mod tests {
         let _a = m.subscriber();
         let b = m.subscriber();
         drop(m.subscriber());
+        m.capture(CaptureStats {
+            read: 9,
+            kernel_dropped: 2,
+            ..CaptureStats::default()
+        });
         let text = m.render([0, 0, 0, 1, 0], totals);
         drop(b);
         for line in [
@@ -518,6 +562,9 @@ mod tests {
             r#"socklab_bytes_out_total{instance="a",kind="ws"} 7"#,
             r#"socklab_sessions_open{instance="a",kind="ws"} 1"#,
             r#"socklab_monitor_subscribers{instance="a"} 2"#,
+            r#"socklab_capture_packets_read_total{instance="a"} 9"#,
+            r#"socklab_capture_packets_dropped_total{instance="a",where="kernel"} 2"#,
+            r#"socklab_capture_packets_dropped_total{instance="a",where="queue"} 0"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -417,3 +417,72 @@ async fn other_loopback_traffic_is_never_captured_nor_shown() {
         .await;
     server.stop().await;
 }
+
+/// `/api/info`'s capture counters.
+async fn capture_stats(server: &RunningServer) -> socklab_protocol::CaptureStats {
+    let response = http::get(server.addrs.http[0], "/api/info", &[]).await;
+    assert_eq!(response.status, 200);
+    let info: ServerInfo = serde_json::from_slice(&response.body).unwrap();
+    info.capture_stats
+        .expect("capture counters while capture runs")
+}
+
+/// The value of the one `/metrics` sample whose line starts with `series `.
+async fn sample(server: &RunningServer, series: &str) -> u64 {
+    let response = http::get(server.addrs.http[0], "/metrics", &[]).await;
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_capture_counts_what_it_read_what_the_kernel_and_the_queue_dropped_and_what_it_kept() {
+    let Some(server) = capture_server(|_| {}).await else {
+        return;
+    };
+    let mut client = LineClient::connect(server.addrs.tcp[0]).await;
+    client.send(b"hi\n").await;
+    assert_stamped(&client.line().await, b"hi\n");
+    drop(client);
+    // Handshake (3), `hi\n` and its ACK, the stamp and its ACK, two FINs and their ACKs:
+    // at least 8 of the session's packets are matched.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let stats = loop {
+        let stats = capture_stats(&server).await;
+        if stats.captured >= 8 {
+            break stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never 8 packets captured: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Every packet matched was read and not dropped on the way; under this light load
+    // nothing is dropped anywhere.
+    assert!(
+        stats.captured + stats.queue_dropped <= stats.read,
+        "{stats:?}"
+    );
+    assert_eq!(
+        (stats.kernel_dropped, stats.queue_dropped, stats.unstored),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    // `/metrics` has the same counters (scraped later: never less).
+    let read = sample(&server, "socklab_capture_packets_read_total").await;
+    let captured = sample(&server, "socklab_capture_packets_captured_total").await;
+    assert!(read >= stats.read && captured >= stats.captured);
+    for series in [
+        r#"socklab_capture_packets_dropped_total{where="kernel"}"#,
+        r#"socklab_capture_packets_dropped_total{where="queue"}"#,
+        "socklab_capture_packets_unstored_total",
+    ] {
+        assert_eq!(sample(&server, series).await, 0, "{series}");
+    }
+    server.stop().await;
+}

@@ -206,9 +206,12 @@ fn run(args: &[String]) -> Result<()> {
         .arg(page::dist_dir())
         .args(server_args)
         .current_dir(cmd::root());
-    // Packet capture needs CAP_NET_RAW: root has it, and a rebuilt binary loses a setcap.
+    // Packet capture needs Linux and CAP_NET_RAW: root has it, and a rebuilt binary loses a
+    // setcap. Elsewhere the server refuses --capture.
     let root = cmd::probe(cmd::command("id").arg("-u")).is_some_and(|uid| uid == "0");
-    if root && !server_args.iter().any(|a| a == "--capture") {
+    if !cfg!(target_os = "linux") {
+        println!("packet capture off: it needs Linux (AF_PACKET)");
+    } else if root && !server_args.iter().any(|a| a == "--capture") {
         server.arg("--capture");
     } else if !root {
         println!(

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
-use socklab_protocol::MonitorEvent;
+use socklab_protocol::{CaptureStats, MonitorEvent};
 use tokio::sync::broadcast;
 
 use super::pcap;
@@ -24,9 +24,13 @@ pub(crate) struct Capture {
     pub stats: Stats,
 }
 
-/// Counters of the capture.
+/// Counters of the capture (see [`CaptureStats`] for how they add up).
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
+    /// Packets read from the raw socket.
+    pub read: AtomicU64,
+    /// Packets the kernel dropped before they were read (its buffer for the socket was full).
+    pub kernel_dropped: AtomicU64,
     /// Packets of socklab's sessions, matched.
     pub captured: AtomicU64,
     /// Packets dropped because the matcher thread fell behind.
@@ -65,14 +69,16 @@ impl Capture {
     }
 }
 
-/// The capture's counters, for logs and benches.
 impl Stats {
-    /// (captured, dropped, not stored).
-    pub fn snapshot(&self) -> (u64, u64, u64) {
-        (
-            self.captured.load(Ordering::Relaxed),
-            self.dropped.load(Ordering::Relaxed),
-            self.unstored.load(Ordering::Relaxed),
-        )
+    /// The counters now, for `/api/info`, `/metrics` and the log.
+    pub fn snapshot(&self) -> CaptureStats {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CaptureStats {
+            read: get(&self.read),
+            kernel_dropped: get(&self.kernel_dropped),
+            queue_dropped: get(&self.dropped),
+            captured: get(&self.captured),
+            unstored: get(&self.unstored),
+        }
     }
 }

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use socklab_protocol::{Direction, MonitorEvent, PacketEvent};
 use tokio_util::sync::CancellationToken;
 
+use super::frame::Frame;
 use super::hub::Capture;
 use super::parse::{Parsed, Transport, parse};
-use super::socket::Frame;
 use crate::registry::{Registry, SessionRef};
 
 /// How long a closed session still claims its packets.
@@ -80,8 +80,15 @@ impl Matcher {
                 last_sweep = Instant::now();
             }
         }
-        let (captured, dropped, unstored) = self.capture.stats.snapshot();
-        tracing::info!(captured, dropped, unstored, "packet capture stopped");
+        let s = self.capture.stats.snapshot();
+        tracing::info!(
+            read = s.read,
+            kernel_dropped = s.kernel_dropped,
+            queue_dropped = s.queue_dropped,
+            captured = s.captured,
+            unstored = s.unstored,
+            "packet capture stopped"
+        );
     }
 
     fn handle(&mut self, frame: Frame) {

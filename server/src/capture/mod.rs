@@ -9,11 +9,16 @@
 //! writes a session's kept packets as a pcap file ([`pcap`]).
 //!
 //! Both threads are plain OS threads: the echo's tokio workers never wait for capture.
+//!
+//! Only [`socket`] is Linux's own (`AF_PACKET`); elsewhere its stand-in cannot open, and
+//! `--capture` is refused when the flags are read (`config.rs`).
 
+mod frame;
 mod hub;
 mod matcher;
 mod parse;
 mod pcap;
+#[cfg(target_os = "linux")]
 mod socket;
 mod store;
 
@@ -30,6 +35,26 @@ use crate::registry::Registry;
 
 /// Packets read but not yet matched, between the two threads.
 const QUEUE: usize = 8192;
+
+/// Where there is no `AF_PACKET`: a socket that never opens.
+#[cfg(not(target_os = "linux"))]
+mod socket {
+    use std::io;
+
+    /// No raw socket exists here.
+    pub(crate) enum Socket {}
+
+    pub(crate) fn open(_ports: &[u16]) -> io::Result<Socket> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "packet capture needs Linux (an AF_PACKET socket)",
+        ))
+    }
+
+    pub(crate) fn read_loop<Q, S, C>(socket: Socket, _queue: Q, _stats: &S, _shutdown: &C) {
+        match socket {}
+    }
+}
 
 impl Capture {
     /// Starts capturing if `--capture` asks for it and the process may. Without the
@@ -69,7 +94,7 @@ impl Capture {
         let (c, stop) = (Arc::clone(&capture), shutdown.clone());
         let reader = std::thread::Builder::new()
             .name("capture-read".into())
-            .spawn(move || socket::read_loop(raw, tx, &c.stats.dropped, &stop));
+            .spawn(move || socket::read_loop(raw, tx, &c.stats, &stop));
         let stop = shutdown.clone();
         let matching = std::thread::Builder::new()
             .name("capture-match".into())

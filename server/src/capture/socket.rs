@@ -3,14 +3,25 @@
 //! TCP/UDP packets to or from socklab's listening ports, and only one of loopback's two copies.
 //! Its reader thread does nothing but read and queue, so the kernel's buffer is drained fast;
 //! when the queue is full the packet is dropped and counted.
+//!
+//! The kernel's own drops (its buffer for the socket full because this thread fell behind) are
+//! read from `SO_RXQ_OVFL`: each packet read carries the socket's drop count so far, the same
+//! count `PACKET_STATISTICS`' `tp_drops` gives (that `getsockopt` has no safe wrapper, and
+//! the workspace forbids `unsafe`).
 
-use std::io::{self, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, IoSliceMut};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use nix::errno::Errno;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 use tokio_util::sync::CancellationToken;
+
+use super::frame::Frame;
+use super::hub::Stats;
 
 /// `ETH_P_ALL`: every protocol.
 const ETH_P_ALL: u16 = 0x0003;
@@ -18,15 +29,6 @@ const ETH_P_ALL: u16 = 0x0003;
 const MAX_PACKET: usize = 65_536 + 1024;
 /// How often the reader looks at the shutdown token when nothing comes.
 const POLL: Duration = Duration::from_millis(200);
-
-/// A packet as read, with the time it was read.
-#[derive(Debug)]
-pub(crate) struct Frame {
-    /// Since the Unix epoch.
-    pub at: Duration,
-    /// From the IP header on.
-    pub data: Vec<u8>,
-}
 
 /// Opens the raw socket with its filter. Fails with `PermissionDenied` without the privilege.
 pub(crate) fn open(ports: &[u16]) -> io::Result<Socket> {
@@ -37,35 +39,35 @@ pub(crate) fn open(ports: &[u16]) -> io::Result<Socket> {
     socket.set_read_timeout(Some(POLL))?;
     // Room for bursts while the reader is descheduled (the kernel may give less).
     let _ = socket.set_recv_buffer_size(4 << 20);
+    setsockopt(&socket, sockopt::RxqOvfl, &1).map_err(io::Error::from)?;
     Ok(socket)
 }
 
-/// Reads packets until `shutdown`, queueing each; a full queue drops it (counted).
+/// Reads packets until `shutdown`, queueing each; a full queue drops it (counted). Counts the
+/// packets read and the kernel's drops in `stats`.
 pub(crate) fn read_loop(
     socket: Socket,
     queue: SyncSender<Frame>,
-    dropped: &AtomicU64,
+    stats: &Stats,
     shutdown: &CancellationToken,
 ) {
     let mut buf = vec![0u8; MAX_PACKET];
+    let mut control = nix::cmsg_space!(u32);
     while !shutdown.is_cancelled() {
-        let n = match (&socket).read(&mut buf) {
-            Ok(n) => n,
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue;
-            }
+        let (n, kernel_dropped) = match read_one(&socket, &mut buf, &mut control) {
+            Ok(read) => read,
+            Err(Errno::EAGAIN | Errno::EINTR) => continue,
             Err(err) => {
                 tracing::warn!(cause = %err, "packet capture stopped: reading the raw socket failed");
                 return;
             }
         };
+        stats.read.fetch_add(1, Ordering::Relaxed);
+        if let Some(count) = kernel_dropped {
+            stats
+                .kernel_dropped
+                .fetch_max(u64::from(count), Ordering::Relaxed);
+        }
         let at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -76,11 +78,32 @@ pub(crate) fn read_loop(
         match queue.try_send(frame) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                dropped.fetch_add(1, Ordering::Relaxed);
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Err(TrySendError::Disconnected(_)) => return,
         }
     }
+}
+
+/// One packet into `buf`: its length, and the kernel's drop count so far when it sent one
+/// (it does once the count is not zero).
+fn read_one(
+    socket: &Socket,
+    buf: &mut [u8],
+    control: &mut [u8],
+) -> nix::Result<(usize, Option<u32>)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(control),
+        MsgFlags::empty(),
+    )?;
+    let dropped = msg.cmsgs()?.find_map(|c| match c {
+        ControlMessageOwned::RxqOvfl(count) => Some(count),
+        _ => None,
+    });
+    Ok((msg.bytes, dropped))
 }
 
 // Classic BPF, as in <linux/filter.h> and <linux/bpf_common.h>.
@@ -213,6 +236,50 @@ fn assemble(ops: &[Op]) -> Vec<SockFilter> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A burst larger than a tiny socket buffer: the kernel drops, and the next packet read
+    /// says how many.
+    #[test]
+    fn the_kernels_drops_are_reported_with_the_next_packet() {
+        let to = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = to.local_addr().unwrap().port();
+        let socket = match open(&[port]) {
+            Ok(socket) => socket,
+            Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
+                assert!(std::env::var_os("CI").is_none(), "CI runs as root: {err}");
+                eprintln!("not run: capturing needs root or CAP_NET_RAW");
+                return;
+            }
+            Err(err) => panic!("{err}"),
+        };
+        // The kernel's smallest buffer holds a few of these.
+        socket.set_recv_buffer_size(0).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let from = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let datagram = [0u8; 1000];
+        let send = || from.send_to(&datagram, ("127.0.0.1", port)).unwrap();
+        for _ in 0..100 {
+            send();
+        }
+        let (mut buf, mut control) = (vec![0u8; MAX_PACKET], nix::cmsg_space!(u32));
+        let mut queued = 0;
+        // The packets queued before the buffer filled carry no drops.
+        while let Ok((_, dropped)) = read_one(&socket, &mut buf, &mut control) {
+            assert_eq!(dropped, None);
+            queued += 1;
+        }
+        assert!(queued < 100, "the buffer held all {queued}");
+        send();
+        let (n, dropped) = read_one(&socket, &mut buf, &mut control).unwrap();
+        assert_eq!(n, 20 + 8 + datagram.len());
+        assert_eq!(
+            dropped,
+            Some(100 - queued),
+            "dropped of 100 with {queued} queued"
+        );
+    }
 
     #[test]
     fn the_filter_fits_classic_bpf_jumps() {

@@ -30,6 +30,7 @@ pub async fn info(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         instance: shared.registry.instance().map(str::to_owned),
         cluster: shared.cluster.as_ref().map(|c| c.info()),
         capture: shared.capture.is_some(),
+        capture_stats: shared.capture.as_ref().map(|c| c.stats.snapshot()),
     }))
 }
 

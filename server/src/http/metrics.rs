@@ -24,6 +24,9 @@ pub(crate) async fn upkeep(shared: Arc<Shared>) {
 
 /// `GET /metrics`.
 pub(crate) async fn handler(State(shared): State<Arc<Shared>>) -> Response {
+    if let Some(capture) = &shared.capture {
+        shared.registry.metrics().capture(capture.stats.snapshot());
+    }
     let body = shared.registry.render_metrics();
     (
         StatusCode::OK,
