@@ -18,6 +18,8 @@
 //! 6. WebTransport datagrams vs direct UDP (`webtransport.rs`);
 //! 7. metrics (`metrics.rs`): echo and bridge CPU per message with metrics recording on and off.
 //!
+//! Run alone only: `--capture` off vs on (`capture.rs`), `cargo xtask bench-capture`.
+//!
 //! Underneath: `ctx.rs` (the plan, the binaries, the context every section runs in),
 //! `procs.rs` (the processes and what `/proc` says of them), `stats.rs` (medians, ratios),
 //! `lone.rs` (a section run alone); `report.rs` draws the whole report. This file only runs
@@ -36,6 +38,7 @@ use peers::Peers;
 
 mod browser;
 mod capacity;
+mod capture;
 mod ctx;
 mod load;
 mod lone;
@@ -47,6 +50,7 @@ mod report;
 mod scale;
 mod stats;
 mod webtransport;
+pub use capture::capture_only;
 pub use metrics::metrics_only;
 pub use page::page_only;
 pub use scale::scale_only;

@@ -76,6 +76,12 @@ COMMANDS
         (installed from apt unless --quick), TCP echo and /ws, 200 connections (50 with
         --quick). Writes target/bench/scale.md and scale.json. About 2 minutes.
 
+    bench-capture [--quick]
+        What --capture costs (run as root): socklab's echo and /ws bridge with capture off and
+        on, side by side at 100 connections: server CPU per message, and the packets read,
+        captured and dropped (by the kernel, by the queue) meanwhile. Writes
+        target/bench/capture.md and capture.json. About 2 minutes (--quick: 20 s).
+
     bench-page [--quick]
         Only the page section (build the page first: trunk build --release --offline): size,
         first paint, page RTT ÷ plain JS RTT in the same tab, main-thread ms per echoed message
@@ -142,6 +148,10 @@ fn dispatch(args: &[String]) -> Result<()> {
         "bench-scale" => {
             let args = parse("bench-scale", rest, &["--quick"])?;
             bench::scale_only(args.flags.contains(&"--quick"))
+        }
+        "bench-capture" => {
+            let args = parse("bench-capture", rest, &["--quick"])?;
+            bench::capture_only(args.flags.contains(&"--quick"))
         }
         "bench-page" => {
             let args = parse("bench-page", rest, &["--quick"])?;

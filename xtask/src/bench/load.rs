@@ -41,10 +41,10 @@ pub struct LoadTarget {
 
 /// A started process and where the load goes: `port` (TCP, or the peers' WebSocket port) and,
 /// for a socklab-server, `http`.
-struct Up {
-    proc: Proc,
-    port: u16,
-    http: u16,
+pub struct Up {
+    pub proc: Proc,
+    pub port: u16,
+    pub http: u16,
 }
 
 /// Every process the load sections measure, all started before the first run.
@@ -214,7 +214,12 @@ impl Servers {
 
 /// A socklab-server with its TCP echo and HTTP on free ports, bridging to `upstream`, as
 /// `tweak` adds; started and listening.
-fn socklab(ctx: &Ctx, name: &str, upstream: u16, tweak: impl FnOnce(&mut Command)) -> Result<Up> {
+pub fn socklab(
+    ctx: &Ctx,
+    name: &str,
+    upstream: u16,
+    tweak: impl FnOnce(&mut Command),
+) -> Result<Up> {
     let (port, http) = (free_port()?, free_port()?);
     let mut c = ctx.command(&ctx.bins.server);
     c.args(["--tcp", &local(port).to_string(), "--http"])
@@ -231,7 +236,7 @@ fn socklab(ctx: &Ctx, name: &str, upstream: u16, tweak: impl FnOnce(&mut Command
 }
 
 /// `program` on a free port, started as `args(command, port)` says; listening.
-fn helper(
+pub fn helper(
     ctx: &Ctx,
     name: &str,
     program: &Path,
