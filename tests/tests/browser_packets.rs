@@ -265,3 +265,141 @@ async fn without_capture_the_view_says_how_to_turn_it_on() {
     browser.quit().await;
     server.stop().await;
 }
+
+/// A TCP/IPv4 packet of a pcap file (link type RAW): its ports, the first payload byte, and
+/// its length on the wire.
+#[derive(Debug)]
+struct Wire {
+    src: u16,
+    dst: u16,
+    first: Option<u8>,
+    len: usize,
+}
+
+/// The TCP/IPv4 packets of a pcap file, in order (the header's magic gives the byte order).
+fn pcap_packets(file: &[u8]) -> Vec<Wire> {
+    let little = file[..4] == [0xd4, 0xc3, 0xb2, 0xa1] || file[..4] == [0x4d, 0x3c, 0xb2, 0xa1];
+    let u32_at = |at: usize| {
+        let b: [u8; 4] = file[at..at + 4].try_into().unwrap();
+        (if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }) as usize
+    };
+    let (mut at, mut out) = (24, Vec::new());
+    while at + 16 <= file.len() {
+        let (kept, len) = (u32_at(at + 8), u32_at(at + 12));
+        let p = &file[at + 16..at + 16 + kept];
+        at += 16 + kept;
+        if p[0] >> 4 != 4 || p[9] != 6 {
+            continue;
+        }
+        let ip = usize::from(p[0] & 0x0f) * 4;
+        let tcp = usize::from(p[ip + 12] >> 4) * 4;
+        let port = |i: usize| u16::from_be_bytes([p[ip + i], p[ip + i + 1]]);
+        out.push(Wire {
+            src: port(0),
+            dst: port(2),
+            first: (len > ip + tcp).then(|| p[ip + tcp]),
+            len,
+        });
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_teaching_strip_shows_this_pages_own_packets_as_measured() {
+    let test = "the_teaching_strip_shows_this_pages_own_packets_as_measured";
+    let Some(setup) = setup(test) else { return };
+    let server = serve_page_with(&setup, |c| c.capture = true).await;
+    if !capture_on(&server).await {
+        server.stop().await;
+        skip_unless_required(
+            test,
+            Need::Capture,
+            "no root or CAP_NET_RAW to capture packets",
+        );
+        return;
+    }
+    let browser = Browser::start(&setup, 1366, 900).await;
+    browser.open(server.addrs.http[0]).await;
+    browser
+        .wait_true(
+            "return document.querySelector('section.panel.cs')?.dataset.packets === 'true' \
+             && !!document.querySelector('[data-packets-for=\"bs\"]');",
+            "the feed with packets and this page's own session",
+        )
+        .await;
+    // Before any message: the example, every row computed.
+    let rows = "[...document.querySelectorAll('#wire-bytes .packet-row')]\
+                .map(r => [r.dataset.measured === 'true', Number(r.dataset.bytes)])";
+    let before: Vec<(bool, usize)> =
+        serde_json::from_value(browser.js(&format!("return {rows};")).await).unwrap();
+    assert!(before.iter().all(|(m, _)| !m), "{before:?}");
+
+    browser.type_into("#bs-input", "measure me").await;
+    browser.type_into("#bs-input", "\u{E007}").await;
+    browser
+        .wait_true(
+            &format!("return {rows}.filter(r => r[0]).length === 4;"),
+            "the four B/S rows measured",
+        )
+        .await;
+    let after: Vec<(bool, usize)> =
+        serde_json::from_value(browser.js(&format!("return {rows};")).await).unwrap();
+    // C/S first (this page has no raw client: computed), then B/S, all measured.
+    let measured: Vec<bool> = after.iter().map(|(m, _)| *m).collect();
+    assert_eq!(measured, [false, false, true, true, true, true]);
+    let text = browser.text("#wire-bytes .wire-source").await;
+    assert!(
+        text.contains("measured") && text.contains("computed"),
+        "{text}"
+    );
+
+    // Each measured row is the length on the wire of the newest data segment that went its
+    // way, in the page's WebSocket session's pcap (which holds the bridge's TCP hop too).
+    let ws = server
+        .registry
+        .snapshot()
+        .sessions
+        .into_iter()
+        .find(|s| s.kind == SessionKind::Ws)
+        .expect("the page's WebSocket session")
+        .id;
+    let pcap = http::get(
+        server.addrs.http[0],
+        &format!("/api/sessions/{ws}/pcap"),
+        &[],
+    )
+    .await;
+    assert_eq!(pcap.status, 200);
+    let packets = pcap_packets(&pcap.body);
+    let (http_port, echo) = (server.addrs.http[0].port(), server.addrs.tcp[0].port());
+    // A WebSocket data frame's first byte has an opcode below 8 (pings and pongs: 8 and up).
+    let newest = |way: &dyn Fn(&Wire) -> bool, websocket: bool| {
+        packets
+            .iter()
+            .rev()
+            .find(|p| way(p) && p.first.is_some_and(|b| !websocket || b & 0x0f < 8))
+            .unwrap_or_else(|| panic!("no such packet in {packets:#?}"))
+            .len
+    };
+    let expected = [
+        newest(&|p| p.dst == http_port, true),
+        newest(&|p| p.dst == echo, false),
+        newest(&|p| p.src == echo, false),
+        newest(&|p| p.src == http_port, true),
+    ];
+    let shown: Vec<usize> = after[2..].iter().map(|(_, b)| *b).collect();
+    assert_eq!(shown, expected, "B/S rows vs the pcap: {packets:#?}");
+
+    // For a reviewer's eyes: the strip with its measured rows.
+    let dir = webdriver::screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    browser
+        .screenshot(&dir.join("teaching-measured.png"), 1366, 900, true)
+        .await;
+    browser.quit().await;
+    server.stop().await;
+}

@@ -18,6 +18,7 @@ use crate::services::bridge::BridgeHandle;
 use crate::services::monitor::MonitorHandle;
 use crate::state::bridge::BridgeState;
 use crate::state::monitor::{Feed, MonitorState};
+use crate::state::packets::OwnPackets;
 use crate::util;
 
 #[component]
@@ -151,7 +152,8 @@ pub fn App() -> Html {
             <UdpPanel lang={l} />
 
             <Teaching lang={l} exchange={bridge_state.exchange.clone()} info={(*info).clone()}
-                tag={(*tag).clone()} handshake={monitor_state.my_handshake} />
+                tag={(*tag).clone()} handshake={monitor_state.my_handshake}
+                own={own_packets(&monitor_state)} />
 
             <footer class="foot">
                 <span>{ l.t(
@@ -163,6 +165,14 @@ pub fn App() -> Html {
                 </span>
             </footer>
         </div>
+    }
+}
+
+/// The packet logs of this page's own sessions, for the teaching strip's measured sizes.
+fn own_packets(st: &MonitorState) -> OwnPackets {
+    OwnPackets {
+        ws: st.my_ws.as_ref().and_then(|(_, ws)| st.packets.of(*ws)),
+        upstream: st.my_upstream().and_then(|up| st.packets.of(up.opened.id)),
     }
 }
 

@@ -1,15 +1,18 @@
 //! The teaching strip: what differs between the two styles, computed from the real message.
 //!
 //! * [`LayerPath`] — the path of one message through the layers, for B/S and for C/S.
-//! * [`WireBytes`] — the bytes on the wire for the last message, both ways, both styles.
+//! * [`WireBytes`] — the bytes on the wire for the last message, both ways, both styles:
+//!   where the server captures packets, the B/S rows are this page's own packets as captured
+//!   (measured); the rest is computed, and each row says which it is.
 //! * [`Concepts`] — TCP vs UDP, IPv4/IPv6, C/S vs B/S, in the lesson's words.
 
-use socklab_protocol::{HandshakeSize, STAMP_LEN, ServerInfo, wire};
+use socklab_protocol::{Direction, HandshakeSize, PacketEvent, STAMP_LEN, ServerInfo, wire};
 use yew::prelude::*;
 
 use super::widgets::fmt_bytes;
 use crate::i18n::Lang;
 use crate::state::bridge::{Body, Exchange};
+use crate::state::packets::{OwnPackets, PacketLog, newest_data};
 use crate::util;
 
 #[derive(Properties, PartialEq)]
@@ -21,6 +24,8 @@ pub struct TeachingProps {
     pub tag: AttrValue,
     /// The upgrade's real size, as the server saw it (else the page estimates it).
     pub handshake: Option<HandshakeSize>,
+    /// Where the server captures packets: this page's own sessions' packets.
+    pub own: OwnPackets,
 }
 
 /// The sizes of one message and its reply, in both styles.
@@ -100,7 +105,7 @@ pub fn Teaching(props: &TeachingProps) -> Html {
             <LayerPath lang={l} count={props.exchange.count} msg={sizes.msg} line={sizes.line}
                 echo={echo_port.clone()} />
             <WireBytes lang={l} sizes={sizes} info={props.info.clone()} tag={props.tag.clone()}
-                handshake={props.handshake} />
+                handshake={props.handshake} own={props.own.clone()} />
             <Concepts lang={l} udp={udp_cmd} />
         </section>
     }
@@ -196,6 +201,7 @@ struct WireProps {
     info: Option<ServerInfo>,
     tag: AttrValue,
     handshake: Option<HandshakeSize>,
+    own: OwnPackets,
 }
 
 /// One segment of a packet bar.
@@ -205,10 +211,12 @@ struct Seg {
     bytes: usize,
 }
 
-/// One packet: who sends it to whom, and its parts.
+/// One packet: who sends it to whom, its parts, and whether they were measured (a captured
+/// packet) or computed.
 struct Packet {
     from_to: String,
     segs: Vec<Seg>,
+    measured: bool,
 }
 
 impl Packet {
@@ -228,81 +236,8 @@ fn WireBytes(props: &WireProps) -> Html {
         .and_then(|i| i.tcp.first())
         .is_some_and(|a| a.starts_with('['));
     let ipv6 = use_state(|| server_v6);
-    let ip = if *ipv6 {
-        wire::IPV6_HEADER
-    } else {
-        wire::IPV4_HEADER
-    };
-    let tcp = wire::TCP_HEADER_WITH_TIMESTAMPS;
-    let ws_req = wire::ws_frame_overhead(s.msg, true) - wire::WS_MASK_KEY;
-    let ws_rep = wire::ws_frame_overhead(s.reply, false);
-
-    let ip_seg = || Seg {
-        class: "net",
-        label: if *ipv6 { "IPv6" } else { "IPv4" },
-        bytes: ip,
-    };
-    let tcp_seg = || Seg {
-        class: "tr",
-        label: "TCP",
-        bytes: tcp,
-    };
-    let payload = |bytes| Seg {
-        class: "pay",
-        label: l.t("payload", "数据"),
-        bytes,
-    };
-    let cs = [
-        Packet {
-            from_to: l.t("client → echo", "客户端 → 回显").into(),
-            segs: vec![ip_seg(), tcp_seg(), payload(s.line)],
-        },
-        Packet {
-            from_to: l.t("echo → client", "回显 → 客户端").into(),
-            segs: vec![ip_seg(), tcp_seg(), payload(s.reply + 1)],
-        },
-    ];
-    let bs = [
-        Packet {
-            from_to: l.t("browser → bridge", "浏览器 → 桥").into(),
-            segs: vec![
-                ip_seg(),
-                tcp_seg(),
-                Seg {
-                    class: "ws",
-                    label: l.t("WS header", "WS 帧头"),
-                    bytes: ws_req,
-                },
-                Seg {
-                    class: "mask",
-                    label: l.t("mask", "掩码"),
-                    bytes: wire::WS_MASK_KEY,
-                },
-                payload(s.msg),
-            ],
-        },
-        Packet {
-            from_to: l.t("bridge → echo", "桥 → 回显").into(),
-            segs: vec![ip_seg(), tcp_seg(), payload(s.line)],
-        },
-        Packet {
-            from_to: l.t("echo → bridge", "回显 → 桥").into(),
-            segs: vec![ip_seg(), tcp_seg(), payload(s.reply + 1)],
-        },
-        Packet {
-            from_to: l.t("bridge → browser", "桥 → 浏览器").into(),
-            segs: vec![
-                ip_seg(),
-                tcp_seg(),
-                Seg {
-                    class: "ws",
-                    label: l.t("WS header", "WS 帧头"),
-                    bytes: ws_rep,
-                },
-                payload(s.reply),
-            ],
-        },
-    ];
+    let (cs, bs) = rows(l, s, *ipv6, &props.own);
+    let any_measured = bs.iter().any(|p| p.measured);
     let scale = cs
         .iter()
         .chain(bs.iter())
@@ -349,8 +284,24 @@ fn WireBytes(props: &WireProps) -> Html {
                 { if s.example { l.t("For the example message ", "以示例消息 ") } else { l.t("For your last message ", "你的上一条消息 ") } }
                 <code class="wire-msg">{ shown }</code>
                 { format!(" ({} B) ", s.msg) }
-                { l.t("and its reply, one packet per row (TCP header with timestamps, as Linux sends it).",
-                      "及其回复，每行一个数据包（TCP 头含时间戳选项，Linux 默认如此）。") }
+                { l.t("and its reply, one packet per row.", "及其回复，每行一个数据包。") }
+            </p>
+            <p class="card-sub wire-source">
+                <span class="measured">{ l.t("measured", "实测") }</span>
+                { l.t(" rows are this page's own packets as the server captured them (IP and TCP headers as sent). ",
+                      " 的行是服务器抓到的本页面自己的数据包（IP 头与 TCP 头按实际发送）。") }
+                <span class="estimate">{ l.t("computed", "计算") }</span>
+                { l.t(" rows are what Linux sends for that payload (TCP header with timestamps).",
+                      " 的行是 Linux 发送这段数据时的大小（TCP 头含时间戳选项）。") }
+                if !any_measured {
+                    { format!(" {}", if props.info.as_ref().is_some_and(|i| i.capture) {
+                        l.t("The B/S rows become measured once this message's packets are captured.",
+                            "本消息的数据包被抓到后，B/S 各行即为实测。")
+                    } else {
+                        l.t("This server does not capture packets (see Packets above), so every row is computed.",
+                            "本服务器没有开启抓包（见上方“数据包”），所以每一行都是计算值。")
+                    }) }
+                }
             </p>
             <div class="seg-legend" aria-hidden="true">
                 <span class="seg net">{ if *ipv6 { "IPv6" } else { "IPv4" } }</span>
@@ -362,10 +313,10 @@ fn WireBytes(props: &WireProps) -> Html {
             <div class="packets">
                 <div class="packets-title"><span class="tag cs">{ "C/S" }</span>
                     { format!("{} {}", l.t("total", "合计"), fmt_bytes(cs_total as u64)) }</div>
-                { for cs.iter().map(|p| packet_view(p, scale)) }
+                { for cs.iter().map(|p| packet_view(l, p, scale)) }
                 <div class="packets-title"><span class="tag bs">{ "B/S" }</span>
                     { format!("{} {}", l.t("total", "合计"), fmt_bytes(bs_total as u64)) }</div>
-                { for bs.iter().map(|p| packet_view(p, scale)) }
+                { for bs.iter().map(|p| packet_view(l, p, scale)) }
             </div>
             <div class="anatomy">
                 <div class="anatomy-title">{ l.t("The browser's frame, byte by byte", "浏览器发出的帧，逐字节") }</div>
@@ -409,6 +360,115 @@ fn WireBytes(props: &WireProps) -> Html {
     }
 }
 
+/// The packet rows of the last message: C/S (computed: this page has no raw client) and B/S
+/// (each measured where the capture shows this message's packet, else computed for IPv4 or
+/// IPv6 as `ipv6` says).
+fn rows(l: Lang, s: &Sizes, ipv6: bool, own: &OwnPackets) -> ([Packet; 2], [Packet; 4]) {
+    let ip = if ipv6 {
+        wire::IPV6_HEADER
+    } else {
+        wire::IPV4_HEADER
+    };
+    let tcp = wire::TCP_HEADER_WITH_TIMESTAMPS;
+    let ws_req = wire::ws_frame_overhead(s.msg, true) - wire::WS_MASK_KEY;
+    let ws_rep = wire::ws_frame_overhead(s.reply, false);
+
+    let headers = |seen: Option<&PacketEvent>| match seen {
+        Some(p) => [
+            Seg {
+                class: "net",
+                label: if p.ip == 6 { "IPv6" } else { "IPv4" },
+                bytes: usize::from(p.ip_header),
+            },
+            Seg {
+                class: "tr",
+                label: "TCP",
+                bytes: usize::from(p.transport_header),
+            },
+        ],
+        None => [
+            Seg {
+                class: "net",
+                label: if ipv6 { "IPv6" } else { "IPv4" },
+                bytes: ip,
+            },
+            Seg {
+                class: "tr",
+                label: "TCP",
+                bytes: tcp,
+            },
+        ],
+    };
+    // A packet with these payload parts; measured when `seen` is this message's (its payload
+    // has exactly their size: until the capture shows it, the newest is the one before).
+    let packet = |from_to: &str, parts: Vec<Seg>, seen: Option<&PacketEvent>| {
+        let payload: usize = parts.iter().map(|p| p.bytes).sum();
+        let seen = seen.filter(|p| !s.example && p.payload_len as usize == payload);
+        let mut segs = Vec::from(headers(seen));
+        segs.extend(parts);
+        Packet {
+            from_to: from_to.into(),
+            segs,
+            measured: seen.is_some(),
+        }
+    };
+    let payload = |bytes| Seg {
+        class: "pay",
+        label: l.t("payload", "数据"),
+        bytes,
+    };
+    let ws_head = |bytes| Seg {
+        class: "ws",
+        label: l.t("WS header", "WS 帧头"),
+        bytes,
+    };
+    let mask = || Seg {
+        class: "mask",
+        label: l.t("mask", "掩码"),
+        bytes: wire::WS_MASK_KEY,
+    };
+    let cs = [
+        packet(
+            l.t("client → echo", "客户端 → 回显"),
+            vec![payload(s.line)],
+            None,
+        ),
+        packet(
+            l.t("echo → client", "回显 → 客户端"),
+            vec![payload(s.reply + 1)],
+            None,
+        ),
+    ];
+    let bs = [
+        packet(
+            l.t("browser → bridge", "浏览器 → 桥"),
+            vec![ws_head(ws_req), mask(), payload(s.msg)],
+            seen(own.ws.as_deref(), Direction::In, true),
+        ),
+        packet(
+            l.t("bridge → echo", "桥 → 回显"),
+            vec![payload(s.line)],
+            seen(own.upstream.as_deref(), Direction::In, false),
+        ),
+        packet(
+            l.t("echo → bridge", "回显 → 桥"),
+            vec![payload(s.reply + 1)],
+            seen(own.upstream.as_deref(), Direction::Out, false),
+        ),
+        packet(
+            l.t("bridge → browser", "桥 → 浏览器"),
+            vec![ws_head(ws_rep), payload(s.reply)],
+            seen(own.ws.as_deref(), Direction::Out, true),
+        ),
+    ];
+    (cs, bs)
+}
+
+/// The newest data segment that went `dir` in `log`, if the page has the log.
+fn seen(log: Option<&PacketLog>, dir: Direction, websocket: bool) -> Option<&PacketEvent> {
+    log.and_then(|log| newest_data(log, dir, websocket))
+}
+
 /// The length byte(s) of a client frame: `0x80 | len`, or 126/127 plus an extended length.
 fn ws_len_bytes(len: usize) -> Html {
     let (hex, note) = match len {
@@ -422,11 +482,17 @@ fn ws_len_bytes(len: usize) -> Html {
     html! { <span class="byte ws" title="MASK bit + payload length">{ hex }<small>{ note }</small></span> }
 }
 
-fn packet_view(p: &Packet, scale: usize) -> Html {
+fn packet_view(l: Lang, p: &Packet, scale: usize) -> Html {
     let total = p.total();
     html! {
-        <div class="packet-row">
-            <span class="pr-label">{ p.from_to.clone() }</span>
+        <div class="packet-row" data-measured={p.measured.to_string()} data-bytes={total.to_string()}>
+            <span class="pr-label">{ p.from_to.clone() }
+                if p.measured {
+                    <span class="measured">{ l.t("measured", "实测") }</span>
+                } else {
+                    <span class="estimate">{ l.t("computed", "计算") }</span>
+                }
+            </span>
             <div class="bar" role="img" aria-label={p.segs.iter().map(|s| format!("{} {} B", s.label, s.bytes)).collect::<Vec<_>>().join(", ")}>
                 { for p.segs.iter().map(|s| {
                     // Hundredths of a percent, at least 2.5 % so every part stays visible.

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use socklab_protocol::PacketEvent;
+use socklab_protocol::{Direction, PacketEvent};
 
 use super::Shared;
 
@@ -59,6 +59,32 @@ impl Packets {
     pub fn of(&self, id: u64) -> Option<Shared<PacketLog>> {
         self.logs.get(&id).cloned()
     }
+}
+
+/// This page's own sessions' packet logs, for the teaching strip's measured sizes: its
+/// WebSocket session's and the bridge's upstream TCP session's (each `None` until seen).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OwnPackets {
+    /// The page's WebSocket session (`in`: browser → bridge).
+    pub ws: Option<Shared<PacketLog>>,
+    /// The bridge's upstream TCP session, as the echo serves it (`in`: bridge → echo).
+    pub upstream: Option<Shared<PacketLog>>,
+}
+
+/// The newest packet of `log` that went `dir` and carried data; with `websocket`, one that
+/// carried a data frame (a ping or a pong, whose first byte has opcode 8 or more, is passed
+/// over).
+pub fn newest_data(log: &PacketLog, dir: Direction, websocket: bool) -> Option<&PacketEvent> {
+    let control = |p: &PacketEvent| {
+        p.payload_hex
+            .get(..2)
+            .and_then(|b| u8::from_str_radix(b, 16).ok())
+            .is_some_and(|b| b & 0x0f >= 8)
+    };
+    log.packets
+        .iter()
+        .rev()
+        .find(|p| p.dir == dir && p.payload_len > 0 && !(websocket && control(p)))
 }
 
 /// How a packet reads on the ladder: `SYN`, `SYN-ACK`, `ACK`, `PSH/ACK len 3`, `FIN/ACK`,
@@ -161,6 +187,25 @@ mod tests {
                 "UDP len 3"
             ]
         );
+    }
+
+    #[test]
+    fn the_newest_data_segment_each_way_skips_websocket_pings() {
+        let mut log = PacketLog::default();
+        let mut frame = |dir, len: u32, hex: &str| {
+            let mut p = packet(1, "tcp", &["PSH", "ACK"], len);
+            p.dir = dir;
+            p.payload_hex = hex.into();
+            log.packets.push_back(p);
+        };
+        frame(Direction::In, 8, "8182");
+        frame(Direction::Out, 31, "811d");
+        frame(Direction::Out, 2, "8900");
+        frame(Direction::In, 0, "");
+        let out = newest_data(&log, Direction::Out, true).map(|p| p.payload_len);
+        let raw_out = newest_data(&log, Direction::Out, false).map(|p| p.payload_len);
+        let inward = newest_data(&log, Direction::In, true).map(|p| p.payload_len);
+        assert_eq!((out, raw_out, inward), (Some(31), Some(2), Some(8)));
     }
 
     #[test]
