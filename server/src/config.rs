@@ -111,10 +111,12 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_connections: usize,
 
-    /// Worker threads (default: one per CPU core). `--threads 1` runs every session on one
-    /// thread: on a machine whose cores are shared with the load (a laptop running the clients
-    /// too) that costs less CPU per message and gives steadier latency; more threads serve more
-    /// clients when there are idle cores.
+    /// Runtimes, one thread each (default: one per CPU core). Each is a single-threaded tokio
+    /// runtime with its own copy of the TCP echo, banner and HTTP listeners (`SO_REUSEPORT`:
+    /// the kernel spreads new connections over them), and every session stays on the runtime
+    /// that accepted it, its bridge's upstream connection too: no work stealing, no wake-ups
+    /// across threads. The UDP echo, WebTransport and `--metrics` run on the first. The
+    /// connection limit, the monitor and shutdown cover all of them.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 
@@ -303,6 +305,13 @@ impl Config {
             Config::parse_from(std::iter::once("socklab-server").chain(Config::PORT_ZERO_FLAGS));
         config.shutdown_grace = 2;
         config
+    }
+
+    /// How many runtimes to run: `--threads`, or one per CPU core.
+    pub fn runtimes(&self) -> usize {
+        self.threads.map(usize::from).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
     }
 
     /// [`Config::idle_timeout`] as a duration.

@@ -46,6 +46,7 @@ mod cluster;
 mod http;
 mod metrics;
 mod net;
+mod runtimes;
 mod services;
 mod state;
 mod webtransport;
@@ -57,6 +58,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -67,9 +69,10 @@ pub use registry::Registry;
 pub use state::Addrs;
 pub use webtransport::WtError;
 
-use net::listen::{bind_tcp, bind_udp};
+use net::listen::{bind_tcp, bind_tcp_group, bind_udp};
+use runtimes::Runtimes;
 use services::{banner, tcp_echo, udp_echo};
-use state::Shared;
+use state::{RuntimeLoad, Shared};
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -88,18 +91,37 @@ pub enum ServerError {
     /// The WebTransport endpoint could not start (its socket or its certificate).
     #[error(transparent)]
     WebTransport(#[from] WtError),
+    /// One of the `--threads` runtimes (or its thread) could not start.
+    #[error("cannot start the runtimes of --threads {threads}: {source}")]
+    Runtimes {
+        /// How many were asked for.
+        threads: usize,
+        /// Why not.
+        #[source]
+        source: io::Error,
+    },
 }
 
-/// The bound sockets of every service, ready for [`run`].
+/// The bound sockets of every service, and the runtimes that will serve them, ready for
+/// [`run`].
 #[derive(Debug)]
 pub struct Listeners {
-    tcp: Vec<TcpListener>,
+    /// Runtime `i`'s own copy of every TCP echo, banner and HTTP listener (`SO_REUSEPORT`).
+    per_runtime: Vec<RuntimeListeners>,
     udp: Vec<UdpSocket>,
-    banner: Vec<TcpListener>,
-    http: Vec<TcpListener>,
     webtransport: Option<webtransport::WtListener>,
     metrics: Option<TcpListener>,
     addrs: Addrs,
+    runtimes: Runtimes,
+}
+
+/// One runtime's listeners: one for each address of each service, all sharing their ports
+/// with the other runtimes' copies.
+#[derive(Debug, Default)]
+struct RuntimeListeners {
+    tcp: Vec<std::net::TcpListener>,
+    banner: Vec<std::net::TcpListener>,
+    http: Vec<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -109,54 +131,81 @@ impl Listeners {
     }
 }
 
-/// Binds every listener the configuration asks for. Fails on the first address that cannot be
-/// bound, naming it and its service.
+/// Binds every listener the configuration asks for (each TCP one once per runtime, see
+/// `--threads`) and starts the runtimes beyond the current one. Fails on the first address
+/// that cannot be bound, naming it and its service.
 pub async fn bind(config: &Config) -> Result<Listeners, ServerError> {
-    let mut l = Listeners {
-        tcp: Vec::new(),
-        udp: Vec::new(),
-        banner: Vec::new(),
-        http: Vec::new(),
-        webtransport: None,
-        metrics: None,
-        addrs: Addrs::default(),
-    };
+    let n = config.runtimes();
+    let mut per_runtime: Vec<RuntimeListeners> =
+        (0..n).map(|_| RuntimeListeners::default()).collect();
+    let mut addrs = Addrs::default();
     for &addr in &config.tcp {
-        let listener = bind_tcp(addr).map_err(|source| bind_error("tcp echo", addr, source))?;
-        l.addrs.tcp.push(local_addr(&listener, addr));
-        l.tcp.push(listener);
+        let group = bind_tcp_group(addr, n).map_err(|e| bind_error("tcp echo", addr, e))?;
+        addrs.tcp.push(group_addr(&group, addr));
+        deal(group, &mut per_runtime, |r| &mut r.tcp);
     }
+    let mut udp = Vec::new();
     if !config.no_udp {
         for &addr in &config.udp {
             let socket = bind_udp(addr).map_err(|source| bind_error("udp echo", addr, source))?;
-            l.addrs.udp.push(socket.local_addr().unwrap_or(addr));
-            l.udp.push(socket);
+            addrs.udp.push(socket.local_addr().unwrap_or(addr));
+            udp.push(socket);
         }
     }
     if !config.no_banner {
         for &addr in &config.banner {
-            let listener = bind_tcp(addr).map_err(|source| bind_error("banner", addr, source))?;
-            l.addrs.banner.push(local_addr(&listener, addr));
-            l.banner.push(listener);
+            let group = bind_tcp_group(addr, n).map_err(|e| bind_error("banner", addr, e))?;
+            addrs.banner.push(group_addr(&group, addr));
+            deal(group, &mut per_runtime, |r| &mut r.banner);
         }
     }
     for &addr in &config.http {
-        let listener = bind_tcp(addr).map_err(|source| bind_error("http", addr, source))?;
-        l.addrs.http.push(local_addr(&listener, addr));
-        l.http.push(listener);
+        let group = bind_tcp_group(addr, n).map_err(|e| bind_error("http", addr, e))?;
+        addrs.http.push(group_addr(&group, addr));
+        deal(group, &mut per_runtime, |r| &mut r.http);
     }
+    let mut metrics = None;
     if let Some(addr) = config.metrics {
         let listener = bind_tcp(addr).map_err(|source| bind_error("metrics", addr, source))?;
-        l.addrs.metrics = Some(local_addr(&listener, addr));
-        l.metrics = Some(listener);
+        addrs.metrics = Some(local_addr(&listener, addr));
+        metrics = Some(listener);
     }
+    let mut wt = None;
     if !config.no_webtransport {
         let cert = config.tls_cert.as_deref().zip(config.tls_key.as_deref());
-        let wt = webtransport::bind(config.webtransport, cert).await?;
-        l.addrs.webtransport = Some(wt.state.addr);
-        l.webtransport = Some(wt);
+        let bound = webtransport::bind(config.webtransport, cert).await?;
+        addrs.webtransport = Some(bound.state.addr);
+        wt = Some(bound);
     }
-    Ok(l)
+    let runtimes =
+        Runtimes::start(n - 1).map_err(|source| ServerError::Runtimes { threads: n, source })?;
+    Ok(Listeners {
+        per_runtime,
+        udp,
+        webtransport: wt,
+        metrics,
+        addrs,
+        runtimes,
+    })
+}
+
+/// Gives runtime `i` the `i`-th copy of a listener group.
+fn deal(
+    group: Vec<std::net::TcpListener>,
+    per_runtime: &mut [RuntimeListeners],
+    service: impl Fn(&mut RuntimeListeners) -> &mut Vec<std::net::TcpListener>,
+) {
+    for (listener, runtime) in group.into_iter().zip(per_runtime.iter_mut()) {
+        service(runtime).push(listener);
+    }
+}
+
+/// Where a listener group really listens (the port the OS chose for port 0).
+fn group_addr(group: &[std::net::TcpListener], asked: SocketAddr) -> SocketAddr {
+    group
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .unwrap_or(asked)
 }
 
 fn bind_error(service: &'static str, addr: SocketAddr, source: io::Error) -> ServerError {
@@ -195,6 +244,7 @@ pub struct RunningServer {
     pub registry: Arc<Registry>,
     shared: Arc<Shared>,
     listeners: Vec<JoinHandle<()>>,
+    runtimes: Runtimes,
 }
 
 impl RunningServer {
@@ -216,7 +266,14 @@ impl RunningServer {
                 "sessions still open after the grace period; cutting them"
             );
         }
+        self.runtimes.end().await;
         tracing::info!(closed = open, "socklab stopped");
+    }
+
+    /// Connections (TCP echo, banner, HTTP) each runtime has accepted so far, by runtime
+    /// (`--threads`): how the kernel spread them.
+    pub fn accepted_per_runtime(&self) -> Vec<u64> {
+        self.shared.runtimes.accepted()
     }
 }
 
@@ -263,18 +320,19 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
             .webtransport
             .as_ref()
             .map(|w| Arc::clone(&w.state)),
+        runtimes: RuntimeLoad::new(listeners.per_runtime.len()),
     });
+    let mut runtimes = listeners.runtimes;
+    runtimes.adopt();
+    let app = app::app(Arc::clone(&shared));
     let mut tasks = Vec::new();
-    for l in listeners.tcp {
-        tasks.push(tokio::spawn(tcp_echo::serve(l, Arc::clone(&shared))));
+    for (i, own) in listeners.per_runtime.into_iter().enumerate() {
+        tasks.extend(serve_on(&runtimes.handle(i), own, &app, &shared));
     }
     for s in listeners.udp {
         // Tracked, not a listener: it owns the UDP peers' sessions and closes them itself.
         let shared2 = Arc::clone(&shared);
         shared.tracker.spawn(udp_echo::serve(s, shared2));
-    }
-    for l in listeners.banner {
-        tasks.push(tokio::spawn(banner::serve(l, Arc::clone(&shared))));
     }
     if let Some(wt) = listeners.webtransport {
         tasks.push(tokio::spawn(webtransport::serve(wt, Arc::clone(&shared))));
@@ -288,19 +346,59 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
             Arc::clone(&shared),
         )));
     }
-    let app = app::app(Arc::clone(&shared));
-    for l in listeners.http {
-        tasks.push(tokio::spawn(http::serve::serve(
-            l,
-            app.clone(),
-            Arc::clone(&shared),
-        )));
-    }
     RunningServer {
         addrs,
         registry,
         shared,
         listeners: tasks,
+        runtimes,
+    }
+}
+
+/// Starts one runtime's accept loops on it: every connection they accept is served there.
+fn serve_on(
+    runtime: &Handle,
+    own: RuntimeListeners,
+    app: &axum::Router,
+    shared: &Arc<Shared>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for l in own.tcp {
+        let shared = Arc::clone(shared);
+        tasks.push(runtime.spawn(async move {
+            if let Some(l) = registered(l, "tcp echo") {
+                tcp_echo::serve(l, shared).await;
+            }
+        }));
+    }
+    for l in own.banner {
+        let shared = Arc::clone(shared);
+        tasks.push(runtime.spawn(async move {
+            if let Some(l) = registered(l, "banner") {
+                banner::serve(l, shared).await;
+            }
+        }));
+    }
+    for l in own.http {
+        let (app, shared) = (app.clone(), Arc::clone(shared));
+        tasks.push(runtime.spawn(async move {
+            if let Some(l) = registered(l, "http") {
+                http::serve::serve(l, app, shared).await;
+            }
+        }));
+    }
+    tasks
+}
+
+/// A listener handed to the runtime it runs on, registered with that runtime's reactor.
+fn registered(listener: std::net::TcpListener, service: &'static str) -> Option<TcpListener> {
+    match TcpListener::from_std(listener) {
+        Ok(l) => Some(l),
+        Err(err) => {
+            // Not expected: the reactor refused a socket it was handed (out of memory).
+            tracing::error!(service, cause = %err, "cannot serve a listener on this runtime");
+            None
+        }
     }
 }
 

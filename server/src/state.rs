@@ -1,8 +1,10 @@
 //! What every task of one server shares: handles only (the configuration, the session
-//! registry, the one connection limit, the one shutdown token, the task tracker) and the
-//! addresses the listeners really got.
+//! registry, the one connection limit, the one shutdown token, the task tracker), the
+//! addresses the listeners really got, and which runtime accepted how many connections.
 
+use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use socklab_protocol::client_text::host_without_port;
@@ -73,6 +75,56 @@ pub struct Shared {
     pub webtransport: Option<Arc<WtState>>,
     /// With `--capture` (and the privilege): the captured packets.
     pub capture: Option<Arc<Capture>>,
+    /// Connections accepted by each runtime (`--threads`).
+    pub runtimes: RuntimeLoad,
+}
+
+thread_local! {
+    /// Which of the server's runtimes drives this thread: 0 for the one the server was
+    /// started on (and for any thread of another server's), `i` for the `i`-th of the
+    /// current-thread runtimes `--threads` adds.
+    static RUNTIME: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread as driving runtime `index` (see [`runtime_index`]).
+pub fn set_runtime_index(index: usize) {
+    RUNTIME.set(index);
+}
+
+/// The runtime this thread drives: 0 unless [`set_runtime_index`] said otherwise.
+pub fn runtime_index() -> usize {
+    RUNTIME.get()
+}
+
+/// How many connections (TCP echo, banner, HTTP) each runtime accepted: how evenly the
+/// kernel's `SO_REUSEPORT` hash spread them. A connection stays on the runtime that accepted
+/// it, so a skew here is a skew in the work.
+#[derive(Debug)]
+pub struct RuntimeLoad {
+    accepted: Box<[AtomicU64]>,
+}
+
+impl RuntimeLoad {
+    /// Counters for `runtimes` runtimes.
+    pub fn new(runtimes: usize) -> Self {
+        RuntimeLoad {
+            accepted: (0..runtimes.max(1)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Counts one connection accepted on this thread's runtime.
+    pub fn accepted_here(&self) {
+        let i = runtime_index().min(self.accepted.len() - 1);
+        self.accepted[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections accepted so far, by runtime.
+    pub fn accepted(&self) -> Vec<u64> {
+        self.accepted
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect()
+    }
 }
 
 /// What the HTTP side needs to tell a page where WebTransport is and how to trust it. The

@@ -12,19 +12,10 @@ fn main() -> ExitCode {
     let config = Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     // The open-files warning is for a --max-connections the user chose, not the default.
     let chose_max = matches.value_source("max_connections") != Some(ValueSource::DefaultValue);
-    // One thread: tokio's current-thread scheduler (no work stealing, no cross-thread wake-ups).
-    let runtime = match config.threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(n))
-            .enable_all()
-            .build(),
-        None => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-    };
+    // The first of the `--threads` runtimes, on this thread; `bind` starts the others.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     match runtime {
         Ok(runtime) => runtime.block_on(serve(config, chose_max)),
         Err(err) => {

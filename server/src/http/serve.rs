@@ -38,6 +38,7 @@ pub async fn serve(listener: TcpListener, app: Router, shared: Arc<Shared>) {
                 }
             },
         };
+        shared.runtimes.accepted_here();
         let _ = stream.set_nodelay(true);
         // Like the raw TCP services: a client that vanished without a FIN (its WebSocket
         // holding a --max-connections slot) is found even when nothing is being sent.

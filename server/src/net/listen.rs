@@ -18,15 +18,51 @@ use crate::state::Shared;
 /// A TCP listener like the lesson's (`SO_REUSEADDR`, so a restart does not wait for
 /// TIME_WAIT), IPv6 sockets v6-only so `0.0.0.0:P` and `[::]:P` can both be bound.
 pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = tcp_socket(addr)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// `copies` listeners on one address, one for each of the server's runtimes, sharing the port
+/// with `SO_REUSEPORT`: the kernel spreads new connections over them by a hash of each
+/// connection's addresses and ports. The first is bound exactly like [`bind_tcp`] (so a port
+/// some other program holds is refused, as it always was, and port 0 picks a free port); only
+/// then is `SO_REUSEPORT` set on it and the others bound to the port it got.
+///
+/// Not yet registered with any runtime: each runtime makes its copy a tokio listener itself.
+pub fn bind_tcp_group(addr: SocketAddr, copies: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    let first = tcp_socket(addr)?;
+    first.bind(&addr.into())?;
+    let mut group = Vec::with_capacity(copies);
+    if copies > 1 {
+        first.set_reuse_port(true)?;
+    }
+    first.listen(BACKLOG)?;
+    let bound = first.local_addr()?.as_socket().unwrap_or(addr);
+    group.push(first.into());
+    for _ in 1..copies {
+        let socket = tcp_socket(bound)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&bound.into())?;
+        socket.listen(BACKLOG)?;
+        group.push(socket.into());
+    }
+    Ok(group)
+}
+
+/// Pending connections each listener queues before accepting them.
+const BACKLOG: i32 = 1024;
+
+/// A non-blocking TCP socket for a listener on `addr`, not yet bound.
+fn tcp_socket(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
+    Ok(socket)
 }
 
 /// A UDP socket, IPv6 ones v6-only like the TCP listeners.
@@ -69,6 +105,7 @@ pub async fn accept_loop<F, Fut>(
                 continue;
             }
         };
+        shared.runtimes.accepted_here();
         let Ok(permit) = Arc::clone(&shared.limit).try_acquire_owned() else {
             tracing::warn!(
                 %kind,
