@@ -4,7 +4,8 @@
 //! Publishing never waits: `tokio::sync::broadcast` overwrites the oldest event when a
 //! subscriber falls behind (that subscriber is told it lagged), so a slow monitor can lose
 //! events but can never slow an echo client. When nobody subscribes, a message costs one
-//! uncontended lock (its session's counters) and no allocation.
+//! uncontended lock (its session's counters), one atomic read and no allocation: nothing all
+//! sessions share is written, so the `--threads` runtimes never contend for it.
 //!
 //! Counters are exact from a subscriber's first frame: the snapshot's `session_opened` events
 //! carry each session's counts, and each `message` its number (`seq`) in its session and
@@ -14,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,14 @@ pub struct Registry {
     sessions: Mutex<BTreeMap<u64, Arc<SessionState>>>,
     /// The monitor bus; events are serialised once, here, and shared by every subscriber.
     events: broadcast::Sender<Utf8Bytes>,
+    /// Whether the bus may have a subscriber: read for every message, on every runtime, so
+    /// it is one atomic instead of the bus's own receiver count (behind a lock all sessions
+    /// share). Set by [`Registry::subscribe`]; cleared, under `watch`, only when a publish
+    /// found nobody and the bus still has no receiver.
+    watched: AtomicBool,
+    /// Orders setting and clearing `watched` (rare: a subscribe, the first publish after the
+    /// last subscriber left).
+    watch: Mutex<()>,
     /// Local addresses of the bridge's upstream sockets, so the echo service can tell which
     /// `ws`/`wt` session a connection it accepts belongs to.
     links: Mutex<HashMap<SocketAddr, u64>>,
@@ -121,6 +130,8 @@ impl Registry {
             next_id: AtomicU64::new(1),
             sessions: Mutex::new(BTreeMap::new()),
             events,
+            watched: AtomicBool::new(false),
+            watch: Mutex::new(()),
             links: Mutex::new(HashMap::new()),
             metrics: Metrics::new(instance.as_deref()),
             by_addrs: Mutex::new(HashMap::new()),
@@ -235,20 +246,37 @@ impl Registry {
 
     /// Subscribes to the monitor bus.
     pub fn subscribe(&self) -> broadcast::Receiver<Utf8Bytes> {
-        self.events.subscribe()
+        let _watch = lock(&self.watch);
+        let rx = self.events.subscribe();
+        self.watched.store(true, Ordering::SeqCst);
+        rx
     }
 
-    /// Whether anyone listens; when nobody does, message events are not even built.
+    /// Whether anyone may listen; when nobody does, message events are not even built. Called
+    /// after counting: the fence orders the count before this read, so a subscriber that this
+    /// read misses finds the message in its snapshot's counts instead.
     pub fn has_subscribers(&self) -> bool {
-        self.events.receiver_count() > 0
+        fence(Ordering::SeqCst);
+        self.watched.load(Ordering::Relaxed)
     }
 
     /// Serialises an event once and hands it to every subscriber; never waits.
     pub fn publish(&self, event: &MonitorEvent) {
         match serde_json::to_string(event) {
-            // An error only means nobody listens right now.
-            Ok(json) => drop(self.events.send(Utf8Bytes::from(json))),
+            Ok(json) => {
+                if self.events.send(Utf8Bytes::from(json)).is_err() {
+                    self.unwatch();
+                }
+            }
             Err(err) => tracing::error!(cause = %err, "could not serialise a monitor event"),
+        }
+    }
+
+    /// Nobody got the last event: unless someone subscribed meanwhile, stop building them.
+    fn unwatch(&self) {
+        let _watch = lock(&self.watch);
+        if self.events.receiver_count() == 0 {
+            self.watched.store(false, Ordering::SeqCst);
         }
     }
 
@@ -626,6 +654,23 @@ mod tests {
         assert_eq!(reg.linked(SocketAddr::from(([127, 0, 0, 2], 40000))), None);
         assert_eq!(reg.linked(SocketAddr::from(([127, 0, 0, 2], 40001))), None);
         assert_eq!(reg.linked(addr(40001)), Some(8));
+    }
+
+    #[tokio::test]
+    async fn events_are_built_only_while_someone_subscribes() {
+        let reg = Registry::new(16, None);
+        let s = reg.open(SessionKind::Tcp, addr(1), addr(2), Extra::default());
+        assert!(!reg.has_subscribers());
+        let rx = reg.subscribe();
+        assert!(reg.has_subscribers());
+        drop(rx);
+        // The first event nobody receives turns building them off.
+        s.received(b"unseen\n");
+        assert!(!reg.has_subscribers());
+        let mut rx = reg.subscribe();
+        s.received(b"seen\n");
+        let json = rx.try_recv().unwrap();
+        assert!(json.as_str().contains("\"seq\":2"), "{}", json.as_str());
     }
 
     #[tokio::test]
