@@ -288,10 +288,20 @@ impl Metrics {
     }
 
     /// The exposition, with the scrape-time values (`open` sessions, `totals` of closed and
-    /// open sessions by kind) set first.
-    pub fn render(&self, open: [u64; 5], totals: [[u64; 4]; 5]) -> String {
+    /// open sessions by kind, connections `accepted` by each runtime) set first.
+    pub fn render(&self, open: [u64; 5], totals: [[u64; 4]; 5], accepted: &[u64]) -> String {
         if !self.on {
             return format!("# socklab: metrics recording is off ({OFF_ENV} is set)\n");
+        }
+        for (runtime, &n) in accepted.iter().enumerate() {
+            let label = Label::new("runtime", runtime.to_string());
+            self.recorder
+                .register_counter(
+                    &Key::from_static_name("socklab_runtime_connections_accepted_total")
+                        .with_extra_labels(vec![label]),
+                    &META,
+                )
+                .absolute(n);
         }
         for i in 0..KINDS.len() {
             self.open[i].set(open[i] as f64);
@@ -373,7 +383,13 @@ fn gauge(
 }
 
 fn describe(r: &PrometheusRecorder) {
-    let help: [(&'static str, Option<Unit>, &'static str); 19] = [
+    let help: [(&'static str, Option<Unit>, &'static str); 20] = [
+        (
+            "socklab_runtime_connections_accepted_total",
+            None,
+            "Connections (TCP echo, banner, HTTP) accepted by each runtime (--threads): how \
+             the kernel spread them.",
+        ),
         ("socklab_sessions_open", None, "Sessions open now, by kind."),
         (
             "socklab_sessions_opened_total",
@@ -532,7 +548,7 @@ mod tests {
         m.opened(SessionKind::Tcp);
         m.closed(SessionKind::Tcp, "client closed");
         m.round_trip(Instant::now());
-        let text = m.render([1, 0, 0, 0, 0], [[1, 2, 3, 4]; 5]);
+        let text = m.render([1, 0, 0, 0, 0], [[1, 2, 3, 4]; 5], &[1]);
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains(OFF_ENV), "{text}");
     }
@@ -553,7 +569,7 @@ mod tests {
             kernel_dropped: 2,
             ..CaptureStats::default()
         });
-        let text = m.render([0, 0, 0, 1, 0], totals);
+        let text = m.render([0, 0, 0, 1, 0], totals, &[3, 4]);
         drop(b);
         for line in [
             r#"socklab_sessions_opened_total{instance="a",kind="ws"} 1"#,
@@ -565,6 +581,7 @@ mod tests {
             r#"socklab_capture_packets_read_total{instance="a"} 9"#,
             r#"socklab_capture_packets_dropped_total{instance="a",where="kernel"} 2"#,
             r#"socklab_capture_packets_dropped_total{instance="a",where="queue"} 0"#,
+            r#"socklab_runtime_connections_accepted_total{instance="a",runtime="1"} 4"#,
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

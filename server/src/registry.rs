@@ -342,8 +342,9 @@ impl Registry {
     }
 
     /// The `/metrics` exposition: sessions open, bytes and messages by kind (closed sessions'
-    /// totals plus the open ones', read now) and the rest of [`Metrics`].
-    pub(crate) fn render_metrics(&self) -> String {
+    /// totals plus the open ones', read now), the connections each runtime `accepted`, and
+    /// the rest of [`Metrics`].
+    pub(crate) fn render_metrics(&self, accepted: &[u64]) -> String {
         let mut open = [0u64; 5];
         let mut totals = [[0u64; 4]; 5];
         {
@@ -360,7 +361,7 @@ impl Registry {
             }
         }
         debug_assert_eq!(KINDS.len(), open.len());
-        self.metrics.render(open, totals)
+        self.metrics.render(open, totals, accepted)
     }
 
     fn open_sessions(&self) -> Vec<Arc<SessionState>> {

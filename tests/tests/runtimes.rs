@@ -46,7 +46,18 @@ async fn sessions_spread_over_runtimes_and_the_limit_counts_across_them() {
     // 24 connections on one port: the chance that the kernel's hash puts them all on one
     // runtime is 2^-23.
     let mut held = echo_sessions(&server, 24).await;
-    assert_spread(&server.accepted_per_runtime(), 2);
+    let accepted = server.accepted_per_runtime();
+    assert_spread(&accepted, 2);
+    // /metrics tells the spread too (its own HTTP connection is counted once more).
+    let metrics = socklab_tests::http_get(server.addrs.http[0], "/metrics", &[])
+        .await
+        .text();
+    let on_second = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"socklab_runtime_connections_accepted_total{runtime="1"} "#))
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("runtime 1's counter");
+    assert!(on_second >= accepted[1], "{metrics}");
     // Over the limit on whichever runtime accepts it: closed at once, unanswered.
     for _ in 0..6 {
         let mut s = TcpStream::connect(server.addrs.tcp[0]).await.unwrap();

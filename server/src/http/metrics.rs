@@ -27,7 +27,7 @@ pub(crate) async fn handler(State(shared): State<Arc<Shared>>) -> Response {
     if let Some(capture) = &shared.capture {
         shared.registry.metrics().capture(capture.stats.snapshot());
     }
-    let body = shared.registry.render_metrics();
+    let body = shared.registry.render_metrics(&shared.runtimes.accepted());
     (
         StatusCode::OK,
         [
