@@ -79,6 +79,16 @@ pub struct Shared {
     pub runtimes: RuntimeLoad,
 }
 
+impl Shared {
+    /// A session's own shutdown token, cancelled with the server's. A session loop polls its
+    /// `cancelled()` on every pass, and a pending `cancelled()` locks its token's waiter list
+    /// each time: on the server's token that lock would be shared by every session of every
+    /// runtime, once per message; on a child token it is the session's own.
+    pub fn session_shutdown(&self) -> CancellationToken {
+        self.shutdown.child_token()
+    }
+}
+
 thread_local! {
     /// Which of the server's runtimes drives this thread: 0 for the one the server was
     /// started on (and for any thread of another server's), `i` for the `i`-th of the

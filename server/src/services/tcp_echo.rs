@@ -37,9 +37,10 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
     let mut stamper = Stamper::new(shared.config.max_line);
     let mut out = Vec::new();
     let write_timeout = shared.config.write_timeout();
-    // Once per connection: a fresh `cancelled()` each pass would lock the shutdown token's
-    // waiter list, shared by every session, once per message.
-    let shutdown = shared.shutdown.cancelled();
+    // Once per connection, on the session's own token: a pending `cancelled()` locks its
+    // token's waiter list each time it is polled, every message.
+    let stop = shared.session_shutdown();
+    let shutdown = stop.cancelled();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

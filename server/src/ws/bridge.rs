@@ -115,7 +115,8 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     let mut bridge = Bridge::new(socket, upstream, link, session, &shared);
     // Made once per session, not once per message: a fresh `cancelled()` locks the shutdown
     // token's waiter list on every pass of the loop (the idle timer lives in `Bridge`).
-    let shutdown = shared.shutdown.cancelled();
+    let stop = shared.session_shutdown();
+    let shutdown = stop.cancelled();
     tokio::pin!(shutdown);
     let end = loop {
         let flow = tokio::select! {
