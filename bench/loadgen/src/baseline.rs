@@ -35,32 +35,43 @@ pub async fn serve_bare_echo(addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-/// The bridge floor: accept, connect to `to`, then copy bytes both ways, nothing else.
+/// The bridge floor: accept, connect to `to`, then copy bytes both ways
+/// (`copy_bidirectional`), nothing else; one task per connection, every task on one
+/// current-thread runtime on its own thread: as cheap per message as tokio gets.
 pub async fn serve_bare_relay(addr: SocketAddr, to: SocketAddr) -> Result<()> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
     println!("bare relay on {} to {to}", listener.local_addr()?);
-    let accept = async {
-        loop {
-            let Ok((client, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
-            tokio::spawn(async move {
-                let Ok(upstream) = TcpStream::connect(to).await else {
-                    return;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = upstream.set_nodelay(true);
-                let (cr, cw) = client.into_split();
-                let (ur, uw) = upstream.into_split();
-                tokio::join!(pump(cr, uw), pump(ur, cw));
-            });
-        }
-    };
-    until_stdin_closes(accept).await;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("bare-relay".into())
+        .spawn(move || runtime.block_on(relay(listener, to)))?;
+    until_stdin_closes(std::future::pending()).await;
     Ok(())
+}
+
+/// The relay's accept loop, on its own runtime (see [`serve_bare_relay`]).
+async fn relay(listener: std::net::TcpListener, to: SocketAddr) {
+    let Ok(listener) = TcpListener::from_std(listener) else {
+        return;
+    };
+    loop {
+        let Ok((mut client, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        tokio::spawn(async move {
+            let Ok(mut upstream) = TcpStream::connect(to).await else {
+                return;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = upstream.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+    }
 }
 
 /// Runs `serve` until standard input closes. What arrives on standard input is read and
