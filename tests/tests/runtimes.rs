@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use socklab_server::{RunningServer, ServerError};
-use socklab_tests::raw::{http_raw, wait_until, ws_request};
+use socklab_tests::http;
+use socklab_tests::raw::{wait_until, ws_request};
 use socklab_tests::{
     LineClient, TIMEOUT, Ws, assert_stamped, next_message, send_text, start_server_with, ws_connect,
 };
@@ -49,7 +50,7 @@ async fn sessions_spread_over_runtimes_and_the_limit_counts_across_them() {
     let accepted = server.accepted_per_runtime();
     assert_spread(&accepted, 2);
     // /metrics tells the spread too (its own HTTP connection is counted once more).
-    let metrics = socklab_tests::http_get(server.addrs.http[0], "/metrics", &[])
+    let metrics = http::get(server.addrs.http[0], "/metrics", &[])
         .await
         .text();
     let on_second = metrics
@@ -70,7 +71,7 @@ async fn sessions_spread_over_runtimes_and_the_limit_counts_across_them() {
         assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
     }
     let http = server.addrs.http[0];
-    let (status, _) = http_raw(http, ws_request(http, "/ws", "").as_bytes()).await;
+    let (status, _) = http::send(http, ws_request(http, "/ws", "").as_bytes()).await;
     assert_eq!(status, 503);
     // Slots freed on either runtime serve new sessions on any.
     held.truncate(20);
