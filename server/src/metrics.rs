@@ -382,107 +382,109 @@ fn gauge(
     )
 }
 
-fn describe(r: &PrometheusRecorder) {
-    let help: [(&'static str, Option<Unit>, &'static str); 20] = [
-        (
-            "socklab_runtime_connections_accepted_total",
-            None,
-            "Connections (TCP echo, banner, HTTP) accepted by each runtime (--threads): how \
+/// Each series' unit and help text, as `/metrics` prints them.
+const HELP: [(&str, Option<Unit>, &str); 20] = [
+    (
+        "socklab_runtime_connections_accepted_total",
+        None,
+        "Connections (TCP echo, banner, HTTP) accepted by each runtime (--threads): how \
              the kernel spread them.",
-        ),
-        ("socklab_sessions_open", None, "Sessions open now, by kind."),
-        (
-            "socklab_sessions_opened_total",
-            None,
-            "Sessions opened, by kind.",
-        ),
-        (
-            "socklab_sessions_closed_total",
-            None,
-            "Sessions closed, by kind and reason.",
-        ),
-        (
-            "socklab_bytes_in_total",
-            Some(Unit::Bytes),
-            "Bytes received from clients, by kind.",
-        ),
-        (
-            "socklab_bytes_out_total",
-            Some(Unit::Bytes),
-            "Bytes sent to clients, by kind.",
-        ),
-        (
-            "socklab_messages_in_total",
-            None,
-            "Messages from clients (WebSocket messages, datagrams; reads for TCP), by kind.",
-        ),
-        (
-            "socklab_messages_out_total",
-            None,
-            "Messages to clients (WebSocket messages, datagrams; writes for TCP), by kind.",
-        ),
-        (
-            "socklab_handshakes_refused_total",
-            None,
-            "WebSocket and WebTransport handshakes refused, by reason (origin 403, limit 503, bad_request).",
-        ),
-        (
-            "socklab_bridge_upstream_connect_seconds",
-            Some(Unit::Seconds),
-            "Time the bridge took to connect to its upstream.",
-        ),
-        (
-            "socklab_bridge_round_trip_seconds",
-            Some(Unit::Seconds),
-            "Per message through the /ws bridge: from forwarding a client message upstream to the first reply after it.",
-        ),
-        (
-            "socklab_monitor_subscribers",
-            None,
-            "Monitor feed (/api/events) subscribers now.",
-        ),
-        (
-            "socklab_monitor_events_dropped_total",
-            None,
-            "Monitor events dropped because a subscriber fell behind.",
-        ),
-        (
-            "socklab_webtransport_datagrams_sent_total",
-            None,
-            "WebTransport datagrams sent to browsers.",
-        ),
-        (
-            "socklab_webtransport_datagrams_lost_total",
-            None,
-            "WebTransport datagrams that could not be forwarded (to the upstream or the browser).",
-        ),
-        (
-            "socklab_capture_packets_read_total",
-            None,
-            "--capture: packets read from the raw socket (those the kernel passed socklab's filter).",
-        ),
-        (
-            "socklab_capture_packets_dropped_total",
-            None,
-            "--capture: packets dropped, by where: kernel (the socket's buffer was full, SO_RXQ_OVFL) or queue (the matching thread fell behind).",
-        ),
-        (
-            "socklab_capture_packets_captured_total",
-            None,
-            "--capture: packets matched to a socklab session.",
-        ),
-        (
-            "socklab_capture_packets_unstored_total",
-            None,
-            "--capture: matched packets not kept (--capture-sessions sessions already kept).",
-        ),
-        (
-            "socklab_build_info",
-            None,
-            "This build: its version as a label, value 1.",
-        ),
-    ];
-    for (name, unit, text) in help {
+    ),
+    ("socklab_sessions_open", None, "Sessions open now, by kind."),
+    (
+        "socklab_sessions_opened_total",
+        None,
+        "Sessions opened, by kind.",
+    ),
+    (
+        "socklab_sessions_closed_total",
+        None,
+        "Sessions closed, by kind and reason.",
+    ),
+    (
+        "socklab_bytes_in_total",
+        Some(Unit::Bytes),
+        "Bytes received from clients, by kind.",
+    ),
+    (
+        "socklab_bytes_out_total",
+        Some(Unit::Bytes),
+        "Bytes sent to clients, by kind.",
+    ),
+    (
+        "socklab_messages_in_total",
+        None,
+        "Messages from clients (WebSocket messages, datagrams; reads for TCP), by kind.",
+    ),
+    (
+        "socklab_messages_out_total",
+        None,
+        "Messages to clients (WebSocket messages, datagrams; writes for TCP), by kind.",
+    ),
+    (
+        "socklab_handshakes_refused_total",
+        None,
+        "WebSocket and WebTransport handshakes refused, by reason (origin 403, limit 503, bad_request).",
+    ),
+    (
+        "socklab_bridge_upstream_connect_seconds",
+        Some(Unit::Seconds),
+        "Time the bridge took to connect to its upstream.",
+    ),
+    (
+        "socklab_bridge_round_trip_seconds",
+        Some(Unit::Seconds),
+        "Per message through the /ws bridge: from forwarding a client message upstream to the first reply after it.",
+    ),
+    (
+        "socklab_monitor_subscribers",
+        None,
+        "Monitor feed (/api/events) subscribers now.",
+    ),
+    (
+        "socklab_monitor_events_dropped_total",
+        None,
+        "Monitor events dropped because a subscriber fell behind.",
+    ),
+    (
+        "socklab_webtransport_datagrams_sent_total",
+        None,
+        "WebTransport datagrams sent to browsers.",
+    ),
+    (
+        "socklab_webtransport_datagrams_lost_total",
+        None,
+        "WebTransport datagrams that could not be forwarded (to the upstream or the browser).",
+    ),
+    (
+        "socklab_capture_packets_read_total",
+        None,
+        "--capture: packets read from the raw socket (those the kernel passed socklab's filter).",
+    ),
+    (
+        "socklab_capture_packets_dropped_total",
+        None,
+        "--capture: packets dropped, by where: kernel (the socket's buffer was full, SO_RXQ_OVFL) or queue (the matching thread fell behind).",
+    ),
+    (
+        "socklab_capture_packets_captured_total",
+        None,
+        "--capture: packets matched to a socklab session.",
+    ),
+    (
+        "socklab_capture_packets_unstored_total",
+        None,
+        "--capture: matched packets not kept (--capture-sessions sessions already kept).",
+    ),
+    (
+        "socklab_build_info",
+        None,
+        "This build: its version as a label, value 1.",
+    ),
+];
+
+fn describe(r: &PrometheusRecorder) {
+    for (name, unit, text) in HELP {
         // Counters and gauges share one description table.
         r.describe_counter(name.into(), unit, text.into());
     }
