@@ -72,6 +72,37 @@ async fn fill_the_page(browser: &Browser, server: &RunningServer) -> (LineClient
     (tcp, udp)
 }
 
+/// axe on the page at 1366 and 360 px, in English and Chinese: one line per violation, each
+/// prefixed with `scheme` (`""` or `"dark, "`) and where it was found.
+async fn axe_at_both_widths_in_both_languages(
+    browser: &Browser,
+    axe: &str,
+    scheme: &str,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for (width, height) in [(1366, 900), (360, 800)] {
+        browser
+            .client
+            .set_window_size(width, height)
+            .await
+            .expect("resize");
+        for lang in ["en", "zh-CN"] {
+            use_language(browser, lang).await;
+            let violations = browser.axe_violations(axe, &WCAG_21_AA, &ALSO).await;
+            eprintln!(
+                "axe {scheme}at {width} px, {lang}: {} violation(s)",
+                violations.len()
+            );
+            found.extend(
+                violations
+                    .into_iter()
+                    .map(|v| format!("{scheme}{width} px, {lang}: {v}")),
+            );
+        }
+    }
+    found
+}
+
 #[tokio::test]
 async fn axe_finds_no_wcag_21_aa_violation_in_either_language_at_1366_or_360_px() {
     let test = "axe_finds_no_wcag_21_aa_violation_in_either_language_at_1366_or_360_px";
@@ -85,27 +116,7 @@ async fn axe_finds_no_wcag_21_aa_violation_in_either_language_at_1366_or_360_px(
     let browser = Browser::start(&setup, 1366, 900).await;
     let _clients = fill_the_page(&browser, &server).await;
 
-    let mut found = Vec::new();
-    for (width, height) in [(1366, 900), (360, 800)] {
-        browser
-            .client
-            .set_window_size(width, height)
-            .await
-            .expect("resize");
-        for lang in ["en", "zh-CN"] {
-            use_language(&browser, lang).await;
-            let violations = browser.axe_violations(&axe, &WCAG_21_AA, &ALSO).await;
-            eprintln!(
-                "axe at {width} px, {lang}: {} violation(s)",
-                violations.len()
-            );
-            found.extend(
-                violations
-                    .into_iter()
-                    .map(|v| format!("{width} px, {lang}: {v}")),
-            );
-        }
-    }
+    let found = axe_at_both_widths_in_both_languages(&browser, &axe, "").await;
     assert!(found.is_empty(), "axe violations:\n{}", found.join("\n"));
     browser.quit().await;
     server.stop().await;
@@ -135,27 +146,7 @@ async fn axe_finds_no_wcag_21_aa_violation_in_dark_mode() {
         .await;
     assert_eq!(dark, Value::Bool(true), "the dark scheme is emulated");
 
-    let mut found = Vec::new();
-    for (width, height) in [(1366, 900), (360, 800)] {
-        browser
-            .client
-            .set_window_size(width, height)
-            .await
-            .expect("resize");
-        for lang in ["en", "zh-CN"] {
-            use_language(&browser, lang).await;
-            let violations = browser.axe_violations(&axe, &WCAG_21_AA, &ALSO).await;
-            eprintln!(
-                "axe in dark mode at {width} px, {lang}: {} violation(s)",
-                violations.len()
-            );
-            found.extend(
-                violations
-                    .into_iter()
-                    .map(|v| format!("dark, {width} px, {lang}: {v}")),
-            );
-        }
-    }
+    let found = axe_at_both_widths_in_both_languages(&browser, &axe, "dark, ").await;
     assert!(found.is_empty(), "axe violations:\n{}", found.join("\n"));
     browser.quit().await;
     server.stop().await;

@@ -23,7 +23,9 @@ use socklab_tests::skip::{Need, skip_unless_required};
 use socklab_tests::socklab_server::RunningServer;
 use socklab_tests::{LineClient, TIMEOUT, assert_stamped};
 use tokio::net::UdpSocket;
-use webdriver::{ALSO, Browser, PAGE_TIMEOUT, WCAG_21_AA, axe_source, serve_page_with, setup};
+use webdriver::{
+    ALSO, Browser, PAGE_TIMEOUT, Setup, WCAG_21_AA, axe_source, serve_page_with, setup,
+};
 
 /// The page's server, with `--capture` as asked.
 async fn capture_on(server: &RunningServer) -> bool {
@@ -31,6 +33,37 @@ async fn capture_on(server: &RunningServer) -> bool {
     assert_eq!(response.status, 200);
     let info: ServerInfo = serde_json::from_slice(&response.body).unwrap();
     info.capture
+}
+
+/// A `--capture` server and the page open on it at `width`×`height`, once its feed carries
+/// packets and shows this page's own session: from then on no packet is missed. `None` (after
+/// `skip_unless_required`) where this process may not capture.
+async fn capturing_page(
+    test: &str,
+    setup: &Setup,
+    width: u32,
+    height: u32,
+) -> Option<(RunningServer, Browser)> {
+    let server = serve_page_with(setup, |c| c.capture = true).await;
+    if !capture_on(&server).await {
+        server.stop().await;
+        skip_unless_required(
+            test,
+            Need::Capture,
+            "no root or CAP_NET_RAW to capture packets",
+        );
+        return None;
+    }
+    let browser = Browser::start(setup, width, height).await;
+    browser.open(server.addrs.http[0]).await;
+    browser
+        .wait_true(
+            "return document.querySelector('section.panel.cs')?.dataset.packets === 'true' \
+             && !!document.querySelector('[data-packets-for=\"bs\"]');",
+            "the feed with packets and this page's own session",
+        )
+        .await;
+    Some((server, browser))
 }
 
 /// The one raw session of `kind` (no `via`), once the server knows it.
@@ -91,27 +124,9 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
     let test = "a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download";
     let Some(setup) = setup(test) else { return };
     let Some(axe) = axe_source(test) else { return };
-    let server = serve_page_with(&setup, |c| c.capture = true).await;
-    if !capture_on(&server).await {
-        server.stop().await;
-        skip_unless_required(
-            test,
-            Need::Capture,
-            "no root or CAP_NET_RAW to capture packets",
-        );
+    let Some((server, browser)) = capturing_page(test, &setup, 360, 800).await else {
         return;
-    }
-    let browser = Browser::start(&setup, 360, 800).await;
-    browser.open(server.addrs.http[0]).await;
-    // The feed asked for packets (it reconnects with ?packets=1 once /api/info says capture
-    // is on) and has shown this page's own session: from then on no packet is missed.
-    browser
-        .wait_true(
-            "return document.querySelector('section.panel.cs')?.dataset.packets === 'true' \
-             && !!document.querySelector('[data-packets-for=\"bs\"]');",
-            "the feed with packets and this page's own session",
-        )
-        .await;
+    };
 
     let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
     nc.send(b"hi\n").await;
@@ -312,25 +327,9 @@ fn pcap_packets(file: &[u8]) -> Vec<Wire> {
 async fn the_teaching_strip_shows_this_pages_own_packets_as_measured() {
     let test = "the_teaching_strip_shows_this_pages_own_packets_as_measured";
     let Some(setup) = setup(test) else { return };
-    let server = serve_page_with(&setup, |c| c.capture = true).await;
-    if !capture_on(&server).await {
-        server.stop().await;
-        skip_unless_required(
-            test,
-            Need::Capture,
-            "no root or CAP_NET_RAW to capture packets",
-        );
+    let Some((server, browser)) = capturing_page(test, &setup, 1366, 900).await else {
         return;
-    }
-    let browser = Browser::start(&setup, 1366, 900).await;
-    browser.open(server.addrs.http[0]).await;
-    browser
-        .wait_true(
-            "return document.querySelector('section.panel.cs')?.dataset.packets === 'true' \
-             && !!document.querySelector('[data-packets-for=\"bs\"]');",
-            "the feed with packets and this page's own session",
-        )
-        .await;
+    };
     // Before any message: the example, every row computed.
     let rows = "[...document.querySelectorAll('#wire-bytes .packet-row')]\
                 .map(r => [r.dataset.measured === 'true', Number(r.dataset.bytes)])";
