@@ -552,3 +552,82 @@ async fn screenshots_at_desktop_and_phone_widths() {
     browser.quit().await;
     server.stop().await;
 }
+
+/// The text of the B/S log's rows inside its visible box, top to bottom.
+const ROWS_IN_VIEW: &str = "const log = document.getElementById('bs-log'); \
+    const box = log.getBoundingClientRect(); \
+    return [...log.querySelectorAll('.entry')].filter((r) => { \
+      const b = r.getBoundingClientRect(); return b.top >= box.top - 1 && b.bottom <= box.bottom + 1; \
+    }).map((r) => r.textContent);";
+
+/// Rows in view of the log, and the text of its newest row.
+async fn log_view(browser: &Browser) -> (Vec<String>, String) {
+    let rows: Vec<String> =
+        serde_json::from_value(browser.js(ROWS_IN_VIEW).await).unwrap_or_default();
+    let newest = browser
+        .js("const r = document.querySelectorAll('#bs-log .entry'); return r[r.length - 1].textContent;")
+        .await;
+    (rows, newest.as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn the_log_follows_new_rows_unless_scrolled_up_and_a_send_follows_again() {
+    let Some(setup) = setup("the_log_follows_new_rows_unless_scrolled_up_and_a_send_follows_again")
+    else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    browser.open_connected(&server).await;
+    // More rows than the log's height holds.
+    for i in 0..12 {
+        send_from_page(&browser, &format!("row {i}")).await;
+    }
+    browser
+        .wait_true(
+            "const l = document.getElementById('bs-log'); return l.scrollHeight > l.clientHeight;",
+            "the log to overflow",
+        )
+        .await;
+    let (rows, newest) = log_view(&browser).await;
+    assert!(
+        rows.contains(&newest),
+        "the newest row is not in view: {rows:#?}"
+    );
+
+    // Scrolled up to read: a new row (the disconnect's note) leaves the rows in view alone.
+    browser
+        .js("document.getElementById('bs-log').scrollBy(0, -150); return null;")
+        .await;
+    browser.settle().await;
+    let (reading, _) = log_view(&browser).await;
+    browser.click("#bs-disconnect").await;
+    browser
+        .wait_text("#bs-log", PAGE_TIMEOUT, "the close note", |t| {
+            t.contains("closed:")
+        })
+        .await;
+    browser.settle().await;
+    let (rows, newest) = log_view(&browser).await;
+    assert_eq!(rows, reading, "the rows being read moved");
+    assert!(
+        !rows.contains(&newest),
+        "the log followed while scrolled up"
+    );
+
+    // Sending follows the log again.
+    browser.click("#bs-reconnect").await;
+    browser
+        .wait_for("#bs-status[data-status=open]", "the reconnect")
+        .await;
+    send_from_page(&browser, "back to the end").await;
+    browser.settle().await;
+    let (rows, newest) = log_view(&browser).await;
+    assert!(newest.contains("back to the end"), "{newest:?}");
+    assert!(
+        rows.contains(&newest),
+        "the send did not follow the log: {rows:#?}"
+    );
+    browser.quit().await;
+    server.stop().await;
+}

@@ -218,16 +218,6 @@ pub fn set_document_lang(lang: &str) {
     }
 }
 
-/// Scrolls an element to its bottom.
-pub fn scroll_to_bottom(el: &web_sys::Element) {
-    el.set_scroll_top(el.scroll_height());
-}
-
-/// Whether an element is scrolled (nearly) to its bottom.
-pub fn is_at_bottom(el: &web_sys::Element) -> bool {
-    el.scroll_top() + el.client_height() >= el.scroll_height() - 24
-}
-
 /// The element behind an event's target, if it is one.
 pub fn event_element(target: Option<web_sys::EventTarget>) -> Option<web_sys::Element> {
     target.and_then(|t| t.dyn_into::<web_sys::Element>().ok())

@@ -1,6 +1,6 @@
 //! The message log: one row per message or connection note, newest at the bottom, following
-//! new rows unless the user scrolled up to read. Each row is its own component, so a new
-//! message draws one row, not the whole log.
+//! new rows unless the user scrolled up to read (by CSS: see [`MessageLog`]). Each row is its
+//! own component, so a new message draws one row, not the whole log.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -25,30 +25,42 @@ pub struct MessageLogProps {
     pub unreachable: bool,
 }
 
+/// How far from its end (px) the log still counts as following new rows.
+const FOLLOW_SLACK_PX: i32 = 24;
+
 #[component]
 pub fn MessageLog(props: &MessageLogProps) -> Html {
     let l = props.lang;
     let log_ref = use_node_ref();
-    // Follow new messages unless the user scrolled up to read.
+    // The log is a reversed flex box whose scroll offset counts from its end (0 = the newest
+    // row in view), so it follows new rows with no script and no scroll: each row costs one
+    // layout in the frame that draws it. Scrolled up, the browser's scroll anchoring keeps the
+    // rows being read in place. Script scrolls only when a send should follow the log again.
     let stick = use_mut_ref(|| true);
     {
         let (log_ref, stick) = (log_ref.clone(), stick.clone());
-        let last = props.log.back().map(|e| (e.seq, e.dir));
-        use_effect_with(last, move |last| {
-            // Sending something follows the log again.
-            if last.is_some_and(|(_, dir)| dir == Dir::Sent) {
-                *stick.borrow_mut() = true;
-            }
-            if *stick.borrow()
+        // The newest sent row (a send and its reply are often drawn in the same frame, so the
+        // newest row is not it).
+        let last_sent = props
+            .log
+            .iter()
+            .rev()
+            .find(|e| e.dir == Dir::Sent)
+            .map(|e| e.seq);
+        use_effect_with(last_sent, move |last_sent| {
+            if last_sent.is_some()
+                && !stick.replace(true)
                 && let Some(el) = log_ref.cast::<web_sys::Element>()
             {
-                util::scroll_to_bottom(&el);
+                el.set_scroll_top(0);
             }
         });
     }
+    // Scroll events come in a frame's own steps, before its layout: reading the offset costs
+    // no extra layout.
     let onscroll = Callback::from(move |e: Event| {
         if let Some(el) = util::event_element(e.target()) {
-            *stick.borrow_mut() = util::is_at_bottom(&el);
+            *stick.borrow_mut() = el.scroll_top() > -FOLLOW_SLACK_PX;
         }
     });
     if props.unreachable {
@@ -63,8 +75,9 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     }
     let query = props.query.as_str();
     html! {
-        <ol class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0"
-            aria-label={l.t("Message log", "消息记录")} aria-live="polite">
+        <div class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0" role="log"
+            aria-label={l.t("Message log", "消息记录")}>
+        <ol class="log-rows">
             if props.log.is_empty() {
                 <li class="log-hint">{ l.t(
                     "Type a message below and press Enter. The reply comes back stamped with the server's time: [time]:message.",
@@ -84,6 +97,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
                 <LogRow key={e.seq} lang={l} entry={e.clone()} />
             }).collect::<Html>() }
         </ol>
+        </div>
     }
 }
 
