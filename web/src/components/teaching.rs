@@ -114,7 +114,7 @@ pub fn Teaching(props: &TeachingProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct PathProps {
     lang: Lang,
-    /// Messages sent so far (a new one replays the animation).
+    /// Messages sent so far (a new one replays the animation, unless it is still running).
     count: u64,
     msg: usize,
     line: usize,
@@ -149,11 +149,25 @@ fn link(what: String, note: &str, count: u64, step: u8, long: bool) -> Html {
     }
 }
 
+/// How long one run of the packet animation lasts (two 0.8 s legs, static/style.css), in ms.
+const ANIMATION_MS: f64 = 1600.0;
+
 /// The path of one message through the layers, B/S above C/S.
 #[component]
 fn LayerPath(props: &PathProps) -> Html {
     let l = props.lang;
     let frame = wire::ws_frame_len(props.msg, true);
+    // A new message replays the animation only once the last run is over: messages faster
+    // than the animation would otherwise restart it (new nodes, new paint) on every one.
+    let run = use_mut_ref(|| (0u64, f64::NEG_INFINITY));
+    let count = {
+        let mut run = run.borrow_mut();
+        let now = util::now_ms();
+        if props.count != run.0 && now - run.1 >= ANIMATION_MS {
+            *run = (props.count, now);
+        }
+        run.0
+    };
     html! {
         <div class="card path">
             <h3>{ l.t("The path of one message", "一条消息走过的路") }</h3>
@@ -171,11 +185,11 @@ fn LayerPath(props: &PathProps) -> Html {
                 { stack(l.t("Browser", "浏览器"), l.t("this page", "本页面"),
                     l.t("WebSocket (after one HTTP upgrade)", "WebSocket（先做一次 HTTP 升级）"), "TCP", "browser") }
                 { link(format!("{} · {frame} B", l.t("WS frame", "WS 帧")),
-                    l.t("masked, 2–14 B header", "带掩码，2–14 B 帧头"), props.count, 1, false) }
+                    l.t("masked, 2–14 B header", "带掩码，2–14 B 帧头"), count, 1, false) }
                 { stack(l.t("Bridge", "桥"), "/ws",
                     l.t("frame ⇄ line", "帧 ⇄ 行"), l.t("TCP ×2", "TCP ×2"), "bridge") }
                 { link(format!("{} · {} B", l.t("line", "行"), props.line),
-                    l.t("2nd TCP connection", "第二条 TCP 连接"), props.count, 2, false) }
+                    l.t("2nd TCP connection", "第二条 TCP 连接"), count, 2, false) }
                 { stack(l.t("Echo", "回显"), &props.echo, "[time]:line", "TCP", "echo") }
             </div>
             <div class="lane">
@@ -183,7 +197,7 @@ fn LayerPath(props: &PathProps) -> Html {
                 { stack(l.t("Client", "客户端"), "nc · client.py",
                     l.t("your line", "你的一行"), "TCP", "client") }
                 { link(format!("{} · {} B", l.t("line", "行"), props.line),
-                    l.t("straight to TCP", "直接走 TCP"), props.count, 1, true) }
+                    l.t("straight to TCP", "直接走 TCP"), count, 1, true) }
                 { stack(l.t("Echo", "回显"), &props.echo, "[time]:line", "TCP", "echo") }
             </div>
             <p class="path-foot">{ l.t(
