@@ -4,6 +4,7 @@
 //! per echoed message (Chrome DevTools Protocol `Performance.getMetrics`, through chromedriver's
 //! `goog/cdp/execute`).
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -409,10 +410,13 @@ async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
     let raw_before = raw_rtts(s, n).await?;
     s.cdp("Performance.enable", json!({})).await?;
     let before = s.metrics().await?;
+    let started = Instant::now();
     let page_p50 = s
         .script(PAGE_SCRIPT, vec![json!(n), json!(PAUSE_MS)])
         .await?;
+    let wall = started.elapsed();
     let after = s.metrics().await?;
+    let idle = idle_metrics(s, wall).await?;
     let Some(page_p50) = page_p50.as_f64() else {
         bail!("the page round trips failed: {page_p50}");
     };
@@ -420,10 +424,8 @@ async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
     let mut raw: Vec<f64> = raw_before.iter().chain(&raw_after).copied().collect();
     raw.sort_by(f64::total_cmp);
     let raw_p50 = raw[raw.len() / 2];
-    let per_msg = |name: &str| {
-        let d = after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0);
-        d * 1000.0 / n as f64
-    };
+    let per_msg = |name: &str| delta(&before, &after, name) * 1000.0 / n as f64;
+    let idle_per_msg = |name: &str| idle.get(name).copied().unwrap_or(0.0) * 1000.0 / n as f64;
     Ok(json!({
         "messages": n,
         "pause_ms": PAUSE_MS,
@@ -436,7 +438,26 @@ async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
         "script_ms_per_msg": per_msg("ScriptDuration"),
         "layout_ms_per_msg": per_msg("LayoutDuration"),
         "style_ms_per_msg": per_msg("RecalcStyleDuration"),
+        "window_ms": wall.as_secs_f64() * 1000.0,
+        "idle_task_ms_per_msg": idle_per_msg("TaskDuration"),
+        "idle_thread_cpu_ms_per_msg": idle_per_msg("ThreadTime"),
     }))
+}
+
+fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, name: &str) -> f64 {
+    after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+}
+
+/// The same metrics over a window as long as the messages took, with the page left alone:
+/// what the page costs when nothing happens (timers, animations, paint), to subtract.
+async fn idle_metrics(s: &Session, wall: Duration) -> Result<HashMap<String, f64>> {
+    let before = s.metrics().await?;
+    tokio::time::sleep(wall).await;
+    let after = s.metrics().await?;
+    Ok(after
+        .keys()
+        .map(|k| (k.clone(), delta(&before, &after, k)))
+        .collect())
 }
 
 async fn raw_rtts(s: &Session, n: usize) -> Result<Vec<f64>> {
@@ -528,7 +549,8 @@ pub fn markdown(md: &mut String, page: &Value) {
          | · its CPU time (ThreadTime) | {} ms | |\n\
          | · of which script | {} ms | |\n\
          | · of which layout | {} ms | |\n\
-         | · of which style | {} ms | |\n",
+         | · of which style | {} ms | |\n\
+         | the same page left alone for as long (TaskDuration ÷ messages) | {} ms | |\n",
         rtt["messages"],
         rtt["pause_ms"],
         f(&rtt["page_p50_ms"], 2),
@@ -539,6 +561,7 @@ pub fn markdown(md: &mut String, page: &Value) {
         f(&rtt["script_ms_per_msg"], 2),
         f(&rtt["layout_ms_per_msg"], 2),
         f(&rtt["style_ms_per_msg"], 2),
+        f(&rtt["idle_task_ms_per_msg"], 2),
     ));
     bursts_markdown(md, &rtt["bursts"]);
 }
