@@ -49,6 +49,7 @@ mod procs;
 mod report;
 mod scale;
 mod stats;
+mod trace;
 mod webtransport;
 pub use capture::capture_only;
 pub use metrics::metrics_only;

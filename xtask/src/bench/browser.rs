@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::tools;
 
-/// A fresh headless Chromium (1280×800); [`Session::close`] ends it.
+/// A fresh headless Chromium (1280×800), recording Chromium's `devtools.timeline` trace into
+/// chromedriver's performance log ([`Session::trace_events`]); [`Session::close`] ends it.
 pub struct Session {
     client: Client,
 }
@@ -27,7 +28,13 @@ impl Session {
                 "binary": tools::CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                          "--disable-gpu", "--window-size=1280,800"],
+                "perfLoggingPrefs": {
+                    "enableNetwork": false,
+                    "enablePage": false,
+                    "traceCategories": "devtools.timeline,disabled-by-default-devtools.timeline",
+                },
             },
+            "goog:loggingPrefs": { "performance": "ALL" },
         });
         let Value::Object(caps) = caps else {
             bail!("capabilities are not a JSON object");
@@ -86,6 +93,24 @@ impl Session {
             .collect())
     }
 
+    /// The trace events recorded so far (chromedriver's performance log keeps each as a
+    /// `Tracing.dataCollected` entry; it hands the trace over once, so call this once).
+    pub async fn trace_events(&self) -> Result<Vec<Value>> {
+        let log = self
+            .client
+            .issue_cmd(GetLog("performance"))
+            .await
+            .context("chromedriver: reading the performance log")?;
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| serde_json::from_str::<Value>(entry["message"].as_str()?).ok())
+            .filter(|m| m["message"]["method"] == "Tracing.dataCollected")
+            .map(|mut m| m["message"]["params"].take())
+            .collect())
+    }
+
     /// Ends the session (and its Chromium); a failure to end it is only reported.
     pub async fn close(self) {
         if let Err(err) = self.client.close().await {
@@ -110,5 +135,27 @@ impl WebDriverCompatibleCommand for CdpExecute {
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
         (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// chromedriver's `POST /session/{id}/se/log` with a `{type}` body: one log's new entries.
+#[derive(Debug)]
+struct GetLog(&'static str);
+
+impl WebDriverCompatibleCommand for GetLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/se/log"))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": self.0 }).to_string()),
+        )
     }
 }

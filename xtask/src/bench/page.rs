@@ -20,6 +20,7 @@ use super::ctx::{Ctx, server_flags};
 use super::lone::{lone_section_ctx, write_lone_section};
 use super::procs::{Proc, free_port, local, wait_port};
 use super::stats::{f, median};
+use super::trace;
 use crate::cmd::{self, command};
 use crate::tools;
 
@@ -373,6 +374,10 @@ ws.onerror = () => done(null);
 
 /// The page's own input: `n` messages typed (value + `input` event) and sent with Enter, one
 /// at a time; each waits until the page counts its reply (`data-received` on the statistics).
+/// The pause after a reply is drawn from a frame's length (16.7 ms) on top of `pause`: the
+/// reply is counted in a frame, so a fixed pause would press Enter at the same point of every
+/// frame, where a person's keystrokes fall anywhere in it (a fixed pause lands each Enter just
+/// before the next frame, and every reply behind that frame's drawing of the typed text).
 const PAGE_SCRIPT: &str = r#"
 const [n, pause, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
 const input = document.getElementById('bs-input');
@@ -388,6 +393,7 @@ const counted = (target) => new Promise((resolve, reject) => {
   setTimeout(() => { obs.disconnect(); reject(new Error('no reply ' + target)); }, 10000);
 });
 (async () => {
+  console.timeStamp('socklab-messages');
   const start = received();
   for (let i = 0; i < n; i++) {
     input.value = 'page ' + i;
@@ -395,8 +401,9 @@ const counted = (target) => new Promise((resolve, reject) => {
     await tick(0);
     input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
     await counted(start + i + 1);
-    await tick(pause);
+    await tick(pause + Math.random() * 16.7);
   }
+  console.timeStamp('socklab-messages');
   done(Number(stats().dataset.rttP50Ms));
 })().catch((e) => done(String(e)));
 "#;
@@ -416,6 +423,7 @@ async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
         .await?;
     let wall = started.elapsed();
     let after = s.metrics().await?;
+    let phases = trace::phases(&s.trace_events().await?, n);
     let idle = idle_metrics(s, wall).await?;
     let Some(page_p50) = page_p50.as_f64() else {
         bail!("the page round trips failed: {page_p50}");
@@ -441,6 +449,7 @@ async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
         "window_ms": wall.as_secs_f64() * 1000.0,
         "idle_task_ms_per_msg": idle_per_msg("TaskDuration"),
         "idle_thread_cpu_ms_per_msg": idle_per_msg("ThreadTime"),
+        "phases": phases,
     }))
 }
 
@@ -535,8 +544,8 @@ pub fn markdown(md: &mut String, page: &Value) {
         return;
     }
     md.push_str(&format!(
-        "\nRound trips in one headless Chromium tab, {} messages each, one at a time, {} ms \
-         apart: the page's own input (value + `input` event, then Enter) beside a plain \
+        "\nRound trips in one headless Chromium tab, {} messages each, one at a time, {}–{} ms \
+         apart (uniformly, so Enter falls anywhere in a frame): the page's own input (value + `input` event, then Enter) beside a plain \
          JavaScript `WebSocket` to the same `/ws` before and after it. Main-thread time is \
          CDP `Performance.getMetrics` over the page's messages, divided by their number (it \
          includes the send, the reply, the monitor events of the bridge's upstream session, \
@@ -550,9 +559,12 @@ pub fn markdown(md: &mut String, page: &Value) {
          | · of which script | {} ms | |\n\
          | · of which layout | {} ms | |\n\
          | · of which style | {} ms | |\n\
-         | the same page left alone for as long (TaskDuration ÷ messages) | {} ms | |\n",
+         | the same page left alone for as long (TaskDuration ÷ messages) | {} ms | |\n\
+         | by phase (Chromium trace): script / style / layout / paint / commit / other | {} ms | |\n\
+         | frames drawn per message | {} | |\n",
         rtt["messages"],
         rtt["pause_ms"],
+        PAUSE_MS + 17,
         f(&rtt["page_p50_ms"], 2),
         f(&rtt["raw_js_p50_ms"], 2),
         f(&rtt["ratio"], 2),
@@ -562,8 +574,17 @@ pub fn markdown(md: &mut String, page: &Value) {
         f(&rtt["layout_ms_per_msg"], 2),
         f(&rtt["style_ms_per_msg"], 2),
         f(&rtt["idle_task_ms_per_msg"], 2),
+        phase_cells(&rtt["phases"]),
+        f(&rtt["phases"]["frames_per_msg"], 2),
     ));
     bursts_markdown(md, &rtt["bursts"]);
+}
+
+/// "a / b / c …" ms per message of each rendering phase.
+fn phase_cells(phases: &Value) -> String {
+    ["script", "style", "layout", "paint", "commit", "other"]
+        .map(|p| f(&phases[format!("{p}_ms_per_msg")], 2))
+        .join(" / ")
 }
 
 /// The bursts' table, when they ran.
