@@ -77,26 +77,26 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     html! {
         <div class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0" role="log"
             aria-label={l.t("Message log", "消息记录")}>
-        <ol class="log-rows">
-            if props.log.is_empty() {
-                <li class="log-hint">{ l.t(
-                    "Type a message below and press Enter. The reply comes back stamped with the server's time: [time]:message.",
-                    "在下面输入一条消息并按回车。回复会带上服务器时间：[时间]:消息。",
-                ) }</li>
-            }
-            if props.dropped > 0 {
-                <li class="log-hint" id="bs-log-trimmed">{ match l {
-                    Lang::En => format!("Only the newest {MAX_LOG} rows are kept: {} older ones were dropped.", props.dropped),
-                    Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
-                } }</li>
-            }
-            // One keyed list of its own (`{ for … }` would splice the rows into the `<ol>`'s
-            // unkeyed children, where Yew pairs them from the end: a new row would then redraw
-            // every row).
-            { props.log.iter().filter(|e| e.matches(query)).map(|e| html! {
-                <LogRow key={e.seq} lang={l} entry={e.clone()} />
-            }).collect::<Html>() }
-        </ol>
+            <ol class="log-rows">
+                if props.log.is_empty() {
+                    <li class="log-hint">{ l.t(
+                        "Type a message below and press Enter. The reply comes back stamped with the server's time: [time]:message.",
+                        "在下面输入一条消息并按回车。回复会带上服务器时间：[时间]:消息。",
+                    ) }</li>
+                }
+                if props.dropped > 0 {
+                    <li class="log-hint" id="bs-log-trimmed">{ match l {
+                        Lang::En => format!("Only the newest {MAX_LOG} rows are kept: {} older ones were dropped.", props.dropped),
+                        Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
+                    } }</li>
+                }
+                // One keyed list of its own (`{ for … }` would splice the rows into the `<ol>`'s
+                // unkeyed children, where Yew pairs them from the end: a new row would then redraw
+                // every row).
+                { props.log.iter().filter(|e| e.matches(query)).map(|e| html! {
+                    <LogRow key={e.seq} lang={l} entry={e.clone()} />
+                }).collect::<Html>() }
+            </ol>
         </div>
     }
 }
