@@ -59,6 +59,15 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
     let probe = browser.console_errors().await;
     assert!(probe.iter().any(|e| e.contains("probe")), "{probe:?}");
 
+    // The server info is fetched once at load, not again when the monitor feed first opens.
+    browser
+        .wait_for("#server-pill.ok", "the monitor feed live")
+        .await;
+    let info_fetches = browser
+        .js("return performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.endsWith('/api/info')).length;")
+        .await;
+    assert_eq!(info_fetches, 1, "GET /api/info at load");
+
     let reply = send_from_page(&browser, "hello from chromium").await;
     assert_stamped(reply.as_bytes(), b"hello from chromium");
 

@@ -3,6 +3,9 @@
 //! It owns the page's state (two reducers and the server info) and the two connections, and
 //! hands each panel exactly what it shows.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use socklab_protocol::ServerInfo;
 use yew::prelude::*;
 
@@ -41,12 +44,19 @@ pub fn App() -> Html {
             BridgeHandle::new(util::ws_url(&format!("ws?tag={tag}")), dispatch)
         })
     };
+    // Set when the info was just fetched for the feed's first connect (below), so that connect
+    // does not fetch it a second time.
+    let info_fresh = use_memo((), |_| Rc::new(Cell::new(false)));
     let monitor = {
         let dispatch = monitor_state.dispatcher();
         let setter = info.setter();
+        let fresh = (*info_fresh).clone();
         // Each (re)connect of the feed refreshes the server info: the server may have restarted
         // with other addresses.
         let on_open = Callback::from(move |()| {
+            if fresh.replace(false) {
+                return;
+            }
             let setter = setter.clone();
             yew::platform::spawn_local(async move {
                 if let Ok(info) = api::server_info().await {
@@ -62,6 +72,7 @@ pub fn App() -> Html {
         let bridge = (*bridge).clone();
         let monitor = (*monitor).clone();
         let setter = info.setter();
+        let fresh = (*info_fresh).clone();
         use_effect_with((), move |_| {
             bridge.connect();
             // The feed's first connect waits for the server info, so that it asks for packet
@@ -71,6 +82,7 @@ pub fn App() -> Html {
                 if let Ok(info) = api::server_info().await {
                     monitor.set_packets(info.capture);
                     setter.set(Some(info));
+                    fresh.set(true);
                 }
                 monitor.connect();
             });
