@@ -44,6 +44,7 @@ mod load;
 mod lone;
 mod metrics;
 mod page;
+mod page_floor;
 mod peers;
 mod procs;
 mod report;

@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 use super::browser::Session;
 use super::ctx::{Ctx, server_flags};
 use super::lone::{lone_section_ctx, write_lone_section};
+use super::page_floor;
 use super::procs::{Proc, free_port, local, wait_port};
-use super::stats::{f, median};
+use super::stats::{f, median, ratio_text};
 use super::trace;
 use crate::cmd::{self, command};
 use crate::tools;
@@ -28,6 +29,8 @@ use crate::tools;
 /// person typing would leave).
 const MESSAGES: usize = 40;
 const MESSAGES_QUICK: usize = 15;
+/// Messages typed before the measured ones.
+const WARM_UP: usize = 3;
 /// The pause between two messages, in ms.
 const PAUSE_MS: u32 = 30;
 
@@ -155,6 +158,7 @@ fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
         .build()
         .context("cannot start a tokio runtime for the WebDriver client")?;
     let echo = local(tcp);
+    let floor = page_floor::serve(ctx)?;
     runtime.block_on(async {
         let paint = first_paint(ctx, driver_port, &url).await?;
         let s = Session::open(driver_port).await?;
@@ -166,7 +170,11 @@ fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
             Err(err) => Err(err),
         };
         s.close().await;
-        Ok((paint, rtt?))
+        let mut rtt = rtt?;
+        rtt["floor"] = page_floor::measure(driver_port, &floor.url, n)
+            .await
+            .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
+        Ok((paint, rtt))
     })
 }
 
@@ -344,7 +352,7 @@ async fn one_paint(s: &Session, url: &str) -> Result<(f64, f64)> {
 }
 
 /// Waits until the page's bridge is open.
-const OPEN_SCRIPT: &str = r#"
+pub(super) const OPEN_SCRIPT: &str = r#"
 const done = arguments[arguments.length - 1];
 const t0 = performance.now();
 (function wait() {
@@ -372,13 +380,13 @@ ws.onopen = next;
 ws.onerror = () => done(null);
 "#;
 
-/// The page's own input: `n` messages typed (value + `input` event) and sent with Enter, one
+/// The page's own input (or the floor page's: the same ids): `n` messages typed (value + `input` event) and sent with Enter, one
 /// at a time; each waits until the page counts its reply (`data-received` on the statistics).
 /// The pause after a reply is drawn from a frame's length (16.7 ms) on top of `pause`: the
 /// reply is counted in a frame, so a fixed pause would press Enter at the same point of every
 /// frame, where a person's keystrokes fall anywhere in it (a fixed pause lands each Enter just
 /// before the next frame, and every reply behind that frame's drawing of the typed text).
-const PAGE_SCRIPT: &str = r#"
+pub(super) const PAGE_SCRIPT: &str = r#"
 const [n, pause, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
 const input = document.getElementById('bs-input');
 const stats = () => document.querySelector('#bs-stats');
@@ -415,42 +423,88 @@ async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
         bail!("the page's bridge did not open within 20 s");
     }
     let raw_before = raw_rtts(s, n).await?;
-    s.cdp("Performance.enable", json!({})).await?;
-    let before = s.metrics().await?;
-    let started = Instant::now();
-    let page_p50 = s
-        .script(PAGE_SCRIPT, vec![json!(n), json!(PAUSE_MS)])
-        .await?;
-    let wall = started.elapsed();
-    let after = s.metrics().await?;
-    let phases = trace::phases(&s.trace_events().await?, n);
-    let idle = idle_metrics(s, wall).await?;
-    let Some(page_p50) = page_p50.as_f64() else {
-        bail!("the page round trips failed: {page_p50}");
+    let page = drive(s, n).await?;
+    let idle = idle_metrics(s, page.wall).await?;
+    let Some(page_p50) = page.p50.as_f64() else {
+        bail!("the page round trips failed: {}", page.p50);
     };
     let raw_after = raw_rtts(s, n).await?;
     let mut raw: Vec<f64> = raw_before.iter().chain(&raw_after).copied().collect();
     raw.sort_by(f64::total_cmp);
     let raw_p50 = raw[raw.len() / 2];
-    let per_msg = |name: &str| delta(&before, &after, name) * 1000.0 / n as f64;
     let idle_per_msg = |name: &str| idle.get(name).copied().unwrap_or(0.0) * 1000.0 / n as f64;
-    Ok(json!({
+    let mut out = json!({
         "messages": n,
         "pause_ms": PAUSE_MS,
         "page_p50_ms": page_p50,
         "raw_js_p50_ms": raw_p50,
         "ratio": page_p50 / raw_p50.max(0.001),
         "raw_js_runs_ms": [raw_before, raw_after],
-        "task_ms_per_msg": per_msg("TaskDuration"),
-        "thread_cpu_ms_per_msg": per_msg("ThreadTime"),
-        "script_ms_per_msg": per_msg("ScriptDuration"),
-        "layout_ms_per_msg": per_msg("LayoutDuration"),
-        "style_ms_per_msg": per_msg("RecalcStyleDuration"),
-        "window_ms": wall.as_secs_f64() * 1000.0,
+        "window_ms": page.wall.as_secs_f64() * 1000.0,
         "idle_task_ms_per_msg": idle_per_msg("TaskDuration"),
         "idle_thread_cpu_ms_per_msg": idle_per_msg("ThreadTime"),
-        "phases": phases,
-    }))
+    });
+    page.write_into(&mut out);
+    Ok(out)
+}
+
+/// What [`drive`] measured.
+pub(super) struct Driven {
+    /// The page's `data-rtt-p50-ms` at the end (or the script's error text).
+    pub p50: Value,
+    pub wall: Duration,
+    /// `Performance.getMetrics` deltas, ms per message.
+    pub per_msg: HashMap<String, f64>,
+    /// [`trace::phases`] of the same messages.
+    pub phases: Value,
+}
+
+impl Driven {
+    /// The main-thread figures as the section's JSON keys.
+    pub fn write_into(&self, out: &mut Value) {
+        for (key, metric) in [
+            ("task_ms_per_msg", "TaskDuration"),
+            ("thread_cpu_ms_per_msg", "ThreadTime"),
+            ("script_ms_per_msg", "ScriptDuration"),
+            ("layout_ms_per_msg", "LayoutDuration"),
+            ("style_ms_per_msg", "RecalcStyleDuration"),
+        ] {
+            out[key] = json!(self.per_msg.get(metric).copied().unwrap_or(0.0));
+        }
+        out["phases"] = self.phases.clone();
+    }
+}
+
+/// Types [`WARM_UP`] and then `n` messages into the page open in `s` ([`PAGE_SCRIPT`]) and
+/// measures its main thread during the `n`; reads the session's trace, so once per session.
+pub(super) async fn drive(s: &Session, n: usize) -> Result<Driven> {
+    // A few messages first, not measured: the first ones also pay for compiling and warming
+    // the page's code on that path.
+    let warm = s
+        .script(PAGE_SCRIPT, vec![json!(WARM_UP), json!(PAUSE_MS)])
+        .await?;
+    if !warm.is_number() {
+        bail!("the warm-up messages failed: {warm}");
+    }
+    s.cdp("Performance.enable", json!({})).await?;
+    let before = s.metrics().await?;
+    let started = Instant::now();
+    let p50 = s
+        .script(PAGE_SCRIPT, vec![json!(n), json!(PAUSE_MS)])
+        .await?;
+    let wall = started.elapsed();
+    let after = s.metrics().await?;
+    let phases = trace::phases(&s.trace_events().await?, n);
+    let per_msg = after
+        .keys()
+        .map(|k| (k.clone(), delta(&before, &after, k) * 1000.0 / n as f64))
+        .collect();
+    Ok(Driven {
+        p50,
+        wall,
+        per_msg,
+        phases,
+    })
 }
 
 fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, name: &str) -> f64 {
@@ -561,7 +615,10 @@ pub fn markdown(md: &mut String, page: &Value) {
          | · of which style | {} ms | |\n\
          | the same page left alone for as long (TaskDuration ÷ messages) | {} ms | |\n\
          | by phase (Chromium trace): script / style / layout / paint / commit / other | {} ms | |\n\
-         | frames drawn per message | {} | |\n",
+         | frames drawn per message | {} | |\n\
+         | the floor: a minimal plain-JS page, same typing (TaskDuration / ThreadTime) | {} / {} ms | |\n\
+         | · by phase: script / style / layout / paint / commit / other; frames | {} ms; {} | |\n\
+         | page ÷ floor (TaskDuration) | {}× | |\n",
         rtt["messages"],
         rtt["pause_ms"],
         PAUSE_MS + 17,
@@ -576,6 +633,14 @@ pub fn markdown(md: &mut String, page: &Value) {
         f(&rtt["idle_task_ms_per_msg"], 2),
         phase_cells(&rtt["phases"]),
         f(&rtt["phases"]["frames_per_msg"], 2),
+        f(&rtt["floor"]["task_ms_per_msg"], 2),
+        f(&rtt["floor"]["thread_cpu_ms_per_msg"], 2),
+        phase_cells(&rtt["floor"]["phases"]),
+        f(&rtt["floor"]["phases"]["frames_per_msg"], 2),
+        ratio_text(
+            rtt["task_ms_per_msg"].as_f64(),
+            rtt["floor"]["task_ms_per_msg"].as_f64()
+        ),
     ));
     bursts_markdown(md, &rtt["bursts"]);
 }

@@ -29,20 +29,21 @@ fn phase(name: &str) -> &'static str {
 /// The `console.timeStamp` label that marks the start and the end of the measured window.
 pub const MARK: &str = "socklab-messages";
 
-/// Per message (`n`): each phase's ms on the renderer's main thread between the two
+/// Per message (`n`): each phase's ms on the renderer's main thread between the last two
 /// [`MARK`]s, and the frames committed.
 pub fn phases(events: &[Value], n: usize) -> Value {
     let marks: Vec<&Value> = events
         .iter()
         .filter(|e| e["name"] == "TimeStamp" && e["args"]["data"]["message"] == MARK)
         .collect();
-    // The marks come from the page's main thread (other renderers may be in the trace).
-    let (Some(from), Some(to), [first, _]) = (
-        marks.first().and_then(|e| e["ts"].as_f64()),
-        marks.last().and_then(|e| e["ts"].as_f64()),
-        &marks[..],
-    ) else {
+    // The last two marks (earlier ones are a warm-up's); they come from the page's main thread
+    // (other renderers may be in the trace).
+    let (Some(first), Some(last)) = (marks.len().checked_sub(2).map(|i| marks[i]), marks.last())
+    else {
         return json!({ "error": format!("{} `{MARK}` marks in the trace, not 2", marks.len()) });
+    };
+    let (Some(from), Some(to)) = (first["ts"].as_f64(), last["ts"].as_f64()) else {
+        return json!({ "error": "a mark without a time" });
     };
     let main = (first["pid"].clone(), first["tid"].clone());
     let mut xs: Vec<(f64, f64, &str)> = events
@@ -90,9 +91,11 @@ mod tests {
     #[test]
     fn a_phase_gets_its_own_time_not_its_childrens() {
         let events = vec![
-            mark(0.0),
-            // Before the window: not counted.
+            // A warm-up's window, and a paint in it: not counted.
+            mark(-900.0),
             x(-500.0, 400.0, "Paint"),
+            mark(-100.0),
+            mark(0.0),
             // A script task of 5 ms that forced 2 ms of layout, then a frame: 1 ms paint,
             // 1 ms commit; and another thread's layout, not counted.
             x(0.0, 5000.0, "FunctionCall"),
