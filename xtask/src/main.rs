@@ -10,6 +10,7 @@ mod soak;
 mod tools;
 
 use std::env;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -254,7 +255,30 @@ fn test(args: &[String]) -> Result<()> {
     let started = Instant::now();
     let args = parse("test", args, &["--no-browser"])?;
     let browser = !args.flags.contains(&"--no-browser");
+    install_test_tools(browser)?;
+    let page_built = page::build()?;
+    let skip_log = fresh_skip_log()?;
+    let results = run_test_runners(args.passthrough, |cmd| test_env(cmd, browser, &skip_log));
+    let summary = format!(
+        "{}; {}; {}; {} s",
+        skipped_tests(&skip_log)?,
+        if page_built {
+            "page built into dist/"
+        } else {
+            "no page (no Trunk.toml)"
+        },
+        if browser {
+            "browser tests required"
+        } else {
+            "browser not required (--no-browser)"
+        },
+        started.elapsed().as_secs()
+    );
+    report_tests(&results, &summary)
+}
 
+/// Every tool the tests use (the browser's only when they must run).
+fn install_test_tools(browser: bool) -> Result<()> {
     let mut toolbox = Toolbox::default();
     tools::page_tools(&mut toolbox)?;
     if browser {
@@ -262,76 +286,66 @@ fn test(args: &[String]) -> Result<()> {
     }
     tools::cluster_tools(&mut toolbox)?;
     tools::prometheus_tools(&mut toolbox)?;
-    tools::capture_tools(&mut toolbox)?;
-    let page_built = page::build()?;
+    tools::capture_tools(&mut toolbox)
+}
 
-    // A test that cannot run here appends `name: reason` to this file (socklab_tests::skip),
-    // so the summary can count every skip; a fresh file per run.
+/// A test that cannot run here appends `name: reason` to this file (socklab_tests::skip), so
+/// the summary can count every skip; a fresh file per run.
+fn fresh_skip_log() -> Result<PathBuf> {
     let skip_log = cmd::target_dir().join("test-skips.txt");
     match std::fs::remove_file(&skip_log) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
             bail!("cannot remove {}: {err}", skip_log.display())
         }
-        _ => {}
+        _ => Ok(skip_log),
     }
-    let env_for = |cmd: &mut std::process::Command| {
-        cmd.current_dir(cmd::root())
-            .env("SOCKLAB_DIST", page::dist_dir())
-            .env("SOCKLAB_SKIP_LOG", &skip_log)
-            .env("SOCKLAB_REQUIRE_CLUSTER", "1")
-            .env("SOCKLAB_REQUIRE_PROMETHEUS", "1")
-            .env("SOCKLAB_REQUIRE_IPV6", "1");
-        if browser {
-            cmd.env("SOCKLAB_REQUIRE_BROWSER", "1")
-                .env("CHROMIUM", tools::CHROMIUM)
-                .env("CHROMEDRIVER", tools::CHROMEDRIVER)
-                .env(
-                    "SOCKLAB_AXE",
-                    tools::npm_package_dir("axe-core").join("axe.min.js"),
-                );
-        } else {
-            // The browser tests then run if a browser happens to be installed, else skip.
-            cmd.env_remove("SOCKLAB_REQUIRE_BROWSER");
-        }
-    };
-    let results = run_test_runners(args.passthrough, env_for);
+}
 
-    let page = if page_built {
-        "page built into dist/"
+/// What the tests read from their environment: where the page and the tools are, and which
+/// parts must run rather than skip.
+fn test_env(cmd: &mut std::process::Command, browser: bool, skip_log: &Path) {
+    cmd.current_dir(cmd::root())
+        .env("SOCKLAB_DIST", page::dist_dir())
+        .env("SOCKLAB_SKIP_LOG", skip_log)
+        .env("SOCKLAB_REQUIRE_CLUSTER", "1")
+        .env("SOCKLAB_REQUIRE_PROMETHEUS", "1")
+        .env("SOCKLAB_REQUIRE_IPV6", "1");
+    if browser {
+        cmd.env("SOCKLAB_REQUIRE_BROWSER", "1")
+            .env("CHROMIUM", tools::CHROMIUM)
+            .env("CHROMEDRIVER", tools::CHROMEDRIVER)
+            .env(
+                "SOCKLAB_AXE",
+                tools::npm_package_dir("axe-core").join("axe.min.js"),
+            );
     } else {
-        "no page (no Trunk.toml)"
-    };
-    let browser = if browser {
-        "browser tests required"
-    } else {
-        "browser not required (--no-browser)"
-    };
-    let skipped = skipped_tests(&skip_log)?;
-    let secs = started.elapsed().as_secs();
+        // The browser tests then run if a browser happens to be installed, else skip.
+        cmd.env_remove("SOCKLAB_REQUIRE_BROWSER");
+    }
+}
+
+/// One line for the whole run (and each failure's error); an error if any runner failed.
+fn report_tests(results: &[(&str, Result<()>)], summary: &str) -> Result<()> {
     let failed: Vec<&str> = results
         .iter()
         .filter(|(_, result)| result.is_err())
         .map(|(what, _)| *what)
         .collect();
-    let ran: Vec<&str> = results.iter().map(|(what, _)| *what).collect();
     if failed.is_empty() {
-        println!(
-            "xtask test: OK: {} passed; {skipped}; {page}; {browser}; {secs} s",
-            ran.join(" and ")
-        );
-        Ok(())
-    } else {
-        for (what, result) in &results {
-            if let Err(err) = result {
-                eprintln!("xtask test: {what}: {err:#}");
-            }
-        }
-        println!(
-            "xtask test: FAILED: {} failed; {skipped}; {page}; {browser}; {secs} s",
-            failed.join(" and ")
-        );
-        bail!("tests failed")
+        let ran: Vec<&str> = results.iter().map(|(what, _)| *what).collect();
+        println!("xtask test: OK: {} passed; {summary}", ran.join(" and "));
+        return Ok(());
     }
+    for (what, result) in results {
+        if let Err(err) = result {
+            eprintln!("xtask test: {what}: {err:#}");
+        }
+    }
+    println!(
+        "xtask test: FAILED: {} failed; {summary}",
+        failed.join(" and ")
+    );
+    bail!("tests failed")
 }
 
 /// Runs doctests (`cargo test --doc`) then the rest with nextest, or everything with `cargo
