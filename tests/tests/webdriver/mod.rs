@@ -119,6 +119,10 @@ async fn start_driver(bin: &Path) -> (Child, u16) {
             .arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            // Its own process group, which the Chromium it starts joins: a test that fails
+            // drops the Browser, and `Drop` ends both (killing only chromedriver would leave
+            // Chromium running, its parent gone).
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("start chromedriver");
@@ -417,10 +421,21 @@ impl Browser {
         eprintln!("screenshot: {}", path.display());
     }
 
-    /// Ends the session and stops chromedriver.
-    pub async fn quit(mut self) {
+    /// Ends the session, then chromedriver (and whatever is left of Chromium: see `Drop`).
+    pub async fn quit(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill().await;
+    }
+}
+
+impl Drop for Browser {
+    /// Kills chromedriver's process group, Chromium included, also when a test panics.
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
