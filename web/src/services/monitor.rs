@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
-use socklab_protocol::MonitorEvent;
+use socklab_protocol::{EventType, MonitorEvent};
 use yew::{Callback, UseReducerDispatcher};
 
 use super::frame;
@@ -251,7 +251,7 @@ impl MonitorHandle {
 /// One event and its local clock text; unknown event types (a newer server) are skipped, not
 /// fatal.
 fn parse(text: &str) -> Option<(MonitorEvent, String)> {
-    let event = serde_json::from_str::<MonitorEvent>(text).ok()?;
+    let event = decode(text)?;
     let clock = match &event {
         MonitorEvent::SessionOpened(e) => util::clock_of(&e.at),
         MonitorEvent::Message(e) => util::clock_of(&e.at),
@@ -261,6 +261,17 @@ fn parse(text: &str) -> Option<(MonitorEvent, String)> {
         _ => util::clock_now(),
     };
     Some((event, clock))
+}
+
+/// One event from its JSON: the `type` first, then that variant's struct from the same text
+/// ([`MonitorEvent::deserialize_typed`]: no buffering, and much less wasm than the derived
+/// `Deserialize` of the tagged enum).
+fn decode(text: &str) -> Option<MonitorEvent> {
+    let ty = serde_json::from_str::<EventType>(text).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let event = MonitorEvent::deserialize_typed(&ty.name, &mut de).ok()??;
+    de.end().ok()?;
+    Some(event)
 }
 
 fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent) {
