@@ -16,6 +16,14 @@ pub fn now_ms() -> f64 {
         .unwrap_or_else(js_sys::Date::now)
 }
 
+/// A number as JavaScript writes it (`30`, `0.5`): the same text as Rust's `{}` for the
+/// values the page shows, without Rust's float formatting code in the wasm.
+pub fn number_text(n: f64) -> String {
+    js_sys::Number::from(n)
+        .to_string_with_radix(10)
+        .map_or_else(|_| String::new(), String::from)
+}
+
 fn two(n: u32) -> String {
     format!("{n:02}")
 }

@@ -17,6 +17,7 @@ use crate::components::widgets::fmt_ms;
 use crate::i18n::Lang;
 use crate::services::wt::supported;
 use crate::state::udp::{Status, Udp};
+use crate::util;
 
 /// The largest burst the page sends.
 const MAX_BURST: usize = 500;
@@ -43,8 +44,9 @@ fn head(l: Lang) -> Html {
 fn drop_note(l: Lang, drop_percent: Option<f64>) -> String {
     match drop_percent {
         Some(p) if p > 0.0 => format!(
-            "{} {p}% {}",
+            "{} {}% {}",
             l.t("The UDP echo drops", "UDP 回显服务故意丢弃"),
+            util::number_text(p),
             l.t("of datagrams on purpose (--udp-drop).", "的数据报（--udp-drop）。")
         ),
         _ => l
