@@ -17,11 +17,25 @@ pub fn now_ms() -> f64 {
 }
 
 /// A number as JavaScript writes it (`30`, `0.5`): the same text as Rust's `{}` for the
-/// values the page shows, without Rust's float formatting code in the wasm.
+/// values the page shows, without Rust's float formatting code (some 8 KB) in the wasm.
+/// Natively (the unit tests) by Rust's `{}`.
 pub fn number_text(n: f64) -> String {
-    js_sys::Number::from(n)
+    #[cfg(target_arch = "wasm32")]
+    return js_sys::Number::from(n)
         .to_string_with_radix(10)
-        .map_or_else(|_| String::new(), String::from)
+        .map_or_else(|_| String::new(), String::from);
+    #[cfg(not(target_arch = "wasm32"))]
+    return n.to_string();
+}
+
+/// `text` in lower case. In the page by JavaScript's `String#toLowerCase` (full Unicode, like
+/// Rust's `str::to_lowercase`, whose case tables would add some 15 KB to the wasm); natively
+/// (the unit tests) by Rust's.
+pub fn lowercase(text: &str) -> String {
+    #[cfg(target_arch = "wasm32")]
+    return String::from(js_sys::JsString::from(text).to_lower_case());
+    #[cfg(not(target_arch = "wasm32"))]
+    return text.to_lowercase();
 }
 
 fn two(n: u32) -> String {

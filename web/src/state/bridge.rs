@@ -111,10 +111,11 @@ impl Entry {
             return true;
         }
         match &self.body {
-            Body::Text(t) => t.to_lowercase().contains(query),
+            Body::Text(t) => crate::util::lowercase(t).contains(query),
             Body::Binary(b) => {
                 let hex: String = b.iter().map(|x| format!("{x:02x} ")).collect();
-                hex.contains(query) || String::from_utf8_lossy(b).to_lowercase().contains(query)
+                hex.contains(query)
+                    || crate::util::lowercase(&String::from_utf8_lossy(b)).contains(query)
             }
             Body::Note(_) => false,
         }

@@ -61,7 +61,7 @@ pub fn BsPanel(props: &BsPanelProps) -> Html {
     let never_connected = state.connections == 0;
     let unreachable =
         never_connected && !is_open && state.last_close.as_ref().is_some_and(|c| c.code == 1006);
-    let query = AttrValue::from(filter.trim().to_lowercase());
+    let query = AttrValue::from(util::lowercase(filter.trim()));
     let packets_open = use_state(|| false);
     let ontoggle = use_callback(packets_open.clone(), |_: AttrValue, open| open.set(!**open));
     let build = use_callback(state.clone(), |(), state| {

@@ -54,7 +54,7 @@ pub struct LogToolsProps {
 #[component]
 pub fn LogTools(props: &LogToolsProps) -> Html {
     let l = props.lang;
-    let query = props.filter.trim().to_lowercase();
+    let query = crate::util::lowercase(props.filter.trim());
     let oninput = props.onfilter.reform(|e: InputEvent| {
         e.target()
             .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
