@@ -58,7 +58,7 @@ impl Run {
     /// The `p` quantile (0–1) of the round-trip times, in ms.
     pub fn rtt_percentile(&self, p: f64) -> Option<f64> {
         let mut rtts: Vec<f64> = self.back.values().map(|(_, r)| *r).collect();
-        rtts.sort_by(f64::total_cmp);
+        rtts.sort_unstable_by(f64::total_cmp);
         let i = ((rtts.len() as f64 - 1.0) * p).round() as usize;
         rtts.get(i).copied()
     }
