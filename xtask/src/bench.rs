@@ -44,6 +44,7 @@ mod load;
 mod lone;
 mod metrics;
 mod page;
+mod page_drive;
 mod page_floor;
 mod peers;
 mod procs;

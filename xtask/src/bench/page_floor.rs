@@ -1,4 +1,4 @@
-//! The floor under the page's main-thread time: the same typing (`page::PAGE_SCRIPT`) into a
+//! The floor under the page's main-thread time: the same typing (`page_drive::PAGE_SCRIPT`) into a
 //! minimal page written in plain JavaScript — a text box, a list that gets a row per message
 //! and reply, a counter — over the same `/ws`, in a fresh Chromium. Whatever this costs per
 //! message is the browser's own price for a frame or two and a socket callback on this machine;
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::browser::Session;
 use super::ctx::{Ctx, server_flags};
-use super::page::{OPEN_SCRIPT, drive};
+use super::page_drive::{OPEN_SCRIPT, drive};
 use super::procs::{Proc, free_port, local, wait_port};
 
 /// The minimal page: the ids and data attributes `PAGE_SCRIPT` and `OPEN_SCRIPT` use.

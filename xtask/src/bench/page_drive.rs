@@ -1,0 +1,126 @@
+//! Typing into a page and measuring its main thread meanwhile: the driving scripts and the
+//! measurement, shared by the page section (`page`) and its floor (`page_floor`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
+use super::browser::Session;
+use super::trace;
+
+/// Messages typed before the measured ones.
+pub const WARM_UP: usize = 3;
+/// The pause between two messages, in ms.
+pub const PAUSE_MS: u32 = 30;
+
+/// Waits until the page's bridge is open.
+pub const OPEN_SCRIPT: &str = r#"
+const done = arguments[arguments.length - 1];
+const t0 = performance.now();
+(function wait() {
+  if (document.querySelector('#bs-status[data-status=open]')) done(true);
+  else if (performance.now() - t0 > 20000) done(false);
+  else setTimeout(wait, 20);
+})();
+"#;
+
+/// The page's own input (or the floor page's: the same ids): `n` messages typed (value +
+/// `input` event) and sent with Enter, one at a time; each waits until the page counts its
+/// reply (`data-received` on the statistics). The pause after a reply is drawn from a frame's length (16.7 ms) on top of `pause`: the
+/// reply is counted in a frame, so a fixed pause would press Enter at the same point of every
+/// frame, where a person's keystrokes fall anywhere in it (a fixed pause lands each Enter just
+/// before the next frame, and every reply behind that frame's drawing of the typed text).
+pub const PAGE_SCRIPT: &str = r#"
+const [n, pause, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const input = document.getElementById('bs-input');
+const stats = () => document.querySelector('#bs-stats');
+const received = () => Number(stats().dataset.received);
+const tick = (ms) => new Promise((r) => setTimeout(r, ms));
+const counted = (target) => new Promise((resolve, reject) => {
+  if (received() >= target) return resolve();
+  const obs = new MutationObserver(() => {
+    if (received() >= target) { obs.disconnect(); resolve(); }
+  });
+  obs.observe(stats(), { attributes: true });
+  setTimeout(() => { obs.disconnect(); reject(new Error('no reply ' + target)); }, 10000);
+});
+(async () => {
+  console.timeStamp('socklab-messages');
+  const start = received();
+  for (let i = 0; i < n; i++) {
+    input.value = 'page ' + i;
+    input.dispatchEvent(new InputEvent('input', { bubbles: true }));
+    await tick(0);
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    await counted(start + i + 1);
+    await tick(pause + Math.random() * 16.7);
+  }
+  console.timeStamp('socklab-messages');
+  done(Number(stats().dataset.rttP50Ms));
+})().catch((e) => done(String(e)));
+"#;
+
+/// What [`drive`] measured.
+pub struct Driven {
+    /// The page's `data-rtt-p50-ms` at the end (or the script's error text).
+    pub p50: Value,
+    pub wall: Duration,
+    /// `Performance.getMetrics` deltas, ms per message.
+    pub per_msg: HashMap<String, f64>,
+    /// [`trace::phases`] of the same messages.
+    pub phases: Value,
+}
+
+impl Driven {
+    /// The main-thread figures as the section's JSON keys.
+    pub fn write_into(&self, out: &mut Value) {
+        for (key, metric) in [
+            ("task_ms_per_msg", "TaskDuration"),
+            ("thread_cpu_ms_per_msg", "ThreadTime"),
+            ("script_ms_per_msg", "ScriptDuration"),
+            ("layout_ms_per_msg", "LayoutDuration"),
+            ("style_ms_per_msg", "RecalcStyleDuration"),
+        ] {
+            out[key] = json!(self.per_msg.get(metric).copied().unwrap_or(0.0));
+        }
+        out["phases"] = self.phases.clone();
+    }
+}
+
+/// Types [`WARM_UP`] and then `n` messages into the page open in `s` ([`PAGE_SCRIPT`]) and
+/// measures its main thread during the `n`; reads the session's trace, so once per session.
+pub async fn drive(s: &Session, n: usize) -> Result<Driven> {
+    // A few messages first, not measured: the first ones also pay for compiling and warming
+    // the page's code on that path.
+    let warm = s
+        .script(PAGE_SCRIPT, vec![json!(WARM_UP), json!(PAUSE_MS)])
+        .await?;
+    if !warm.is_number() {
+        bail!("the warm-up messages failed: {warm}");
+    }
+    s.cdp("Performance.enable", json!({})).await?;
+    let before = s.metrics().await?;
+    let started = Instant::now();
+    let p50 = s
+        .script(PAGE_SCRIPT, vec![json!(n), json!(PAUSE_MS)])
+        .await?;
+    let wall = started.elapsed();
+    let after = s.metrics().await?;
+    let phases = trace::phases(&s.trace_events().await?, n);
+    let per_msg = after
+        .keys()
+        .map(|k| (k.clone(), delta(&before, &after, k) * 1000.0 / n as f64))
+        .collect();
+    Ok(Driven {
+        p50,
+        wall,
+        per_msg,
+        phases,
+    })
+}
+
+pub fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, name: &str) -> f64 {
+    after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+}
