@@ -19,6 +19,8 @@
 //! 7. metrics (`metrics.rs`): echo and bridge CPU per message with metrics recording on and off.
 //!
 //! Run alone only: `--capture` off vs on (`capture.rs`), `cargo xtask bench-capture`.
+//! Sections 1 and 2 alone, issue 18's rows at 100 and 1,000 sessions (`load_lone.rs`):
+//! `cargo xtask bench-load`.
 //!
 //! Underneath: `ctx.rs` (the plan, the binaries, the context every section runs in),
 //! `procs.rs` (the processes and what `/proc` says of them), `stats.rs` (medians, ratios),
@@ -33,7 +35,8 @@ use serde_json::json;
 
 use crate::cmd::target_dir;
 use crate::tools::Toolbox;
-use ctx::{Bins, Ctx, Plan, SIZE, build_bins, build_uring_relay, log_dir, machine};
+use ctx::{Bins, Ctx, Plan, build_bins, build_uring_relay, log_dir, machine};
+use load::Rows;
 use peers::Peers;
 
 mod browser;
@@ -41,6 +44,7 @@ mod capacity;
 mod capture;
 mod ctx;
 mod load;
+mod load_lone;
 mod lone;
 mod metrics;
 mod page;
@@ -54,6 +58,7 @@ mod stats;
 mod trace;
 mod webtransport;
 pub use capture::capture_only;
+pub use load_lone::load_only;
 pub use metrics::metrics_only;
 pub use page::page_only;
 pub use scale::scale_only;
@@ -76,7 +81,8 @@ pub fn bench(quick: bool) -> Result<()> {
     let started = Instant::now();
     let mut ctx = Ctx::new(plan, bins, log_dir);
     let capacity = capacity::capacity(&mut ctx).context("capacity section")?;
-    let (tcp, bridge) = load::load_sections(&mut ctx, &peers).context("load sections")?;
+    let (tcp, bridge) =
+        load::load_sections(&mut ctx, &peers, Rows::ALL).context("load sections")?;
     let page = page::section(&ctx).unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
     let scale = scale::section(&mut ctx, &mut toolbox)
         .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
@@ -90,15 +96,7 @@ pub fn bench(quick: bool) -> Result<()> {
         "quick": ctx.plan.quick,
         "seconds": secs,
         "machine": machine(),
-        "method": {
-            "message_bytes": SIZE,
-            "pipeline_depth": 1,
-            "rounds": ctx.plan.rounds,
-            "goal_rounds": ctx.plan.goal_rounds,
-            "warmup_s": ctx.plan.warmup,
-            "measured_s": ctx.plan.duration,
-            "figures": "median of the rounds; goal ratios are the median of per-round ratios",
-        },
+        "method": ctx.plan.method(),
         "peers": peers.json(),
         "tcp_echo": tcp,
         "bridge": bridge,

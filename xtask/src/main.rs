@@ -72,6 +72,16 @@ COMMANDS
         Writes target/bench/report.md and report.json. About 11 minutes on 2 cores. --quick: a smoke run (under a minute) that installs
         nothing and measures less. Section 5 is bench-scale's, section 7 bench-metrics'.
 
+    bench-load [--quick] [--compare PATH]
+        Only the load sections, with the rows issue 18's goals are read from: TCP echo vs the
+        bare tokio echo; the /ws bridge vs direct TCP, the floor (the bare current-thread
+        relay) and websocat (installed at its pinned version unless --quick); at 100 and
+        1,000 sessions, in the full bench's interleaved rounds. Prints each goal with met or
+        missed and writes target/bench/load.md and load.json. About 5 minutes (--quick: one
+        1 s round each, under a minute). --compare PATH: another socklab-server binary (say,
+        main's, built into another target dir) measured beside this build in the same rounds,
+        its goals beside this build's.
+
     bench-scale [--quick]
         Only the scaling section: one socklab-server direct, then 1, 2 and 3 behind HAProxy
         (installed from apt unless --quick), TCP echo and /ws, 200 connections (50 with
@@ -146,6 +156,7 @@ fn dispatch(args: &[String]) -> Result<()> {
             let args = parse("bench", rest, &["--quick"])?;
             bench::bench(args.flags.contains(&"--quick"))
         }
+        "bench-load" => bench_load(rest),
         "bench-scale" => {
             let args = parse("bench-scale", rest, &["--quick"])?;
             bench::scale_only(args.flags.contains(&"--quick"))
@@ -168,6 +179,23 @@ fn dispatch(args: &[String]) -> Result<()> {
         }
         other => bail!("unknown command `{other}`\n\n{HELP}"),
     }
+}
+
+/// `cargo xtask bench-load [--quick] [--compare PATH]`.
+fn bench_load(args: &[String]) -> Result<()> {
+    let (mut quick, mut compare) = (false, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--compare" => match args.next() {
+                Some(path) => compare = Some(std::path::PathBuf::from(path)),
+                None => bail!("`cargo xtask bench-load --compare` needs a socklab-server binary"),
+            },
+            bad => bail!("`cargo xtask bench-load` does not take `{bad}`\n\n{HELP}"),
+        }
+    }
+    bench::load_only(quick, compare.as_deref())
 }
 
 /// Flags before an optional `--`, and the arguments after it.

@@ -48,6 +48,28 @@ impl Plan {
         }
     }
 
+    /// How the load sections measure, for the report.
+    pub fn method(&self) -> Value {
+        json!({
+            "message_bytes": SIZE,
+            "pipeline_depth": 1,
+            "rounds": self.rounds,
+            "goal_rounds": self.goal_rounds,
+            "warmup_s": self.warmup,
+            "measured_s": self.duration,
+            "figures": "median of the rounds; goal ratios are the median of per-round ratios",
+        })
+    }
+
+    /// `cargo xtask bench-load`'s: the load sections' plan at the goals' two sizes, 100 and
+    /// 1,000 sessions (the same rounds as the full bench; `--quick`: one short round each).
+    pub fn load(quick: bool) -> Plan {
+        Plan {
+            connections: vec![GOAL_CONNECTIONS, 1000],
+            ..Plan::new(quick)
+        }
+    }
+
     /// The full plan, or `--quick`'s.
     pub fn new(quick: bool) -> Plan {
         if quick {

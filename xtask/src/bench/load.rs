@@ -28,6 +28,28 @@ pub const RELAY: &str = "bare TCP relay (floor)";
 /// The same relay on io_uring (`bench/uring-relay`), at the goals' cell only.
 pub const URING_RELAY: &str = "io_uring relay (experiment)";
 
+/// Another socklab-server binary's echo and bridge (`bench-load --compare PATH`).
+pub const COMPARE_ECHO: &str = "socklab echo (--compare)";
+pub const COMPARE_BRIDGE: &str = "socklab /ws (--compare)";
+
+/// Which rows the load sections measure.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    /// Every row (the full bench), or only the rows issue 18's goals are read from (the bare
+    /// echo, socklab, direct TCP, the floor, websocat): `cargo xtask bench-load`.
+    pub all: bool,
+    /// Another socklab-server binary, measured beside this one in the same rounds.
+    pub compare: Option<&'a Path>,
+}
+
+impl Rows<'_> {
+    /// The full bench's rows.
+    pub const ALL: Rows<'static> = Rows {
+        all: true,
+        compare: None,
+    };
+}
+
 /// One thing to load: where, how its replies arrive, and which process does its work.
 pub struct LoadTarget {
     pub name: &'static str,
@@ -53,8 +75,10 @@ struct Servers {
     bare: Up,
     /// socklab: its TCP echo for section 1; its bridge, to the bare echo, for section 2.
     sock: Up,
-    /// The same bridge with `--threads 1`.
-    one_thread: Up,
+    /// The same bridge with `--threads 1` (every row only).
+    one_thread: Option<Up>,
+    /// Another socklab-server binary's echo and bridge (`--compare`).
+    compare: Option<Up>,
     /// The same echo and bridge with `--capture` (as root only).
     capture: Option<Up>,
     /// The floor: the bare TCP relay, and the same on io_uring when it built.
@@ -64,40 +88,43 @@ struct Servers {
     websockify: Option<Up>,
 }
 
-/// Sections 1 and 2: (TCP echo, bridge).
-pub fn load_sections(ctx: &mut Ctx, peers: &Peers) -> Result<(Value, Value)> {
-    let mut s = Servers::start(ctx, peers)?;
+/// Sections 1 and 2 with `rows`: (TCP echo, bridge).
+pub fn load_sections(ctx: &mut Ctx, peers: &Peers, rows: Rows) -> Result<(Value, Value)> {
+    let mut s = Servers::start(ctx, peers, rows)?;
     let (tcp_targets, bridge_targets) = (s.tcp_targets(), s.bridge_targets());
     let mut tcp_alive: Vec<&mut Proc> = vec![&mut s.bare.proc, &mut s.sock.proc];
-    tcp_alive.extend(s.capture.as_mut().map(|u| &mut u.proc));
+    for up in [&mut s.capture, &mut s.compare] {
+        tcp_alive.extend(up.as_mut().map(|u| &mut u.proc));
+    }
     let tcp = run_section(ctx, "tcp echo", &tcp_targets, &mut tcp_alive)?;
     let mut alive = s.all();
     let mut bridge = run_section(ctx, "bridge", &bridge_targets, &mut alive)?;
-    bridge["skipped"] = skipped(ctx, peers);
+    bridge["skipped"] = skipped(ctx, peers, rows);
     Ok((tcp, bridge))
 }
 
 /// The rows of section 2 that could not run, and why.
-fn skipped(ctx: &Ctx, peers: &Peers) -> Value {
+fn skipped(ctx: &Ctx, peers: &Peers, rows: Rows) -> Value {
     let mut skipped: Vec<Value> = [
-        ("websocat", &peers.websocat),
-        ("websockify", &peers.websockify),
+        ("websocat", &peers.websocat, true),
+        ("websockify", &peers.websockify, rows.all),
     ]
     .iter()
-    .filter_map(|(n, r)| {
+    .filter(|(_, _, wanted)| *wanted)
+    .filter_map(|(n, r, _)| {
         r.as_ref()
             .err()
             .map(|why| json!({ "target": n, "why": why }))
     })
     .collect();
-    if let Err(why) = &ctx.bins.uring_relay {
+    if let (true, Err(why)) = (rows.all, &ctx.bins.uring_relay) {
         skipped.push(json!({ "target": URING_RELAY, "why": why }));
     }
     Value::Array(skipped)
 }
 
 impl Servers {
-    fn start(ctx: &Ctx, peers: &Peers) -> Result<Servers> {
+    fn start(ctx: &Ctx, peers: &Peers, rows: Rows) -> Result<Servers> {
         let bare = helper(ctx, "bare-echo", &ctx.bins.loadgen, |c, port| {
             c.arg("bare-echo").arg(local(port).to_string());
         })?;
@@ -108,13 +135,22 @@ impl Servers {
         })?;
         // At the goals' cell only: websocat is single-threaded, and the two cores are shared
         // with the load generator and the echo.
-        let one_thread = socklab(ctx, "socklab-server-1-thread", upstream, |c| {
-            c.args(["--threads", "1"]);
-        })?;
+        let one_thread = rows
+            .all
+            .then(|| {
+                socklab(ctx, "socklab-server-1-thread", upstream, |c| {
+                    c.args(["--threads", "1"]);
+                })
+            })
+            .transpose()?;
+        let compare = rows
+            .compare
+            .map(|bin| socklab_bin(ctx, bin, "socklab-server-compare", upstream, |_| {}))
+            .transpose()?;
         // As root only (elsewhere it could not capture), at the goals' cell: what reading and
         // keeping socklab's own packets costs per message.
         let root = cmd::probe(cmd::command("id").arg("-u")).is_some_and(|uid| uid == "0");
-        let capture = if root {
+        let capture = if root && rows.all {
             Some(socklab(ctx, "socklab-server-capture", upstream, |c| {
                 c.arg("--capture");
             })?)
@@ -127,11 +163,12 @@ impl Servers {
             c.arg("bare-relay").arg(local(port).to_string());
             c.arg("--to").arg(local(upstream).to_string());
         })?;
-        let (uring, websocat, websockify) = optional(ctx, peers, upstream)?;
+        let (uring, websocat, websockify) = optional(ctx, peers, upstream, rows.all)?;
         Ok(Servers {
             bare,
             sock,
             one_thread,
+            compare,
             capture,
             relay,
             uring,
@@ -146,6 +183,9 @@ impl Servers {
             target("bare tokio echo", tcp(self.bare.port), &self.bare, None),
             target("socklab echo", tcp(self.sock.port), &self.sock, None),
         ];
+        if let Some(up) = &self.compare {
+            targets.push(target(COMPARE_ECHO, tcp(up.port), up, None));
+        }
         if let Some(up) = &self.capture {
             targets.push(target(
                 CAPTURE_ECHO,
@@ -169,8 +209,13 @@ impl Servers {
                 None,
             ),
         ];
-        let one = &self.one_thread;
-        targets.push(target(ONE_THREAD, ws(one.http, "/ws", "lines"), one, goal));
+        if let Some(up) = &self.compare {
+            let url = ws(up.http, "/ws", "lines");
+            targets.push(target(COMPARE_BRIDGE, url, up, None));
+        }
+        if let Some(one) = &self.one_thread {
+            targets.push(target(ONE_THREAD, ws(one.http, "/ws", "lines"), one, goal));
+        }
         targets.push(target(RELAY, tcp(self.relay.port), &self.relay, None));
         if let Some(up) = &self.capture {
             targets.push(target(
@@ -197,10 +242,11 @@ impl Servers {
         let mut all = vec![
             &mut self.bare.proc,
             &mut self.sock.proc,
-            &mut self.one_thread.proc,
             &mut self.relay.proc,
         ];
         for up in [
+            &mut self.one_thread,
+            &mut self.compare,
             &mut self.capture,
             &mut self.uring,
             &mut self.websocat,
@@ -220,11 +266,22 @@ pub fn socklab(
     upstream: u16,
     tweak: impl FnOnce(&mut Command),
 ) -> Result<Up> {
+    socklab_bin(ctx, &ctx.bins.server, name, upstream, tweak)
+}
+
+/// [`socklab`] from the socklab-server binary at `server`.
+fn socklab_bin(
+    ctx: &Ctx,
+    server: &Path,
+    name: &str,
+    upstream: u16,
+    tweak: impl FnOnce(&mut Command),
+) -> Result<Up> {
     let (port, http) = (free_port()?, free_port()?);
-    let mut c = ctx.command(&ctx.bins.server);
+    let mut c = ctx.command(server);
     c.args(["--tcp", &local(port).to_string(), "--http"])
         .arg(local(http).to_string())
-        .args(server_flags(&ctx.bins.server))
+        .args(server_flags(server))
         .args(["--max-connections", "40000", "--upstream"])
         .arg(local(upstream).to_string())
         .env("RUST_LOG", "warn");
@@ -255,19 +312,21 @@ pub fn helper(
 }
 
 /// What may be missing here, in front of the echo on `upstream`: the io_uring relay (when it
-/// built), websocat and websockify (when installed).
+/// built) and websockify (when installed; both with `all` rows only), websocat (when
+/// installed).
 fn optional(
     ctx: &Ctx,
     peers: &Peers,
     upstream: u16,
+    all: bool,
 ) -> Result<(Option<Up>, Option<Up>, Option<Up>)> {
     let echo = local(upstream).to_string();
     let relay_args = |c: &mut Command, port: u16| {
         c.arg(local(port).to_string()).arg(&echo);
     };
     let uring = match &ctx.bins.uring_relay {
-        Ok(bin) => Some(helper(ctx, "uring-relay", bin, relay_args)?),
-        Err(_) => None,
+        Ok(bin) if all => Some(helper(ctx, "uring-relay", bin, relay_args)?),
+        _ => None,
     };
     let websocat = match peers.websocat {
         Ok(()) => Some(helper(
@@ -282,13 +341,13 @@ fn optional(
         Err(_) => None,
     };
     let websockify = match peers.websockify {
-        Ok(()) => Some(helper(
+        Ok(()) if all => Some(helper(
             ctx,
             "websockify",
             Path::new("websockify"),
             relay_args,
         )?),
-        Err(_) => None,
+        _ => None,
     };
     Ok((uring, websocat, websockify))
 }

@@ -1,4 +1,4 @@
-//! A section run alone (`cargo xtask bench-page`, `bench-scale`): its context, and its
+//! A section run alone (`cargo xtask bench-page`, `bench-scale`, `bench-load`): its context, and its
 //! report written beside the whole bench's.
 
 use std::fs;
@@ -12,9 +12,14 @@ use crate::cmd::target_dir;
 
 /// The release binaries built, and a context whose logs go under `target/bench/logs`.
 pub fn lone_section_ctx(quick: bool) -> Result<Ctx> {
+    lone_ctx(Plan::new(quick))
+}
+
+/// [`lone_section_ctx`] with its own `plan`.
+pub fn lone_ctx(plan: Plan) -> Result<Ctx> {
     let log_dir = log_dir()?;
     build_bins()?;
-    Ok(Ctx::new(Plan::new(quick), Bins::new(), log_dir))
+    Ok(Ctx::new(plan, Bins::new(), log_dir))
 }
 
 /// Writes a section run alone as `target/bench/<name>.json` and `<name>.md` (starting with

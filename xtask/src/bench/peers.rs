@@ -23,20 +23,7 @@ impl Peers {
         let websocat = if quick {
             present("websocat", WEBSOCAT_VERSION)
         } else {
-            // No TLS (loopback ws:// only), so it needs no OpenSSL headers.
-            toolbox
-                .ensure_cargo_bin_with(
-                    "websocat",
-                    "websocat",
-                    WEBSOCAT_VERSION,
-                    Lock::Locked,
-                    &[
-                        "--no-default-features",
-                        "--features",
-                        "signal_handler,unix_stdio",
-                    ],
-                )
-                .map_err(|e| format!("{e:#}"))
+            install_websocat(toolbox)
         };
         let websockify = if quick {
             present("websockify", WEBSOCKIFY_VERSION)
@@ -56,6 +43,22 @@ impl Peers {
         }
     }
 
+    /// websocat only (`cargo xtask bench-load`), as [`Peers::ensure`] does it.
+    pub fn ensure_websocat(toolbox: &mut Toolbox, quick: bool) -> Peers {
+        let websocat = if quick {
+            present("websocat", WEBSOCAT_VERSION)
+        } else {
+            install_websocat(toolbox)
+        };
+        if let Err(why) = &websocat {
+            println!("bench: websocat is not available, its rows are skipped: {why}");
+        }
+        Peers {
+            websocat,
+            websockify: Err("not measured by bench-load".to_owned()),
+        }
+    }
+
     pub fn json(&self) -> Value {
         let state = |r: &std::result::Result<(), String>, v: &str| match r {
             Ok(()) => json!({ "version": v }),
@@ -66,6 +69,24 @@ impl Peers {
             "websockify": state(&self.websockify, WEBSOCKIFY_VERSION),
         })
     }
+}
+
+/// websocat at the pinned version, installed if missing.
+fn install_websocat(toolbox: &mut Toolbox) -> std::result::Result<(), String> {
+    // No TLS (loopback ws:// only), so it needs no OpenSSL headers.
+    toolbox
+        .ensure_cargo_bin_with(
+            "websocat",
+            "websocat",
+            WEBSOCAT_VERSION,
+            Lock::Locked,
+            &[
+                "--no-default-features",
+                "--features",
+                "signal_handler,unix_stdio",
+            ],
+        )
+        .map_err(|e| format!("{e:#}"))
 }
 
 fn present(bin: &str, version: &str) -> std::result::Result<(), String> {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::load::{ONE_THREAD, RELAY, URING_RELAY};
+use super::load::{COMPARE_BRIDGE, COMPARE_ECHO, ONE_THREAD, RELAY, URING_RELAY};
 use super::stats::{f, ratio};
 use super::{capacity, metrics, page, scale, webtransport};
 
@@ -91,45 +91,68 @@ fn load_goals(g: &mut Goals, r: &Value) {
         &|v| v >= 4.0,
     );
     for n in [100, 1000] {
-        floor_goals(g, tcp, br, n);
+        floor_goals(g, tcp, br, n, SOCKLAB);
     }
 }
 
-/// Issue 18's goals at `n` connections.
-fn floor_goals(g: &mut Goals, tcp: &Value, br: &Value, n: u64) {
-    let goal = |what: &str| format!("{what} ({n} sessions)");
+/// The rows of one socklab-server binary: its echo's and its bridge's, and what its goals
+/// are called.
+struct Subject {
+    echo: &'static str,
+    bridge: &'static str,
+    label: &'static str,
+}
+
+/// The socklab-server under test.
+const SOCKLAB: Subject = Subject {
+    echo: "socklab echo",
+    bridge: "socklab /ws",
+    label: "",
+};
+
+/// `bench-load --compare PATH`'s other binary.
+const COMPARED: Subject = Subject {
+    echo: COMPARE_ECHO,
+    bridge: COMPARE_BRIDGE,
+    label: ", --compare binary",
+};
+
+/// Issue 18's goals at `n` connections for `who`.
+fn floor_goals(g: &mut Goals, tcp: &Value, br: &Value, n: u64, who: Subject) {
+    let goal = |what: &str| format!("{what} ({n} sessions{})", who.label);
+    let bridge = who.bridge;
     add(
         g,
         &goal("TCP echo msgs/s ≥ 1.0× bare tokio echo's"),
-        ratio(tcp, "socklab echo", "bare tokio echo", n, "msgs_per_s"),
+        ratio(tcp, who.echo, "bare tokio echo", n, "msgs_per_s"),
         &x,
         &|v| v >= 1.0,
     );
     add(
         g,
         &goal("bridge CPU per message ≤ 1.1× the floor's"),
-        ratio(br, "socklab /ws", RELAY, n, "cpu_us_per_msg"),
+        ratio(br, bridge, RELAY, n, "cpu_us_per_msg"),
         &x,
         &|v| v <= 1.1,
     );
     add(
         g,
         &goal("bridge CPU per message ≤ 0.8× websocat's"),
-        ratio(br, "socklab /ws", "websocat", n, "cpu_us_per_msg"),
+        ratio(br, bridge, "websocat", n, "cpu_us_per_msg"),
         &x,
         &|v| v <= 0.8,
     );
     add(
         g,
         &goal("bridge msgs/s ≥ 1.2× websocat's"),
-        ratio(br, "socklab /ws", "websocat", n, "msgs_per_s"),
+        ratio(br, bridge, "websocat", n, "msgs_per_s"),
         &x,
         &|v| v >= 1.2,
     );
     // Against the better peer (the lower p99): the larger of the paired ratios.
     let better_p99 = ["websocat", "websockify"]
         .iter()
-        .filter_map(|p| ratio(br, "socklab /ws", p, n, "p99_us"))
+        .filter_map(|p| ratio(br, bridge, p, n, "p99_us"))
         .reduce(f64::max);
     add(
         g,
@@ -280,17 +303,9 @@ pub fn markdown(r: &Value) -> String {
 
 /// The title, the machine and the method.
 fn head(md: &mut String, r: &Value) {
-    let m = &r["method"];
     md.push_str(&format!(
         "# socklab benchmark report\n\n\
-         Machine: {} cores, {}, Linux {}. Loopback only. Whole measured run: {:.0} s{}.\n\n\
-         Method: closed loop, pipeline depth 1 (each connection sends one {}-byte message, \
-         `\\n` included, and waits for the whole reply); {} s warm-up, then {} s measured; \
-         {} round(s) ({} at 100 connections, where the goals are read), interleaved; figures \
-         are the {}. CPU µs/msg is the serving process's own \
-         utime + stime (children included) over the whole run divided by every reply in it. \
-         Every server is a separate release-build process; the load generator is \
-         `socklab-loadgen load` in another.\n\n",
+         Machine: {} cores, {}, Linux {}. Loopback only. Whole measured run: {:.0} s{}.\n\n",
         r["machine"]["cores"],
         r["machine"]["cpu"].as_str().unwrap_or("?"),
         r["machine"]["kernel"].as_str().unwrap_or("?"),
@@ -300,6 +315,20 @@ fn head(md: &mut String, r: &Value) {
         } else {
             ""
         },
+    ));
+    method(md, &r["method"]);
+}
+
+/// How the load sections measure (`method`: the plan as the report's JSON has it).
+fn method(md: &mut String, m: &Value) {
+    md.push_str(&format!(
+        "Method: closed loop, pipeline depth 1 (each connection sends one {}-byte message, \
+         `\\n` included, and waits for the whole reply); {} s warm-up, then {} s measured; \
+         {} round(s) ({} at 100 connections, where the goals are read), interleaved; figures \
+         are the {}. CPU µs/msg is the serving process's own \
+         utime + stime (children included) over the whole run divided by every reply in it. \
+         Every server is a separate release-build process; the load generator is \
+         `socklab-loadgen load` in another.\n\n",
         m["message_bytes"],
         m["warmup_s"],
         m["measured_s"],
@@ -314,8 +343,13 @@ fn goals_table(md: &mut String, r: &Value) {
     md.push_str(
         "The optimisations made so far and their measured effect are in docs/benchmarks.md.\n\n",
     );
+    goal_rows(md, goals(r));
+}
+
+/// The goals' table.
+fn goal_rows(md: &mut String, goals: Goals) {
     md.push_str("## Goals\n\n| goal | measured | verdict |\n|---|---:|---|\n");
-    for (goal, value, ok) in goals(r) {
+    for (goal, value, ok) in goals {
         let verdict = match ok {
             Some(true) => "met",
             Some(false) => "**missed**",
@@ -335,13 +369,23 @@ fn load_markdown(md: &mut String, r: &Value) {
     load_table(md, &r["tcp_echo"], "bare tokio echo");
 
     md.push_str(
-        "\n## 2. Bridge: socklab /ws vs direct TCP, websocat and websockify\n\n\
+        "\n## 2. Bridge: socklab /ws vs direct TCP, the floor and the peers\n\n\
          Every bridge forwards to the same bare tokio echo; binary WebSocket messages \
          (websockify takes binary only). `direct TCP` is the load generator talking TCP to \
          that echo; its CPU is the echo's. `bare TCP relay (floor)` is a byte relay in front \
-         of that echo with no WebSocket at all, loaded over plain TCP, and `io_uring relay \
-         (experiment)` the same on io_uring, at 100 sessions only (see \"The floor\").\n\n",
+         of that echo with no WebSocket at all, loaded over plain TCP",
     );
+    let has = |name: &str| {
+        let cells = r["bridge"]["cells"].as_array();
+        cells.is_some_and(|cells| cells.iter().any(|c| c["target"] == name))
+    };
+    if has(URING_RELAY) {
+        md.push_str(
+            ", and `io_uring relay (experiment)` the same on io_uring, at 100 sessions only \
+             (see \"The floor\")",
+        );
+    }
+    md.push_str(".\n\n");
     load_table(md, &r["bridge"], "direct TCP");
     for s in r["bridge"]["skipped"].as_array().into_iter().flatten() {
         md.push_str(&format!(
@@ -351,10 +395,44 @@ fn load_markdown(md: &mut String, r: &Value) {
         ));
     }
     let peers = &r["peers"];
-    md.push_str(&format!(
-        "\nPeers: websocat {} (`websocat --binary ws-l:ADDR tcp:ECHO`), websockify {} \
-         (`websockify ADDR ECHO`).\n",
-        peers["websocat"]["version"].as_str().unwrap_or("?"),
-        peers["websockify"]["version"].as_str().unwrap_or("?"),
-    ));
+    let how = [
+        ("websocat", "`websocat --binary ws-l:ADDR tcp:ECHO`"),
+        ("websockify", "`websockify ADDR ECHO`"),
+    ];
+    let named: Vec<String> = how
+        .iter()
+        .filter(|(p, _)| peers[p]["missing"].is_null())
+        .map(|(p, how)| format!("{p} {} ({how})", f_str(&peers[p]["version"])))
+        .collect();
+    if !named.is_empty() {
+        md.push_str(&format!("\nPeers: {}.\n", named.join(", ")));
+    }
+}
+
+fn f_str(v: &Value) -> &str {
+    v.as_str().unwrap_or("?")
+}
+
+/// `cargo xtask bench-load`'s report: the method, issue 18's goals at 100 and 1,000 sessions
+/// with their verdicts (also for the `--compare` binary when there is one), then sections 1
+/// and 2's tables.
+pub fn load_only_markdown(md: &mut String, r: &Value) {
+    method(md, &r["method"]);
+    let (tcp, br) = (&r["tcp_echo"], &r["bridge"]);
+    let mut g = Goals::new();
+    let compared = r["compare"].as_str();
+    for n in [100, 1000] {
+        floor_goals(&mut g, tcp, br, n, SOCKLAB);
+        if compared.is_some() {
+            floor_goals(&mut g, tcp, br, n, COMPARED);
+        }
+    }
+    goal_rows(md, g);
+    if let Some(path) = compared {
+        md.push_str(&format!(
+            "\n`--compare` binary: `{path}`, measured in the same rounds as this build \
+             (rows `{COMPARE_ECHO}` and `{COMPARE_BRIDGE}`).\n"
+        ));
+    }
+    load_markdown(md, r);
 }
