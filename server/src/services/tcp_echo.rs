@@ -1,16 +1,19 @@
 //! The lesson's TCP server, done right: every line is answered with `[time]:line`, many clients
 //! at once, bytes verbatim, bounded memory per connection.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::task::Poll;
 
-use socklab_protocol::{SessionKind, Stamper};
+use socklab_protocol::{SessionKind, Stamp, Stamper};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::clock::stamp_now;
 use crate::net::listen::accept_loop;
 use crate::net::read::{ReadNow, read_now, with_read_buf};
+use crate::net::wake::{Quiet, within};
 use crate::registry::Session;
 use crate::state::Shared;
 
@@ -38,24 +41,31 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
     let mut out = Vec::new();
     let write_timeout = shared.config.write_timeout();
     // Once per connection, on the session's own token: a pending `cancelled()` locks its
-    // token's waiter list each time it is polled, every message.
+    // token's waiter list each time it is polled, so it is polled only when it fired.
     let stop = shared.session_shutdown();
     let shutdown = stop.cancelled();
     tokio::pin!(shutdown);
+    let mut quiet = Quiet::default();
     loop {
-        tokio::select! {
-            ready = stream.readable() => if let Err(err) = ready {
+        // Per message only the socket is polled; shutdown when it woke the task.
+        let ready = std::future::poll_fn(|cx| match stream.poll_read_ready(cx) {
+            Poll::Ready(ready) => Poll::Ready(Some(ready)),
+            Poll::Pending => quiet.poll(cx, |cx| shutdown.as_mut().poll(cx).map(|()| None)),
+        });
+        match ready.await {
+            Some(Ok(())) => {}
+            Some(Err(err)) => {
                 session.set_reason(format!("read error: {err}"));
                 break;
-            },
-            () = &mut shutdown => {
+            }
+            None => {
                 session.set_reason("server shutting down");
                 break;
             }
         }
         let drained = drain(&stream, &session, &mut stamper, &mut out);
         if !out.is_empty() {
-            match tokio::time::timeout(write_timeout, stream.write_all(&out)).await {
+            match within(write_timeout, stream.write_all(&out)).await {
                 Ok(Ok(())) => session.sent(&out),
                 Ok(Err(err)) => {
                     session.set_reason(format!("write error: {err}"));
@@ -97,14 +107,16 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
 }
 
 /// Reads everything readable right now without waiting, stamping as it goes. When the client
-/// paused (or closed) the unfinished line is answered too.
+/// paused (or closed) the unfinished line is answered too. One stamp (a clock reading) for the
+/// whole pass: it has a second's resolution, and the pass takes microseconds.
 fn drain(
     stream: &TcpStream,
     session: &Session,
     stamper: &mut Stamper,
     out: &mut Vec<u8>,
 ) -> io::Result<Drained> {
-    with_read_buf(|buf| drain_into(stream, session, stamper, out, buf))
+    let stamp = stamp_now();
+    with_read_buf(|buf| drain_into(stream, session, stamper, out, buf, &stamp))
 }
 
 fn drain_into(
@@ -113,6 +125,7 @@ fn drain_into(
     stamper: &mut Stamper,
     out: &mut Vec<u8>,
     buf: &mut [u8],
+    stamp: &Stamp,
 ) -> io::Result<Drained> {
     loop {
         if out.len() >= WRITE_CHUNK {
@@ -120,25 +133,25 @@ fn drain_into(
         }
         match read_now(stream, buf) {
             Ok(ReadNow::Eof) => {
-                stamper.flush(&stamp_now(), out);
+                stamper.flush(stamp, out);
                 return Ok(Drained::Eof);
             }
             Ok(ReadNow::Data { n, drained }) => {
                 session.received(&buf[..n]);
-                stamper.push(&buf[..n], &stamp_now(), out);
+                stamper.push(&buf[..n], stamp, out);
                 if drained {
-                    stamper.flush(&stamp_now(), out);
+                    stamper.flush(stamp, out);
                     return Ok(Drained::Paused);
                 }
             }
             Ok(ReadNow::WouldBlock) => {
-                stamper.flush(&stamp_now(), out);
+                stamper.flush(stamp, out);
                 return Ok(Drained::Paused);
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => {
                 // Answer what arrived before the error; it is lost only if writing fails too.
-                stamper.flush(&stamp_now(), out);
+                stamper.flush(stamp, out);
                 return Err(err);
             }
         }

@@ -2,14 +2,21 @@
 //! its own TCP connection to the upstream (this server's echo, or `--upstream`), and the bridge
 //! forwards both ways: client messages become lines, upstream lines become messages.
 //!
-//! One task per session, one `select!` loop, no channels: while a send waits (a slow browser,
-//! a slow upstream) nothing else is read, so backpressure reaches the other side through TCP and
+//! One task per session, one event loop, no channels: while a send waits (a slow browser, a
+//! slow upstream) nothing else is read, so backpressure reaches the other side through TCP and
 //! no buffer grows without bound.
+//!
+//! Per message the loop polls only its two sockets ([`Bridge::poll_event`]): the one timer
+//! (pings, silence, idleness: clock checks against deadlines, re-armed only when it fires) and
+//! shutdown are polled only when they woke the task, a write's timeout is armed only when the
+//! write cannot finish at once, and the clock is read once per event.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -18,20 +25,22 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use socklab_protocol::events::HandshakeSize;
 use socklab_protocol::framing::{LinePayload, line_payload, text_to_line};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
 use crate::net::relay::drain_lines;
 use crate::net::upstream::connect_upstream;
+use crate::net::wake::{Quiet, within};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
-use crate::ws::liveness::{Beat, Liveness, ping};
+use crate::ws::liveness::{Beat, Heartbeat, ping};
 use crate::ws::socket::{CLOSE_TIMEOUT, answer_close, classify, close, tune};
 
 /// `GET /ws` (Origin rule and connection slot: [`Admitted`]): upgrades, then bridges.
@@ -113,24 +122,30 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
     let metrics = shared.registry.metrics();
     metrics.upstream_connected(connecting.elapsed());
     let mut bridge = Bridge::new(socket, upstream, link, session, &shared);
-    // Made once per session, not once per message: a fresh `cancelled()` locks the shutdown
-    // token's waiter list on every pass of the loop (the idle timer lives in `Bridge`).
-    let stop = shared.session_shutdown();
-    let shutdown = stop.cancelled();
-    tokio::pin!(shutdown);
     let end = loop {
-        let flow = tokio::select! {
-            msg = bridge.socket.recv() => bridge.on_client(msg).await,
-            ready = bridge.upstream.readable() => bridge.on_upstream(ready).await,
-            beat = bridge.liveness.due() => bridge.on_tick(Tick::Beat(beat)).await,
-            () = &mut bridge.idle_timer => bridge.on_tick(Tick::Idle).await,
-            () = &mut shutdown => bridge.on_tick(Tick::Shutdown).await,
+        let flow = match std::future::poll_fn(|cx| bridge.poll_event(cx)).await {
+            Event::Client(msg) => bridge.on_client(msg).await,
+            Event::Upstream(ready) => bridge.on_upstream(ready).await,
+            Event::Tick => bridge.on_tick().await,
+            Event::Shutdown => End::shutting_down().into(),
         };
         if let Flow::End(end) = flow {
             break end;
         }
     };
     bridge.finish(end).await;
+}
+
+/// What woke a session.
+enum Event {
+    /// A message (or error, or the end) from the client.
+    Client(Option<Result<Message, axum::Error>>),
+    /// The upstream is readable (or failed).
+    Upstream(io::Result<()>),
+    /// The session's timer fired: see [`Bridge::on_tick`].
+    Tick,
+    /// The server is shutting down.
+    Shutdown,
 }
 
 /// What a session does after an event: go on, or end.
@@ -185,14 +200,6 @@ impl From<End> for Flow {
     }
 }
 
-/// The timers' events: a ping due (or the peer silent), the idle timer, shutdown.
-#[derive(Debug)]
-enum Tick {
-    Beat(Beat),
-    Idle,
-    Shutdown,
-}
-
 /// The one way a session ends: its reason recorded, then the client told.
 async fn farewell(socket: &mut WebSocket, session: &mut Session, end: End) {
     session.set_reason(end.reason);
@@ -217,13 +224,23 @@ struct Bridge<'a> {
     batch: Vec<Message>,
     idle: Duration,
     write_timeout: Duration,
-    idle_deadline: Instant,
-    /// Fires at the idle deadline as it was when last armed; moved only when it fires early,
-    /// so a message costs a plain store, not a timer registration.
-    idle_timer: Pin<Box<Sleep>>,
-    liveness: Liveness,
+    /// When data last went either way: the idle deadline is `idle` after it.
+    active: Instant,
+    heartbeat: Heartbeat,
+    /// The one timer: at the earliest of the idle deadline and the heartbeat's next check as
+    /// they were when it was armed; moved only when it fires, so a message costs plain stores,
+    /// not a timer registration.
+    timer: Pin<Box<Sleep>>,
+    /// This session's shutdown signal (a child token: its waiter list is the session's own).
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Polls `timer` and `shutdown` only when one of them woke the task.
+    quiet: Quiet,
+    /// Which socket [`Bridge::poll_event`] polls first: the one that did not bring the last
+    /// event, so a busy side cannot starve the other, and in the usual ping-pong the socket
+    /// polled first is the one that is ready.
+    client_first: bool,
     /// When the oldest message not yet answered went upstream: the round trip's start.
-    awaiting: Option<std::time::Instant>,
+    awaiting: Option<Instant>,
 }
 
 impl<'a> Bridge<'a> {
@@ -236,7 +253,9 @@ impl<'a> Bridge<'a> {
     ) -> Self {
         let config = &shared.config;
         let idle = config.idle_timeout();
-        let idle_deadline = Instant::now() + idle;
+        let now = Instant::now();
+        let heartbeat = Heartbeat::new(config.ping_interval(), now);
+        let timer = tokio::time::sleep_until(heartbeat.next_check().min(now + idle));
         Bridge {
             shared,
             socket,
@@ -248,16 +267,45 @@ impl<'a> Bridge<'a> {
             batch: Vec::new(),
             idle,
             write_timeout: config.write_timeout(),
-            idle_deadline,
-            idle_timer: Box::pin(tokio::time::sleep_until(idle_deadline)),
-            liveness: Liveness::new(config.ping_interval()),
+            active: now,
+            heartbeat,
+            timer: Box::pin(timer),
+            shutdown: Box::pin(shared.session_shutdown().cancelled_owned()),
+            quiet: Quiet::default(),
+            client_first: true,
             awaiting: None,
         }
     }
 
+    /// The next event: a socket's (the one that did not bring the last event first), else the
+    /// timer's or shutdown's if one of them woke the task.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        let first = self.client_first;
+        for client in [first, !first] {
+            let event = if client {
+                self.socket.poll_next_unpin(cx).map(Event::Client)
+            } else {
+                self.upstream.poll_read_ready(cx).map(Event::Upstream)
+            };
+            if event.is_ready() {
+                self.client_first = !client;
+                return event;
+            }
+        }
+        let (timer, shutdown) = (&mut self.timer, &mut self.shutdown);
+        self.quiet.poll(cx, |cx| {
+            if shutdown.as_mut().poll(cx).is_ready() {
+                Poll::Ready(Event::Shutdown)
+            } else {
+                timer.as_mut().poll(cx).map(|()| Event::Tick)
+            }
+        })
+    }
+
     /// A message (or error, or the end) from the client: data goes upstream as a line.
     async fn on_client(&mut self, msg: Option<Result<Message, axum::Error>>) -> Flow {
-        self.liveness.heard();
+        let now = Instant::now();
+        self.heartbeat.heard(now);
         let data: &[u8] = match &msg {
             Some(Ok(Message::Text(text))) => {
                 self.line.clear();
@@ -288,14 +336,13 @@ impl<'a> Bridge<'a> {
             }
             None => return End::quietly("client went away").into(),
         };
-        self.idle_deadline = Instant::now() + self.idle;
+        self.active = now;
         if data.is_empty() {
             return Flow::Continue;
         }
-        let write = self.upstream.write_all(data);
-        match tokio::time::timeout(self.write_timeout, write).await {
+        match within(self.write_timeout, self.upstream.write_all(data)).await {
             Ok(Ok(())) => {
-                self.awaiting.get_or_insert_with(std::time::Instant::now);
+                self.awaiting.get_or_insert(now);
                 Flow::Continue
             }
             Ok(Err(err)) => {
@@ -321,12 +368,13 @@ impl<'a> Bridge<'a> {
             Err(err) => Err(err),
         };
         if !self.batch.is_empty() {
+            let now = Instant::now();
             if let Some(sent) = self.awaiting.take() {
-                self.shared.registry.metrics().round_trip(sent);
+                self.shared.registry.metrics().round_trip(now - sent);
             }
-            self.idle_deadline = Instant::now() + self.idle;
+            self.active = now;
             let send = send_batch(&mut self.socket, &self.session, &mut self.batch);
-            match tokio::time::timeout(self.write_timeout, send).await {
+            match within(self.write_timeout, send).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => return End::quietly(format!("client went away: {err}")).into(),
                 Err(_) => {
@@ -355,27 +403,26 @@ impl<'a> Bridge<'a> {
         }
     }
 
-    /// A timer fired: ping (or drop a silent peer), end an idle session, or shut down.
-    async fn on_tick(&mut self, tick: Tick) -> Flow {
-        match tick {
-            Tick::Beat(Beat::Silent) => End::quietly("peer stopped answering pings").into(),
-            Tick::Beat(Beat::Ping) => {
-                if ping(&mut self.socket, self.write_timeout).await {
-                    Flow::Continue
-                } else {
-                    End::quietly("client went away").into()
-                }
-            }
-            Tick::Idle if self.idle_deadline > Instant::now() => {
-                self.idle_timer.as_mut().reset(self.idle_deadline);
-                Flow::Continue
-            }
-            Tick::Idle => {
-                let why = format!("idle for {}s", self.idle.as_secs());
-                End::closing(close_code::GOING_AWAY, why).into()
-            }
-            Tick::Shutdown => End::shutting_down().into(),
+    /// The timer fired: drop a silent peer, end an idle session, or ping; then re-arm the
+    /// timer at the next deadline.
+    async fn on_tick(&mut self) -> Flow {
+        let now = Instant::now();
+        let beat = self.heartbeat.check(now);
+        if beat == Some(Beat::Silent) {
+            return End::quietly("peer stopped answering pings").into();
         }
+        let idle_at = self.active + self.idle;
+        if now >= idle_at {
+            let why = format!("idle for {}s", self.idle.as_secs());
+            return End::closing(close_code::GOING_AWAY, why).into();
+        }
+        if beat == Some(Beat::Ping) && !ping(&mut self.socket, self.write_timeout).await {
+            return End::quietly("client went away").into();
+        }
+        let next = self.heartbeat.next_check().min(idle_at);
+        self.timer.as_mut().reset(next);
+        self.quiet.rearmed();
+        Flow::Continue
     }
 
     /// Ends the session as `end` says, then tells the upstream we are done: it sees a clean

@@ -18,15 +18,62 @@ pub(crate) enum Beat {
     Silent,
 }
 
-/// The ping timer and the silence deadline of one WebSocket.
+/// The ping schedule and the silence deadline of one WebSocket, as clock checks: no timer of
+/// its own, so a session that already has one (the bridge's) arms it at
+/// [`Heartbeat::next_check`] and asks [`Heartbeat::check`] when it fires.
+#[derive(Debug)]
+pub(crate) struct Heartbeat {
+    every: Duration,
+    last_heard: Instant,
+    next_ping: Instant,
+}
+
+impl Heartbeat {
+    /// Pings every `every` from `now`; silent for `2 × every` is dead.
+    pub(crate) fn new(every: Duration, now: Instant) -> Self {
+        Heartbeat {
+            every,
+            last_heard: now,
+            next_ping: now + every,
+        }
+    }
+
+    /// The peer sent something (data, pong, ping) at `now`: it is alive. A plain store, as it
+    /// runs on every message.
+    pub(crate) fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+    }
+
+    /// When [`Heartbeat::check`] may next find something: a ping due, or the silence deadline.
+    pub(crate) fn next_check(&self) -> Instant {
+        self.next_ping.min(self.silent_at())
+    }
+
+    /// What is due at `now`: the peer silent for two intervals, a ping (the next one is then
+    /// scheduled an interval later), or nothing.
+    pub(crate) fn check(&mut self, now: Instant) -> Option<Beat> {
+        if now >= self.silent_at() {
+            return Some(Beat::Silent);
+        }
+        if now < self.next_ping {
+            return None;
+        }
+        self.next_ping = (self.next_ping + self.every).max(now);
+        Some(Beat::Ping)
+    }
+
+    fn silent_at(&self) -> Instant {
+        self.last_heard + self.every * 2
+    }
+}
+
+/// A [`Heartbeat`] with its own timer, for a session with no other (the monitor feed).
 ///
 /// One timer for the whole session, re-armed only when it fires: [`Liveness::heard`] runs on
 /// every message and must stay a plain store.
 #[derive(Debug)]
 pub(crate) struct Liveness {
-    every: Duration,
-    last_heard: Instant,
-    next_ping: Instant,
+    beat: Heartbeat,
     timer: std::pin::Pin<Box<Sleep>>,
 }
 
@@ -35,34 +82,24 @@ impl Liveness {
     pub(crate) fn new(every: Duration) -> Self {
         let now = Instant::now();
         Liveness {
-            every,
-            last_heard: now,
-            next_ping: now + every,
+            beat: Heartbeat::new(every, now),
             timer: Box::pin(tokio::time::sleep_until(now + every)),
         }
     }
 
     /// The peer sent something (data, pong, ping): it is alive.
     pub(crate) fn heard(&mut self) {
-        self.last_heard = Instant::now();
+        self.beat.heard(Instant::now());
     }
 
     /// Waits until a ping is due or the peer counts as gone. Cancel-safe (for `select!`).
     pub(crate) async fn due(&mut self) -> Beat {
         loop {
             self.timer.as_mut().await;
-            let now = Instant::now();
-            let deadline = self.last_heard + self.every * 2;
-            if now >= deadline {
-                return Beat::Silent;
-            }
-            let ping = now >= self.next_ping;
-            if ping {
-                self.next_ping = (self.next_ping + self.every).max(now);
-            }
-            self.timer.as_mut().reset(self.next_ping.min(deadline));
-            if ping {
-                return Beat::Ping;
+            let beat = self.beat.check(Instant::now());
+            self.timer.as_mut().reset(self.beat.next_check());
+            if let Some(beat) = beat {
+                return beat;
             }
         }
     }

@@ -1,0 +1,141 @@
+//! What a session waits on besides its sockets, made cheap per message: [`Quiet`] polls the
+//! rarely-ready futures (a timer, shutdown) only when one of them woke the task, and
+//! [`within`] arms a write's timeout only when the write cannot finish at once.
+//!
+//! Why: a session loop is woken once or twice per message by its sockets. Polling every
+//! future it waits on at each wake-up re-registers each one's waker (a shutdown token's poll
+//! takes two locks), and a timeout around each write reads the clock and builds a timer that
+//! is dropped unused: together a sizeable part of a bridge's user-space CPU per message.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use tokio::time::error::Elapsed;
+
+/// Rarely-ready futures polled with a waker of their own, which notes that one of them fired
+/// before waking the task. A wake-up they did not cause polls none of them.
+#[derive(Debug)]
+pub struct Quiet {
+    flag: Arc<Flag>,
+    /// Wakes `flag`'s task after setting `fired`.
+    waker: Waker,
+    /// The task waker last handed to `flag` (a task's waker does not change, so this is
+    /// normally stored once).
+    task: Option<Waker>,
+    /// Poll at the next chance even if nothing fired: a future was (re)armed and has no
+    /// waker yet.
+    armed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Flag {
+    fired: AtomicBool,
+    /// The task to wake. Kept, not taken, by a wake-up (unlike an `AtomicWaker`), so the
+    /// task registers it once; locked only then and when a quiet future fires.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = task.as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+impl Default for Quiet {
+    fn default() -> Self {
+        let flag = Arc::new(Flag::default());
+        Quiet {
+            waker: Waker::from(Arc::clone(&flag)),
+            flag,
+            task: None,
+            armed: true,
+        }
+    }
+}
+
+impl Quiet {
+    /// Runs `poll` (which polls the quiet futures with the context it is given) when one of
+    /// them woke the task or [`Quiet::rearmed`] asked for it; `Pending` otherwise.
+    pub fn poll<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<R>,
+    ) -> Poll<R> {
+        if !self.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+            let mut task = self
+                .flag
+                .task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *task = Some(cx.waker().clone());
+            self.task = Some(cx.waker().clone());
+        }
+        // A plain load first: the swap's locked instruction only when something fired.
+        let fired = self.flag.fired.load(Ordering::Acquire)
+            && self.flag.fired.swap(false, Ordering::AcqRel);
+        if !(fired || std::mem::take(&mut self.armed)) {
+            return Poll::Pending;
+        }
+        poll(&mut Context::from_waker(&self.waker))
+    }
+
+    /// A quiet future was reset (a timer moved) and must be polled once to register again.
+    pub fn rearmed(&mut self) {
+        self.armed = true;
+    }
+}
+
+/// `fut`, given at most `limit`. It is polled once first, and the timer armed only if it is
+/// not done then: a write to a socket with room, the usual case, costs no timer at all.
+pub async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => tokio::time::timeout(limit, fut).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_wakes_the_task_each_time_it_fires_and_is_polled_only_then() {
+        let mut quiet = Quiet::default();
+        let mut sleep = Box::pin(tokio::time::sleep(Duration::from_secs(5)));
+        let mut polls = 0;
+        for round in 1..=3 {
+            std::future::poll_fn(|cx| {
+                quiet.poll(cx, |cx| {
+                    polls += 1;
+                    sleep.as_mut().poll(cx)
+                })
+            })
+            .await;
+            // Once to register, once when it fired.
+            assert_eq!(polls, 2 * round);
+            let next = sleep.deadline() + Duration::from_secs(5);
+            sleep.as_mut().reset(next);
+            quiet.rearmed();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_cannot_finish_times_out() {
+        let pending = std::future::pending::<()>();
+        assert!(within(Duration::from_secs(1), pending).await.is_err());
+        assert_eq!(within(Duration::from_secs(1), async { 7 }).await, Ok(7));
+    }
+}
