@@ -1,11 +1,12 @@
-//! What a session waits on besides its sockets, made cheap per message: [`Quiet`] polls the
-//! rarely-ready futures (a timer, shutdown) only when one of them woke the task, and
-//! [`within`] arms a write's timeout only when the write cannot finish at once.
+//! Waiting made cheap per message: a [`Gate`] polls what it guards (a socket, or a timer and
+//! shutdown) only when that woke the task, and [`within`] arms a write's timeout only when
+//! the write cannot finish at once.
 //!
 //! Why: a session loop is woken once or twice per message by its sockets. Polling every
-//! future it waits on at each wake-up re-registers each one's waker (a shutdown token's poll
-//! takes two locks), and a timeout around each write reads the clock and builds a timer that
-//! is dropped unused: together a sizeable part of a bridge's user-space CPU per message.
+//! future it waits on at each wake-up re-registers each one's waker (a pending socket read
+//! takes a lock, and a WebSocket's also clears a read buffer; a shutdown token's poll takes
+//! two locks), and a timeout around each write reads the clock and builds a timer that is
+//! dropped unused: together a sizeable part of a bridge's user-space CPU per message.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,18 +16,18 @@ use std::time::Duration;
 
 use tokio::time::error::Elapsed;
 
-/// Rarely-ready futures polled with a waker of their own, which notes that one of them fired
-/// before waking the task. A wake-up they did not cause polls none of them.
+/// Futures polled with a waker of their own, which notes that one of them fired before
+/// waking the task: a wake-up they did not cause polls none of them. They are polled again
+/// after they were ready (what made them ready is consumed, so they must register again).
 #[derive(Debug)]
-pub struct Quiet {
+pub struct Gate {
     flag: Arc<Flag>,
     /// Wakes `flag`'s task after setting `fired`.
     waker: Waker,
     /// The task waker last handed to `flag` (a task's waker does not change, so this is
     /// normally stored once).
     task: Option<Waker>,
-    /// Poll at the next chance even if nothing fired: a future was (re)armed and has no
-    /// waker yet.
+    /// Poll at the next chance even if nothing fired: never polled yet, or ready last time.
     armed: bool,
 }
 
@@ -34,7 +35,7 @@ pub struct Quiet {
 struct Flag {
     fired: AtomicBool,
     /// The task to wake. Kept, not taken, by a wake-up (unlike an `AtomicWaker`), so the
-    /// task registers it once; locked only then and when a quiet future fires.
+    /// task registers it once; locked only then and when a guarded future fires.
     task: Mutex<Option<Waker>>,
 }
 
@@ -52,10 +53,10 @@ impl Wake for Flag {
     }
 }
 
-impl Default for Quiet {
+impl Default for Gate {
     fn default() -> Self {
         let flag = Arc::new(Flag::default());
-        Quiet {
+        Gate {
             waker: Waker::from(Arc::clone(&flag)),
             flag,
             task: None,
@@ -64,9 +65,10 @@ impl Default for Quiet {
     }
 }
 
-impl Quiet {
-    /// Runs `poll` (which polls the quiet futures with the context it is given) when one of
-    /// them woke the task or [`Quiet::rearmed`] asked for it; `Pending` otherwise.
+impl Gate {
+    /// Runs `poll` (which polls the guarded futures with the context it is given) when one of
+    /// them woke the task or was ready last time (or this is the first poll); `Pending`
+    /// otherwise. A future reset after it was ready (a timer moved) is thus polled again.
     pub fn poll<R>(
         &mut self,
         cx: &mut Context<'_>,
@@ -87,12 +89,9 @@ impl Quiet {
         if !(fired || std::mem::take(&mut self.armed)) {
             return Poll::Pending;
         }
-        poll(&mut Context::from_waker(&self.waker))
-    }
-
-    /// A quiet future was reset (a timer moved) and must be polled once to register again.
-    pub fn rearmed(&mut self) {
-        self.armed = true;
+        let polled = poll(&mut Context::from_waker(&self.waker));
+        self.armed = polled.is_ready();
+        polled
     }
 }
 
@@ -113,12 +112,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_timer_wakes_the_task_each_time_it_fires_and_is_polled_only_then() {
-        let mut quiet = Quiet::default();
+        let mut gate = Gate::default();
         let mut sleep = Box::pin(tokio::time::sleep(Duration::from_secs(5)));
         let mut polls = 0;
         for round in 1..=3 {
             std::future::poll_fn(|cx| {
-                quiet.poll(cx, |cx| {
+                gate.poll(cx, |cx| {
                     polls += 1;
                     sleep.as_mut().poll(cx)
                 })
@@ -128,7 +127,6 @@ mod tests {
             assert_eq!(polls, 2 * round);
             let next = sleep.deadline() + Duration::from_secs(5);
             sleep.as_mut().reset(next);
-            quiet.rearmed();
         }
     }
 

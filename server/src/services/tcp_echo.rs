@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::clock::stamp_now;
 use crate::net::listen::accept_loop;
 use crate::net::read::{ReadNow, read_now, with_read_buf};
-use crate::net::wake::{Quiet, within};
+use crate::net::wake::{Gate, within};
 use crate::registry::Session;
 use crate::state::Shared;
 
@@ -45,7 +45,7 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
     let stop = shared.session_shutdown();
     let shutdown = stop.cancelled();
     tokio::pin!(shutdown);
-    let mut quiet = Quiet::default();
+    let mut quiet = Gate::default();
     loop {
         // Per message only the socket is polled; shutdown when it woke the task.
         let ready = std::future::poll_fn(|cx| match stream.poll_read_ready(cx) {

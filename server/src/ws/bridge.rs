@@ -37,7 +37,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
 use crate::net::relay::drain_lines;
 use crate::net::upstream::connect_upstream;
-use crate::net::wake::{Quiet, within};
+use crate::net::wake::{Gate, within};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
 use crate::ws::liveness::{Beat, Heartbeat, ping};
@@ -233,8 +233,11 @@ struct Bridge<'a> {
     timer: Pin<Box<Sleep>>,
     /// This session's shutdown signal (a child token: its waiter list is the session's own).
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
-    /// Polls `timer` and `shutdown` only when one of them woke the task.
-    quiet: Quiet,
+    /// Each socket, and `timer` with `shutdown`, polled only when it woke the task (or was
+    /// ready last time): a wake-up for one socket does not poll the other.
+    client_gate: Gate,
+    upstream_gate: Gate,
+    quiet: Gate,
     /// Which socket [`Bridge::poll_event`] polls first: the one that did not bring the last
     /// event, so a busy side cannot starve the other, and in the usual ping-pong the socket
     /// polled first is the one that is ready.
@@ -271,21 +274,27 @@ impl<'a> Bridge<'a> {
             heartbeat,
             timer: Box::pin(timer),
             shutdown: Box::pin(shared.session_shutdown().cancelled_owned()),
-            quiet: Quiet::default(),
+            client_gate: Gate::default(),
+            upstream_gate: Gate::default(),
+            quiet: Gate::default(),
             client_first: true,
             awaiting: None,
         }
     }
 
     /// The next event: a socket's (the one that did not bring the last event first), else the
-    /// timer's or shutdown's if one of them woke the task.
+    /// timer's or shutdown's; each polled only if it woke the task or was ready last time.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         let first = self.client_first;
         for client in [first, !first] {
             let event = if client {
-                self.socket.poll_next_unpin(cx).map(Event::Client)
+                let socket = &mut self.socket;
+                let next = |cx: &mut Context<'_>| socket.poll_next_unpin(cx);
+                self.client_gate.poll(cx, next).map(Event::Client)
             } else {
-                self.upstream.poll_read_ready(cx).map(Event::Upstream)
+                let upstream = &self.upstream;
+                let ready = |cx: &mut Context<'_>| upstream.poll_read_ready(cx);
+                self.upstream_gate.poll(cx, ready).map(Event::Upstream)
             };
             if event.is_ready() {
                 self.client_first = !client;
@@ -420,8 +429,8 @@ impl<'a> Bridge<'a> {
             return End::quietly("client went away").into();
         }
         let next = self.heartbeat.next_check().min(idle_at);
+        // The gate polls the timer again: it was ready last time.
         self.timer.as_mut().reset(next);
-        self.quiet.rearmed();
         Flow::Continue
     }
 
