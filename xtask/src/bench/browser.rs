@@ -13,29 +13,33 @@ use serde_json::{Value, json};
 
 use crate::tools;
 
-/// A fresh headless Chromium (1280×800), recording Chromium's `devtools.timeline` trace into
-/// chromedriver's performance log ([`Session::trace_events`]); [`Session::close`] ends it.
+/// A fresh headless Chromium (1280×800), recording Chromium's trace into chromedriver's
+/// performance log if asked ([`Session::trace_events`]); [`Session::close`] ends it.
 pub struct Session {
     client: Client,
 }
 
 impl Session {
-    /// Opens a session on the chromedriver listening on `driver` (loopback).
-    pub async fn open(driver: u16) -> Result<Session> {
-        let caps = json!({
+    /// Opens a session on the chromedriver listening on `driver` (loopback); with `traced`,
+    /// Chromium's `devtools.timeline` trace is recorded for [`Session::trace_events`] (which
+    /// costs the page some time per event, so only the sessions that read it record it).
+    pub async fn open(driver: u16, traced: bool) -> Result<Session> {
+        let mut caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": tools::CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                          "--disable-gpu", "--window-size=1280,800"],
-                "perfLoggingPrefs": {
-                    "enableNetwork": false,
-                    "enablePage": false,
-                    "traceCategories": "devtools.timeline,disabled-by-default-devtools.timeline",
-                },
             },
-            "goog:loggingPrefs": { "performance": "ALL" },
         });
+        if traced {
+            caps["goog:chromeOptions"]["perfLoggingPrefs"] = json!({
+                "enableNetwork": false,
+                "enablePage": false,
+                "traceCategories": "devtools.timeline,disabled-by-default-devtools.timeline",
+            });
+            caps["goog:loggingPrefs"] = json!({ "performance": "ALL" });
+        }
         let Value::Object(caps) = caps else {
             bail!("capabilities are not a JSON object");
         };

@@ -85,7 +85,7 @@ pub fn serve(ctx: &Ctx) -> Result<FloorServer> {
 
 /// The floor page's main-thread figures for `n` messages, in a fresh Chromium.
 pub async fn measure(driver: u16, url: &str, n: usize) -> Result<Value> {
-    let s = Session::open(driver).await?;
+    let s = Session::open(driver, true).await?;
     let measured = async {
         s.goto(url).await?;
         if s.script(OPEN_SCRIPT, vec![]).await? != json!(true) {
