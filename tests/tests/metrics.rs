@@ -90,12 +90,15 @@ async fn metrics_count_sessions_bytes_and_refusals() {
     let server = start_server_with(|c| c.instance = Some("m1".into())).await;
     let _traffic = drive(&server).await;
     let http = server.addrs.http[0];
-    let text = wait_for_sample(
+    wait_for_sample(
         http,
         r#"socklab_sessions_open{instance="m1",kind="tcp"}"#,
         2.0,
     )
     .await;
+    // The monitor's subscriber is counted by the server's task for the upgraded connection,
+    // a moment after the client's handshake is done.
+    let text = wait_for_sample(http, r#"socklab_monitor_subscribers{instance="m1"}"#, 1.0).await;
     for line in [
         r#"socklab_sessions_open{instance="m1",kind="ws"} 1"#,
         // "hi\n" from the TCP client, "hello\n" from the bridge's upstream connection.
