@@ -81,7 +81,10 @@ impl Session {
     pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
         let body = json!({ "cmd": cmd, "params": params });
         self.client
-            .issue_cmd(CdpExecute(body))
+            .issue_cmd(Chromedriver {
+                path: "goog/cdp/execute",
+                body,
+            })
             .await
             .with_context(|| format!("chromedriver: CDP {cmd}"))
     }
@@ -102,7 +105,10 @@ impl Session {
     pub async fn trace_events(&self) -> Result<Vec<Value>> {
         let log = self
             .client
-            .issue_cmd(GetLog("performance"))
+            .issue_cmd(Chromedriver {
+                path: "se/log",
+                body: json!({ "type": "performance" }),
+            })
             .await
             .context("chromedriver: reading the performance log")?;
         Ok(log
@@ -123,43 +129,25 @@ impl Session {
     }
 }
 
-/// chromedriver's `POST /session/{id}/goog/cdp/execute` with a `{cmd, params}` body.
+/// One of chromedriver's own `POST /session/{id}/PATH` commands with a JSON body:
+/// `goog/cdp/execute` (`{cmd, params}`) and `se/log` (`{type}`: one log's new entries).
 #[derive(Debug)]
-struct CdpExecute(Value);
-
-impl WebDriverCompatibleCommand for CdpExecute {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        let session = session_id.unwrap_or_default();
-        base_url.join(&format!("session/{session}/goog/cdp/execute"))
-    }
-
-    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(self.0.to_string()))
-    }
+struct Chromedriver {
+    path: &'static str,
+    body: Value,
 }
 
-/// chromedriver's `POST /session/{id}/se/log` with a `{type}` body: one log's new entries.
-#[derive(Debug)]
-struct GetLog(&'static str);
-
-impl WebDriverCompatibleCommand for GetLog {
+impl WebDriverCompatibleCommand for Chromedriver {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         let session = session_id.unwrap_or_default();
-        base_url.join(&format!("session/{session}/se/log"))
+        base_url.join(&format!("session/{session}/{}", self.path))
     }
 
     fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({ "type": self.0 }).to_string()),
-        )
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }

@@ -16,9 +16,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::browser::Session;
-use super::ctx::{Ctx, server_flags};
+use super::ctx::Ctx;
 use super::lone::{lone_section_ctx, write_lone_section};
-use super::page_drive::{OPEN_SCRIPT, PAGE_SCRIPT, PAUSE_MS, delta, drive};
+use super::page_drive::{PAUSE_MS, delta, drive, open_page, serve_dir, warm_up};
 use super::page_floor;
 use super::procs::{Proc, free_port, local, wait_port};
 use super::stats::{f, median, ratio_text};
@@ -127,23 +127,13 @@ fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
             bail!("{tool} is missing (cargo xtask tools installs it)");
         }
     }
-    let (tcp, http) = (free_port()?, free_port()?);
-    let mut server = ctx.command(&ctx.bins.server);
-    server
-        .args(["--tcp", &local(tcp).to_string(), "--http"])
-        .arg(local(http).to_string())
-        .args(server_flags(&ctx.bins.server))
-        .arg("--static-dir")
-        .arg(dist())
-        .env("RUST_LOG", "warn");
-    let mut server = Proc::spawn("page-server", server, &ctx.log_dir)?;
-    wait_port(&mut server, http)?;
+    let page = serve_dir(ctx, "page-server", &dist())?;
     let driver_port = free_port()?;
     let mut driver = command(tools::CHROMEDRIVER);
     driver.arg(format!("--port={driver_port}"));
     let mut driver = Proc::spawn("chromedriver", driver, &ctx.log_dir)?;
     wait_port(&mut driver, driver_port)?;
-    let url = format!("http://{}/", local(http));
+    let url = page.url.as_str();
     let n = if ctx.plan.quick {
         MESSAGES_QUICK
     } else {
@@ -153,17 +143,17 @@ fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
         .enable_all()
         .build()
         .context("cannot start a tokio runtime for the WebDriver client")?;
-    let echo = local(tcp);
+    let echo = local(page.tcp);
     let floor = page_floor::serve(ctx)?;
     runtime.block_on(async {
-        let paint = first_paint(ctx, driver_port, &url).await?;
+        let paint = first_paint(ctx, driver_port, url).await?;
         let s = Session::open(driver_port, true).await?;
-        let rtt = round_trips(&s, &url, n).await;
+        let rtt = round_trips(&s, url, n).await;
         s.close().await;
         let mut rtt = rtt?;
         // The bursts in a session of their own, without the trace's cost per event.
         let s = Session::open(driver_port, false).await?;
-        let burst = bursts(&s, &url, echo, ctx.plan.quick).await;
+        let burst = bursts(&s, url, echo, ctx.plan.quick).await;
         s.close().await;
         rtt["bursts"] = burst?;
         rtt["floor"] = page_floor::measure(driver_port, &floor.url, n)
@@ -201,17 +191,9 @@ const READ_PROBE: &str = "arguments[arguments.length - 1](window.__probe());";
 /// 1 s with `--quick`). Keystrokes go in through CDP `Input.dispatchKeyEvent` (the browser's
 /// own input path) every 100 ms while each burst runs.
 async fn bursts(s: &Session, url: &str, echo: SocketAddr, quick: bool) -> Result<Value> {
-    s.goto(url).await?;
-    if s.script(OPEN_SCRIPT, vec![]).await? != json!(true) {
-        bail!("the page's bridge did not open within 20 s");
-    }
+    open_page(s, url).await?;
     // Warm, as the round trips' tab was: messages run the monitor's and the cards' code.
-    let warm = s
-        .script(PAGE_SCRIPT, vec![json!(MESSAGES_QUICK), json!(PAUSE_MS)])
-        .await?;
-    if !warm.is_number() {
-        bail!("the messages before the bursts failed: {warm}");
-    }
+    warm_up(s, MESSAGES_QUICK).await?;
     let flood = burst(s, move || flood_client(echo, 10_000)).await?;
     let seconds = if quick { 1 } else { 3 };
     let chat = burst(s, move || chat_clients(echo, 200, 10, seconds)).await?;
@@ -377,10 +359,7 @@ ws.onerror = () => done(null);
 
 /// Page RTT vs raw JavaScript RTT, and main-thread time per echoed message.
 async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
-    s.goto(url).await?;
-    if s.script(OPEN_SCRIPT, vec![]).await? != json!(true) {
-        bail!("the page's bridge did not open within 20 s");
-    }
+    open_page(s, url).await?;
     let raw_before = raw_rtts(s, n).await?;
     let page = drive(s, n).await?;
     let idle = idle_metrics(s, page.wall).await?;

@@ -1,22 +1,76 @@
-//! Typing into a page and measuring its main thread meanwhile: the driving scripts and the
-//! measurement, shared by the page section (`page`) and its floor (`page_floor`).
+//! Serving a page, opening it and typing into it while measuring its main thread: shared by
+//! the page section (`page`) and its floor (`page_floor`).
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
 use super::browser::Session;
+use super::ctx::{Ctx, server_flags};
+use super::procs::{Proc, free_port, local, wait_port};
 use super::trace;
 
 /// Messages typed before the measured ones.
-pub const WARM_UP: usize = 3;
+const WARM_UP: usize = 3;
 /// The pause between two messages, in ms.
 pub const PAUSE_MS: u32 = 30;
 
+/// A socklab server (release build, ports of its own) serving `dir` as its page; dropped, it
+/// stops.
+pub struct Served {
+    _server: Proc,
+    /// Its TCP echo's port.
+    pub tcp: u16,
+    /// The page's URL.
+    pub url: String,
+}
+
+/// Starts a server (logged as `name`) whose page is `dir`, and waits for its HTTP port.
+pub fn serve_dir(ctx: &Ctx, name: &str, dir: &Path) -> Result<Served> {
+    let (tcp, http) = (free_port()?, free_port()?);
+    let mut server = ctx.command(&ctx.bins.server);
+    server
+        .args(["--tcp", &local(tcp).to_string(), "--http"])
+        .arg(local(http).to_string())
+        .args(server_flags(&ctx.bins.server))
+        .arg("--static-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn");
+    let mut server = Proc::spawn(name, server, &ctx.log_dir)?;
+    wait_port(&mut server, http)?;
+    Ok(Served {
+        _server: server,
+        tcp,
+        url: format!("http://{}/", local(http)),
+    })
+}
+
+/// Opens the page at `url` in `s` and waits until its WebSocket is open ([`OPEN_SCRIPT`]).
+pub async fn open_page(s: &Session, url: &str) -> Result<()> {
+    s.goto(url).await?;
+    if s.script(OPEN_SCRIPT, vec![]).await? != json!(true) {
+        bail!("the page at {url} did not open its WebSocket within 20 s");
+    }
+    Ok(())
+}
+
+/// Types `n` messages that are not measured: the first ones a page handles also pay for
+/// compiling and warming its code on that path.
+pub async fn warm_up(s: &Session, n: usize) -> Result<()> {
+    let warm = s
+        .script(PAGE_SCRIPT, vec![json!(n), json!(PAUSE_MS)])
+        .await?;
+    if !warm.is_number() {
+        bail!("the warm-up messages failed: {warm}");
+    }
+    Ok(())
+}
+
 /// Waits until the page's bridge is open.
-pub const OPEN_SCRIPT: &str = r#"
+const OPEN_SCRIPT: &str = r#"
 const done = arguments[arguments.length - 1];
 const t0 = performance.now();
 (function wait() {
@@ -92,14 +146,7 @@ impl Driven {
 /// Types [`WARM_UP`] and then `n` messages into the page open in `s` ([`PAGE_SCRIPT`]) and
 /// measures its main thread during the `n`; reads the session's trace, so once per session.
 pub async fn drive(s: &Session, n: usize) -> Result<Driven> {
-    // A few messages first, not measured: the first ones also pay for compiling and warming
-    // the page's code on that path.
-    let warm = s
-        .script(PAGE_SCRIPT, vec![json!(WARM_UP), json!(PAUSE_MS)])
-        .await?;
-    if !warm.is_number() {
-        bail!("the warm-up messages failed: {warm}");
-    }
+    warm_up(s, WARM_UP).await?;
     s.cdp("Performance.enable", json!({})).await?;
     let before = s.metrics().await?;
     let started = Instant::now();

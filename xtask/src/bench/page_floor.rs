@@ -6,13 +6,12 @@
 
 use std::fs;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use super::browser::Session;
-use super::ctx::{Ctx, server_flags};
-use super::page_drive::{OPEN_SCRIPT, drive};
-use super::procs::{Proc, free_port, local, wait_port};
+use super::ctx::Ctx;
+use super::page_drive::{Served, drive, open_page, serve_dir};
 
 /// The minimal page: the ids and data attributes `PAGE_SCRIPT` and `OPEN_SCRIPT` use.
 const FLOOR_PAGE: &str = r#"<!doctype html>
@@ -54,43 +53,20 @@ input.addEventListener('keydown', (e) => {
 </body></html>
 "#;
 
-/// A server (its own ports) serving only [`FLOOR_PAGE`]; dropped, it stops.
-pub struct FloorServer {
-    _server: Proc,
-    pub url: String,
-}
-
 /// Writes the floor page under the run's logs and serves it.
-pub fn serve(ctx: &Ctx) -> Result<FloorServer> {
+pub fn serve(ctx: &Ctx) -> Result<Served> {
     let dir = ctx.log_dir.join("floor-page");
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let page = dir.join("index.html");
     fs::write(&page, FLOOR_PAGE).with_context(|| format!("writing {}", page.display()))?;
-    let (tcp, http) = (free_port()?, free_port()?);
-    let mut server = ctx.command(&ctx.bins.server);
-    server
-        .args(["--tcp", &local(tcp).to_string(), "--http"])
-        .arg(local(http).to_string())
-        .args(server_flags(&ctx.bins.server))
-        .arg("--static-dir")
-        .arg(&dir)
-        .env("RUST_LOG", "warn");
-    let mut server = Proc::spawn("floor-server", server, &ctx.log_dir)?;
-    wait_port(&mut server, http)?;
-    Ok(FloorServer {
-        _server: server,
-        url: format!("http://{}/", local(http)),
-    })
+    serve_dir(ctx, "floor-server", &dir)
 }
 
 /// The floor page's main-thread figures for `n` messages, in a fresh Chromium.
 pub async fn measure(driver: u16, url: &str, n: usize) -> Result<Value> {
     let s = Session::open(driver, true).await?;
     let measured = async {
-        s.goto(url).await?;
-        if s.script(OPEN_SCRIPT, vec![]).await? != json!(true) {
-            bail!("the floor page's WebSocket did not open within 20 s");
-        }
+        open_page(&s, url).await?;
         drive(&s, n).await
     }
     .await;
