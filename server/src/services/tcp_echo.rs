@@ -45,12 +45,12 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
     let stop = shared.session_shutdown();
     let shutdown = stop.cancelled();
     tokio::pin!(shutdown);
-    let mut quiet = Gate::default();
+    let mut shutdown_gate = Gate::default();
     loop {
         // Per message only the socket is polled; shutdown when it woke the task.
         let ready = std::future::poll_fn(|cx| match stream.poll_read_ready(cx) {
             Poll::Ready(ready) => Poll::Ready(Some(ready)),
-            Poll::Pending => quiet.poll(cx, |cx| shutdown.as_mut().poll(cx).map(|()| None)),
+            Poll::Pending => shutdown_gate.poll(cx, |cx| shutdown.as_mut().poll(cx).map(|()| None)),
         });
         match ready.await {
             Some(Ok(())) => {}

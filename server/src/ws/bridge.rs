@@ -237,7 +237,7 @@ struct Bridge<'a> {
     /// ready last time): a wake-up for one socket does not poll the other.
     client_gate: Gate,
     upstream_gate: Gate,
-    quiet: Gate,
+    timer_gate: Gate,
     /// Which socket [`Bridge::poll_event`] polls first: the one that did not bring the last
     /// event, so a busy side cannot starve the other, and in the usual ping-pong the socket
     /// polled first is the one that is ready.
@@ -276,7 +276,7 @@ impl<'a> Bridge<'a> {
             shutdown: Box::pin(shared.session_shutdown().cancelled_owned()),
             client_gate: Gate::default(),
             upstream_gate: Gate::default(),
-            quiet: Gate::default(),
+            timer_gate: Gate::default(),
             client_first: true,
             awaiting: None,
         }
@@ -302,7 +302,7 @@ impl<'a> Bridge<'a> {
             }
         }
         let (timer, shutdown) = (&mut self.timer, &mut self.shutdown);
-        self.quiet.poll(cx, |cx| {
+        self.timer_gate.poll(cx, |cx| {
             if shutdown.as_mut().poll(cx).is_ready() {
                 Poll::Ready(Event::Shutdown)
             } else {
