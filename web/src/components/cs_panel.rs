@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use gloo_timers::callback::Timeout;
 use socklab_protocol::{
     DEFAULT_BANNER_PORT, DEFAULT_ECHO_PORT, Direction, PREVIEW_CHARS, ServerInfo, SessionKind,
 };
@@ -15,7 +16,9 @@ use super::packets::{Ladder, PacketsView};
 use super::widgets::{Command, CopyButton, fmt_bytes};
 use crate::i18n::Lang;
 use crate::state::Shared;
-use crate::state::monitor::{Feed, MAX_MESSAGES, MessageView, MonitorState, SessionView};
+use crate::state::monitor::{
+    Feed, MAX_MESSAGES, MessageView, MonitorState, SessionKey, SessionView,
+};
 use crate::state::packets::PacketLog;
 use crate::state::transcript;
 use crate::util;
@@ -28,6 +31,12 @@ const MAX_SHOWN: usize = 40;
 const ROWS_IN_ALL: usize = 160;
 /// Message rows a card shows at least.
 const MIN_ROWS: usize = 3;
+/// New cards one render adds, at most: when hundreds of clients connect (or the shown ones
+/// close and hidden ones move up) at once, their cards are built a few per frame rather than
+/// in one long task that would keep a keypress waiting.
+const NEW_CARDS_PER_RENDER: usize = 8;
+/// How soon the cards held back are drawn.
+const REVEAL_MS: u32 = 32;
 
 #[derive(Properties, PartialEq)]
 pub struct CsPanelProps {
@@ -57,13 +66,21 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
         .values()
         .filter(|s| s.closed.is_none())
         .collect();
+    let drawn = use_mut_ref(Vec::<SessionKey>::new);
+    let shown = pace_new_cards(&open, &mut drawn.borrow_mut());
+    let held_back = shown.len() < open.len().min(MAX_SHOWN);
+    let redraw = use_force_update();
+    use_effect(move || {
+        let next = held_back.then(|| Timeout::new(REVEAL_MS, move || redraw.force_update()));
+        move || drop(next)
+    });
     let closed: Vec<&Rc<SessionView>> = st
         .sessions
         .values()
         .filter(|s| s.closed.is_some())
         .rev()
         .collect();
-    let cards = open.len().min(MAX_SHOWN) + closed.len();
+    let cards = shown.len() + closed.len();
     let rows = (ROWS_IN_ALL / cards.max(1)).max(MIN_ROWS);
     let my_ws = st.my_ws.as_ref();
     // Only the card whose session (or Packets view) changed redraws: each is a keyed
@@ -89,7 +106,7 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
                 lang={l} session={(*s).clone()} {mine} {packets} {rows} />
         }
     };
-    let hidden = open.len().saturating_sub(MAX_SHOWN);
+    let hidden = open.len() - shown.len();
     let raw_open = open.iter().filter(|s| s.opened.via.is_none()).count();
     let browsers = st
         .browsers
@@ -157,7 +174,7 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
                     // Each run of cards is a keyed list of its own (`{ for … }` would splice
                     // the cards into the `<ul>`'s unkeyed children, which Yew pairs from the
                     // end: a new card would then redraw every card).
-                    { open.iter().take(MAX_SHOWN).map(card).collect::<Html>() }
+                    { shown.iter().map(card).collect::<Html>() }
                     if hidden > 0 {
                         <li class="more">{ format!("+{hidden} {}", l.t("more open sessions", "个会话未显示")) }</li>
                     }
@@ -166,6 +183,28 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
             }
         </section>
     }
+}
+
+/// The open sessions to draw: the first [`MAX_SHOWN`], except that at most
+/// [`NEW_CARDS_PER_RENDER`] of them may be new since the last render (`drawn`, updated).
+fn pace_new_cards<'a>(
+    open: &[&'a Rc<SessionView>],
+    drawn: &mut Vec<SessionKey>,
+) -> Vec<&'a Rc<SessionView>> {
+    let key = |s: &SessionView| (s.opened.instance.clone(), s.opened.id);
+    let mut new = 0;
+    let shown: Vec<&Rc<SessionView>> = open
+        .iter()
+        .copied()
+        .filter(|s| {
+            let old = drawn.contains(&key(s));
+            new += usize::from(!old);
+            old || new <= NEW_CARDS_PER_RENDER
+        })
+        .take(MAX_SHOWN)
+        .collect();
+    *drawn = shown.iter().map(|s| key(s)).collect();
+    shown
 }
 
 /// What a card's Packets view needs (only this instance's own sessions have one).
@@ -254,10 +293,11 @@ fn SessionCard(props: &SessionCardProps) -> Html {
             </div>
             if !s.messages.is_empty() {
                 <ol class="s-msgs">
-                    // Keyed by the message's place: one new message adds one row and drops
-                    // the oldest, instead of rewriting every row.
+                    // Keyed by the message's place modulo the rows shown: one new message
+                    // moves the oldest row to the end and rewrites just that one, and a burst
+                    // of many rewrites the rows in place instead of building new ones.
                     { s.messages.iter().skip(s.messages.len().saturating_sub(props.rows))
-                        .map(|m| message_row(l, m)).collect::<Html>() }
+                        .map(|m| message_row(l, m, props.rows)).collect::<Html>() }
                 </ol>
             }
             if !s.messages.is_empty() {
@@ -281,8 +321,8 @@ fn SessionCard(props: &SessionCardProps) -> Html {
     }
 }
 
-/// One message of a session card.
-fn message_row(l: Lang, m: &MessageView) -> Html {
+/// One message of a session card, of `rows` shown.
+fn message_row(l: Lang, m: &MessageView, rows: usize) -> Html {
     let (cls, arrow, who) = match m.dir {
         Direction::In => ("in", "→", l.t("client → server", "客户端 → 服务器")),
         Direction::Out => (
@@ -292,7 +332,7 @@ fn message_row(l: Lang, m: &MessageView) -> Html {
         ),
     };
     html! {
-        <li class={cls} key={m.n}>
+        <li class={cls} key={m.n % rows.max(1) as u64}>
             <span class="arrow" title={who} aria-label={who}>{ arrow }</span>
             <time>{ m.clock.clone() }</time>
             <span class="msg">{ show_controls(&m.preview) }</span>

@@ -19,8 +19,8 @@ const MAX_CLOSED: usize = 8;
 /// One message a session sent or received, as the monitor previewed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageView {
-    /// Its place among the session's messages seen by this page (0, 1, …): a stable key, so
-    /// a new message draws one row rather than rewriting the twenty shown.
+    /// Its place among the session's messages seen by this page (0, 1, …): the card keys its
+    /// row by it, so a new message rewrites one row rather than the twenty shown.
     pub n: u64,
     /// `In`: from the client; `Out`: the server's reply.
     pub dir: Direction,
