@@ -18,6 +18,9 @@ pub const TRUNK_VERSION: &str = "0.21.14";
 /// wasm-opt, from npm's `binaryen` (a release page build runs it; see `Trunk.toml`'s `[tools]`,
 /// which must name the same version).
 pub const BINARYEN_VERSION: &str = "132.0.0";
+/// The JavaScript minifier a release page build runs on wasm-bindgen's glue (Trunk's own cannot
+/// parse it): `web/minify-glue.mjs`, a Trunk post-build hook.
+pub const TERSER_VERSION: &str = "5.51.2";
 /// The accessibility checker the browser tests inject into the page.
 pub const AXE_CORE_VERSION: &str = "4.14.1";
 /// Where the browser tests expect Debian's Chromium and its WebDriver.
@@ -34,10 +37,12 @@ pub enum Lock {
 
 /// What the page build needs: the wasm target, trunk, and wasm-bindgen-cli at the exact version
 /// of the `wasm-bindgen` crate in `Cargo.lock` (the CLI and the library must match).
-/// Also wasm-opt (npm's binaryen, in the project-local npm prefix), which shrinks the wasm.
+/// Also wasm-opt (npm's binaryen, in the project-local npm prefix), which shrinks the wasm, and
+/// terser (npm, the same prefix), which minifies the JavaScript glue.
 pub fn page_tools(tools: &mut Toolbox) -> Result<()> {
     tools.ensure_rust_target(WASM_TARGET)?;
     tools.ensure_npm("binaryen", BINARYEN_VERSION)?;
+    tools.ensure_npm("terser", TERSER_VERSION)?;
     tools.ensure_cargo_bin("trunk", "trunk", TRUNK_VERSION, Lock::Locked)?;
     match locked_version(&cmd::root().join("Cargo.lock"), "wasm-bindgen")? {
         Some(version) => {
