@@ -17,9 +17,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use socklab_tests::socklab_server::RunningServer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use webdriver::{Browser, PAGE_TIMEOUT, serve_page, setup};
+use webdriver::{Browser, PAGE_TIMEOUT, Setup, serve_page, setup};
 
 /// How long a burst test may take at most, all in.
 const BURST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -309,18 +310,24 @@ async fn chat(
     (me, written, read, stream)
 }
 
+/// The page served, open and connected in a 1280×900 window, with the probe installed: the
+/// server, the browser and the page's metrics before the burst.
+async fn watched_page(setup: &Setup) -> (RunningServer, Browser, Vec<(String, f64)>) {
+    let server = serve_page(setup).await;
+    let browser = Browser::start(setup, 1280, 900).await;
+    browser.open_connected(&server).await;
+    browser.cdp("Performance.enable", json!({})).await;
+    browser.js(PROBE).await;
+    let before = metrics(&browser).await;
+    (server, browser, before)
+}
+
 #[tokio::test]
 async fn ten_thousand_lines_at_once_keep_the_page_exact_and_bounded() {
     let Some(setup) = setup("ten_thousand_lines_at_once_keep_the_page_exact_and_bounded") else {
         return;
     };
-    let server = serve_page(&setup).await;
-    let browser = Browser::start(&setup, 1280, 900).await;
-    browser.open_connected(&server).await;
-    browser.cdp("Performance.enable", json!({})).await;
-    browser.js(PROBE).await;
-    let before = metrics(&browser).await;
-
+    let (server, browser, before) = watched_page(&setup).await;
     let tcp = server.addrs.tcp[0];
     let burst = async {
         let (me, written, read, stream) = chat(tcp, 1, 10_000, None).await;
@@ -343,13 +350,7 @@ async fn two_hundred_clients_chatting_keep_the_page_exact_and_bounded() {
     let Some(setup) = setup("two_hundred_clients_chatting_keep_the_page_exact_and_bounded") else {
         return;
     };
-    let server = serve_page(&setup).await;
-    let browser = Browser::start(&setup, 1280, 900).await;
-    browser.open_connected(&server).await;
-    browser.cdp("Performance.enable", json!({})).await;
-    browser.js(PROBE).await;
-    let before = metrics(&browser).await;
-
+    let (server, browser, before) = watched_page(&setup).await;
     // 200 clients × 10 messages a second × 3 s, all on loopback.
     let tcp = server.addrs.tcp[0];
     let clients = futures_util::future::join_all((0..200).map(|i| chat(tcp, i, 30, Some(10))));
