@@ -57,18 +57,29 @@ async fn fill_the_page(browser: &Browser, server: &RunningServer) -> (LineClient
         .await;
     browser.click("#udp-send-one").await;
     browser.wait_for("#udp-last", "the datagram's reply").await;
-    browser
-        .wait_for(
-            "#cs-sessions .session[data-kind=udp]",
+    // Every card the page will draw, so that none comes in (fading in, its colours blended
+    // with the panel's) while axe reads the page: the WebTransport session's UDP upstream
+    // is announced a feed batch after the datagram's reply.
+    for (css, what) in [
+        (
+            "#cs-sessions .session[data-kind=udp]:not(.bridged)",
             "the UDP client's card",
-        )
-        .await;
-    browser
-        .wait_for(
+        ),
+        (
+            "#cs-sessions .session.bridged[data-kind=udp]",
+            "the WebTransport session's upstream card",
+        ),
+        (
             "#cs-sessions .session[data-kind=tcp]:not(.bridged)",
             "the raw TCP client's card",
-        )
-        .await;
+        ),
+        (
+            "#cs-sessions .session.bridged[data-kind=tcp]",
+            "the bridge's upstream card",
+        ),
+    ] {
+        browser.wait_for(css, what).await;
+    }
     (tcp, udp)
 }
 
