@@ -107,16 +107,19 @@ pub struct Browser {
     profile: PathBuf,
 }
 
-/// Starts chromedriver on a port it picks itself (`--port=0`) and reads which from its output.
-/// Chromedriver binds IPv6 and then IPv4 on that port, so the IPv4 side can be taken by a
-/// parallel test; then it says "port not available" and exits, and it is started again on a
-/// fresh port (a retry of the tool's start, never of the test).
+/// Starts chromedriver and reads from its output that it listens. Its port is picked here,
+/// below the kernel's ephemeral range: chromedriver binds IPv6 and then IPv4 on one port, and
+/// with `--port=0` the IPv4 side fell among the ephemeral ports every parallel test's sockets
+/// (and their TIME_WAIT remnants) hold, which under load failed five starts in a row. A port
+/// taken between the check and the start is tried again on another (a retry of the tool's
+/// start, never of the test).
 async fn start_driver(bin: &Path) -> (Child, u16) {
-    const ATTEMPTS: usize = 5;
+    const ATTEMPTS: usize = 10;
     let mut said = Vec::new();
     for _ in 0..ATTEMPTS {
+        let port = free_quiet_port();
         let mut driver = Command::new(bin)
-            .arg("--port=0")
+            .arg(format!("--port={port}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // Its own process group, which the Chromium it starts joins: a test that fails
@@ -154,6 +157,26 @@ async fn start_driver(bin: &Path) -> (Child, u16) {
         eprintln!("chromedriver's port was taken meanwhile; starting it again");
     }
     panic!("chromedriver found no free port in {ATTEMPTS} starts; last it said: {said:#?}");
+}
+
+/// A port in 20000–31999 (below Linux's ephemeral range, 32768–60999, where port-0 sockets
+/// live) that is free on 127.0.0.1 and on ::1 (where the host has IPv6) right now.
+fn free_quiet_port() -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    use std::io::ErrorKind;
+    loop {
+        // RandomState is seeded at random: a fresh port each call, across parallel tests.
+        let port = 20_000 + (RandomState::new().hash_one(Instant::now()) % 12_000) as u16;
+        let v4 = std::net::TcpListener::bind(("127.0.0.1", port));
+        let v6 = std::net::TcpListener::bind(("::1", port));
+        let v6_free = match &v6 {
+            Ok(_) => true,
+            Err(e) => e.kind() == ErrorKind::AddrNotAvailable,
+        };
+        if v4.is_ok() && v6_free {
+            return port;
+        }
+    }
 }
 
 impl Browser {
