@@ -2,9 +2,7 @@
 //! `"type"` first) and what `/api/sessions` answers. The server serialises these structs and the
 //! page deserialises the same ones, so the two cannot drift apart.
 
-use std::borrow::Cow;
-
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// The kinds of session the server serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -295,48 +293,6 @@ impl MonitorEvent {
     }
 }
 
-/// An event's `"type"` alone (every other field is skipped): the first step of
-/// [`MonitorEvent::deserialize_typed`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EventType<'a> {
-    /// `session_opened`, `message`, … (the variant's name in snake case).
-    #[serde(rename = "type", borrow)]
-    pub name: Cow<'a, str>,
-}
-
-/// The body of `lagged`, the one variant without a struct of its own.
-#[derive(Deserialize)]
-struct Lagged {
-    skipped: u64,
-}
-
-impl MonitorEvent {
-    /// Decodes the event whose `"type"` is `name` from `de`, which reads the whole JSON object
-    /// (its `type` field is skipped like any unknown field); `None` for a type this build does
-    /// not know (a newer server).
-    ///
-    /// The same events as the derived `Deserialize` decodes, from the same JSON, but smaller
-    /// in the page's wasm: serde's derive for an internally tagged enum first buffers the whole
-    /// object in a generic `Content` tree, and that code costs several KB. Reading the `type`
-    /// first ([`EventType`]) and then the variant's own struct needs no buffer.
-    pub fn deserialize_typed<'de, D: Deserializer<'de>>(
-        name: &str,
-        de: D,
-    ) -> Result<Option<Self>, D::Error> {
-        Ok(Some(match name {
-            "session_opened" => MonitorEvent::SessionOpened(SessionOpened::deserialize(de)?),
-            "message" => MonitorEvent::Message(MessageEvent::deserialize(de)?),
-            "session_closed" => MonitorEvent::SessionClosed(SessionClosed::deserialize(de)?),
-            "lagged" => MonitorEvent::Lagged {
-                skipped: Lagged::deserialize(de)?.skipped,
-            },
-            "status" => MonitorEvent::Status(FeedStatus::deserialize(de)?),
-            "packet" => MonitorEvent::Packet(PacketEvent::deserialize(de)?),
-            _ => return Ok(None),
-        }))
-    }
-}
-
 /// One open session in the `/api/sessions` snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -541,89 +497,6 @@ mod tests {
             unreachable!()
         };
         assert_eq!(back.counts(), Some(counts));
-    }
-
-    /// What the page does: the `type`, then the variant's struct.
-    fn decode_typed(json: &str) -> Option<MonitorEvent> {
-        let ty: EventType = serde_json::from_str(json).unwrap();
-        let mut de = serde_json::Deserializer::from_str(json);
-        let event = MonitorEvent::deserialize_typed(&ty.name, &mut de).unwrap()?;
-        de.end().unwrap();
-        Some(event)
-    }
-
-    #[test]
-    fn typed_decoding_reads_what_the_derive_reads() {
-        let message = MonitorEvent::Message(MessageEvent {
-            id: 7,
-            kind: SessionKind::Ws,
-            dir: Direction::Out,
-            bytes: 3,
-            preview: "h\"i\n你".into(),
-            at: "2026-01-01T12:00:00+00:00".into(),
-            seq: None,
-            instance: Some("a".into()),
-        });
-        let closed = MonitorEvent::SessionClosed(SessionClosed {
-            id: 3,
-            kind: SessionKind::Tcp,
-            at: "2026-01-01T12:00:01+00:00".into(),
-            bytes_in: 1,
-            bytes_out: 2,
-            reason: "client closed".into(),
-            instance: None,
-        });
-        let status = MonitorEvent::Status(FeedStatus {
-            state: "degraded".into(),
-            detail: "no bus".into(),
-            instance: Some("b".into()),
-        });
-        let packet = MonitorEvent::Packet(PacketEvent {
-            id: 3,
-            at: "2026-01-01T12:00:00.000001+00:00".into(),
-            dir: Direction::In,
-            ip: 6,
-            proto: "tcp".into(),
-            flags: vec!["SYN".into()],
-            seq: Some(0),
-            ack: None,
-            window: Some(65535),
-            ip_header: 40,
-            transport_header: 40,
-            payload_len: 0,
-            payload_hex: String::new(),
-        });
-        let counts = SessionCounts {
-            bytes_in: 3,
-            bytes_out: 25,
-            messages_in: 1,
-            messages_out: 1,
-        };
-        let events = [
-            opened(None),
-            opened(Some(counts)),
-            message,
-            closed,
-            MonitorEvent::Lagged { skipped: 5 },
-            status,
-            packet,
-        ];
-        for event in events {
-            let json = serde_json::to_string(&event).unwrap();
-            assert_eq!(decode_typed(&json), Some(event), "{json}");
-        }
-        // The type need not come first, and unknown fields are skipped, as with the derive.
-        let late = r#"{"skipped":2,"new":[1],"type":"lagged"}"#;
-        assert_eq!(
-            decode_typed(late),
-            Some(MonitorEvent::Lagged { skipped: 2 })
-        );
-        assert_eq!(
-            serde_json::from_str::<MonitorEvent>(late).unwrap(),
-            MonitorEvent::Lagged { skipped: 2 }
-        );
-        // A newer server's event: skipped, not an error.
-        assert_eq!(decode_typed(r#"{"type":"newer","x":1}"#), None);
     }
 
     #[test]

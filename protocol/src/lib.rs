@@ -27,8 +27,8 @@ pub mod transcript;
 pub mod wire;
 
 pub use events::{
-    CaptureStats, Direction, EventType, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent,
-    PacketEvent, ServerInfo, SessionClosed, SessionCounts, SessionInfo, SessionKind, SessionOpened,
+    CaptureStats, Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, PacketEvent,
+    ServerInfo, SessionClosed, SessionCounts, SessionInfo, SessionKind, SessionOpened,
     SessionsSnapshot, WebTransportInfo,
 };
 pub use framing::{LineFramer, STAMP_LEN, Stamp, Stamper};

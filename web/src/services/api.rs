@@ -7,16 +7,20 @@ use socklab_protocol::{ServerInfo, WebTransportInfo};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::json;
+
 /// Fetches `api/info` (relative to the page, so it also works under a path prefix).
 pub async fn server_info() -> Result<ServerInfo, String> {
     let text = get_text("api/info").await?;
-    serde_json::from_str(&text).map_err(|e| format!("GET api/info: {e}"))
+    let value = json::parse(&text).map_err(|e| format!("GET api/info: {e}"))?;
+    json::server_info(&value).map_err(|e| format!("GET api/info: {e}"))
 }
 
 /// Fetches `api/webtransport`: the endpoint's URL and certificate hash, and `--udp-drop`.
 pub async fn webtransport_info() -> Result<WebTransportInfo, String> {
     let text = get_text("api/webtransport").await?;
-    serde_json::from_str(&text).map_err(|e| format!("GET api/webtransport: {e}"))
+    let value = json::parse(&text).map_err(|e| format!("GET api/webtransport: {e}"))?;
+    json::webtransport_info(&value).map_err(|e| format!("GET api/webtransport: {e}"))
 }
 
 /// The body of `GET path`, or why not (naming the path).

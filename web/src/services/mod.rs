@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bridge;
 pub mod frame;
+pub mod json;
 pub mod monitor;
 pub mod socket;
 pub mod wt;

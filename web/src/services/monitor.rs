@@ -10,11 +10,11 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
-use socklab_protocol::{EventType, MonitorEvent};
+use socklab_protocol::MonitorEvent;
 use yew::{Callback, UseReducerDispatcher};
 
-use super::frame;
 use super::socket::{self, Socket, SocketEvent};
+use super::{frame, json};
 use crate::state::monitor::{MonitorAction, MonitorState};
 use crate::util;
 
@@ -263,15 +263,10 @@ fn parse(text: &str) -> Option<(MonitorEvent, String)> {
     Some((event, clock))
 }
 
-/// One event from its JSON: the `type` first, then that variant's struct from the same text
-/// ([`MonitorEvent::deserialize_typed`]: no buffering, and much less wasm than the derived
-/// `Deserialize` of the tagged enum).
+/// One event from its JSON, read by [`json::monitor_event`] from what the browser's
+/// `JSON.parse` made; malformed events and unknown types are skipped.
 fn decode(text: &str) -> Option<MonitorEvent> {
-    let ty = serde_json::from_str::<EventType>(text).ok()?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let event = MonitorEvent::deserialize_typed(&ty.name, &mut de).ok()??;
-    de.end().ok()?;
-    Some(event)
+    json::monitor_event(&json::parse(text).ok()?).ok()?
 }
 
 fn handle_event(weak: &Weak<RefCell<Monitor>>, generation: u64, ev: SocketEvent) {
