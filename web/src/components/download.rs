@@ -8,6 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
 
 use crate::i18n::Lang;
+use crate::services::json;
 
 #[derive(Properties, PartialEq)]
 pub struct DownloadProps {
@@ -36,8 +37,7 @@ pub fn Download(props: &DownloadProps) -> Html {
                     &t.to_text(),
                 )
             } else {
-                serde_json::to_string_pretty(&t)
-                    .map_err(|e| JsValue::from_str(&e.to_string()))
+                json::stringify_pretty(&json::transcript(&t))
                     .and_then(|json| save_file(&format!("{name}.json"), "application/json", &json))
             };
             error.set(

@@ -1,24 +1,29 @@
 //! JSON into `socklab-protocol`'s types: the monitor feed's events, `/api/info` and
 //! `/api/webtransport`. The browser parses the text (`JSON.parse`) and the page reads the
-//! fields it needs from the parsed object, by name, as serde's derives would.
+//! fields it needs from the parsed object, by name, as serde's derives would. The other way,
+//! a downloaded [`Transcript`] is written into a browser object field by field, as serde's
+//! derive would write it, and the browser writes the text (`JSON.stringify`).
 //!
 //! Why not serde_json in the page: its parser, its error messages (which pull in most of
 //! `core::fmt`) and the derived visitors were some 25 KB of the page's wasm, gzipped, for
 //! parsing the browser does anyway. The server keeps serde: the structs and their JSON are
 //! the protocol crate's. The readers are written against [`Json`], so the unit tests run them
-//! natively over `serde_json::Value` and check that they read what the derives read.
+//! natively over `serde_json::Value` and check that they read what the derives read (and the
+//! writer, through [`Write`], that it writes what the derive writes).
 //!
 //! Like the derives, a reader skips fields it does not know and reads an absent optional
 //! field as `None` (or its default); unlike them it also reads `null` as absent. Whole numbers
 //! are JavaScript numbers, exact up to 2^53 (9 PB as a byte count); a larger or fractional one
-//! is malformed.
+//! is malformed. The writer writes every number as a JavaScript number: a whole `rtt_ms` reads
+//! `2` where serde_json wrote `2.0`, the same number.
 
 use std::fmt;
 
 use socklab_protocol::events::ClusterInfo;
 use socklab_protocol::{
     CaptureStats, Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, PacketEvent,
-    ServerInfo, SessionClosed, SessionKind, SessionOpened, WebTransportInfo,
+    ServerInfo, SessionClosed, SessionKind, SessionOpened, Transcript, TranscriptDir,
+    TranscriptMessage, WebTransportInfo,
 };
 
 /// A parsed JSON value, read by the decoders below.
@@ -231,6 +236,72 @@ pub fn webtransport_info<J: Json>(o: &J) -> Result<WebTransportInfo, BadField> {
     })
 }
 
+/// A JSON object being written, by [`transcript`].
+pub trait Write: Sized {
+    /// An empty object.
+    fn object() -> Self;
+    /// Sets `key` to a string.
+    fn text(&mut self, key: &str, value: &str);
+    /// Sets `key` to a whole number.
+    fn uint(&mut self, key: &str, value: u64);
+    /// Sets `key` to a number.
+    fn float(&mut self, key: &str, value: f64);
+    /// Sets `key` to `true` or `false`.
+    fn boolean(&mut self, key: &str, value: bool);
+    /// Sets `key` to an array of strings.
+    fn texts(&mut self, key: &str, values: &[String]);
+    /// Sets `key` to an array of objects.
+    fn objects(&mut self, key: &str, values: Vec<Self>);
+    /// Sets `key` to an object.
+    fn nested(&mut self, key: &str, value: Self);
+}
+
+/// A transcript as serde's derive writes it: the fields in their order, the optional ones only
+/// when set.
+pub fn transcript<W: Write>(t: &Transcript) -> W {
+    let mut o = W::object();
+    o.text("format", &t.format);
+    o.text("recorder", &t.recorder);
+    o.text("kind", t.kind.as_str());
+    o.text("target", &t.target);
+    if let Some(id) = t.session_id {
+        o.uint("session_id", id);
+    }
+    o.text("written_at", &t.written_at);
+    o.texts("notes", &t.notes);
+    o.uint("omitted", t.omitted);
+    if let Some(totals) = t.totals {
+        let mut n = W::object();
+        n.uint("bytes_sent", totals.bytes_sent);
+        n.uint("bytes_received", totals.bytes_received);
+        o.nested("totals", n);
+    }
+    o.objects("messages", t.messages.iter().map(message).collect());
+    o
+}
+
+fn message<W: Write>(m: &TranscriptMessage) -> W {
+    let mut o = W::object();
+    o.text("at", &m.at);
+    let dir = match m.dir {
+        TranscriptDir::Sent => "sent",
+        TranscriptDir::Received => "received",
+    };
+    o.text("dir", dir);
+    o.uint("bytes", m.bytes);
+    o.text("text", &m.text);
+    if m.truncated {
+        o.boolean("truncated", true);
+    }
+    if m.binary {
+        o.boolean("binary", true);
+    }
+    if let Some(ms) = m.rtt_ms {
+        o.float("rtt_ms", ms);
+    }
+    o
+}
+
 /// What the browser's `JSON.parse` made.
 #[cfg(target_arch = "wasm32")]
 impl Json for wasm_bindgen::JsValue {
@@ -271,6 +342,59 @@ pub fn parse(text: &str) -> Result<wasm_bindgen::JsValue, String> {
     })
 }
 
+/// A browser object, for `JSON.stringify`.
+#[cfg(target_arch = "wasm32")]
+impl Write for wasm_bindgen::JsValue {
+    fn object() -> Self {
+        js_sys::Object::new().into()
+    }
+
+    fn text(&mut self, key: &str, value: &str) {
+        set(self, key, &value.into());
+    }
+
+    fn uint(&mut self, key: &str, value: u64) {
+        // Exact up to 2^53 (9 PB): what JavaScript's numbers hold.
+        set(self, key, &(value as f64).into());
+    }
+
+    fn float(&mut self, key: &str, value: f64) {
+        set(self, key, &value.into());
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        set(self, key, &value.into());
+    }
+
+    fn texts(&mut self, key: &str, values: &[String]) {
+        let array: js_sys::Array = values.iter().map(|v| Self::from_str(v)).collect();
+        set(self, key, &array);
+    }
+
+    fn objects(&mut self, key: &str, values: Vec<Self>) {
+        let array: js_sys::Array = values.into_iter().collect();
+        set(self, key, &array);
+    }
+
+    fn nested(&mut self, key: &str, value: Self) {
+        set(self, key, &value);
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn set(o: &wasm_bindgen::JsValue, key: &str, value: &wasm_bindgen::JsValue) {
+    // Setting a property of a plain object cannot fail.
+    let _ = js_sys::Reflect::set(o, &key.into(), value);
+}
+
+/// `value` as text, indented by two spaces (`JSON.stringify(value, null, 2)`), as
+/// serde_json's `to_string_pretty` writes it.
+#[cfg(target_arch = "wasm32")]
+pub fn stringify_pretty(value: &wasm_bindgen::JsValue) -> Result<String, wasm_bindgen::JsValue> {
+    js_sys::JSON::stringify_with_replacer_and_space(value, &wasm_bindgen::JsValue::NULL, &2.into())
+        .map(String::from)
+}
+
 /// Natively (the unit tests), serde_json's reading of the same text.
 #[cfg(not(target_arch = "wasm32"))]
 impl Json for serde_json::Value {
@@ -299,6 +423,48 @@ impl Json for serde_json::Value {
             _ => None,
         }
     }
+}
+
+/// Natively (the unit tests), an object to compare with serde_json's writing.
+#[cfg(not(target_arch = "wasm32"))]
+impl Write for serde_json::Value {
+    fn object() -> Self {
+        serde_json::Value::Object(serde_json::Map::new())
+    }
+
+    fn text(&mut self, key: &str, value: &str) {
+        self[key] = value.into();
+    }
+
+    fn uint(&mut self, key: &str, value: u64) {
+        self[key] = value.into();
+    }
+
+    fn float(&mut self, key: &str, value: f64) {
+        self[key] = value.into();
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        self[key] = value.into();
+    }
+
+    fn texts(&mut self, key: &str, values: &[String]) {
+        self[key] = values.into();
+    }
+
+    fn objects(&mut self, key: &str, values: Vec<Self>) {
+        self[key] = values.into();
+    }
+
+    fn nested(&mut self, key: &str, value: Self) {
+        self[key] = value;
+    }
+}
+
+/// Natively (the unit tests): serde_json's pretty text.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn stringify_pretty(value: &serde_json::Value) -> Result<String, wasm_bindgen::JsValue> {
+    serde_json::to_string_pretty(value).map_err(|e| e.to_string().into())
 }
 
 /// Natively (the unit tests): serde_json's parse.
@@ -513,5 +679,39 @@ mod tests {
             webtransport_info(&parse(no_drop).expect("JSON")),
             Ok(derived)
         );
+    }
+
+    #[test]
+    fn a_transcript_is_written_as_the_derive_writes_it() {
+        use socklab_protocol::transcript::Totals;
+        let mut t = Transcript::new("page", SessionKind::Tcp, "a → b", "now");
+        let bare = serde_json::to_value(&t).expect("serialises");
+        assert_eq!(transcript::<serde_json::Value>(&t), bare);
+        t.session_id = Some(4);
+        t.notes = vec!["exact sizes".into(), "二".into()];
+        t.omitted = 2;
+        t.totals = Some(Totals {
+            bytes_sent: 3,
+            bytes_received: 27,
+        });
+        let sent = TranscriptMessage {
+            at: "2026-11-30T12:00:00.000Z".into(),
+            dir: TranscriptDir::Sent,
+            bytes: 3,
+            text: "hi\n".into(),
+            truncated: false,
+            binary: false,
+            rtt_ms: None,
+        };
+        let received = TranscriptMessage {
+            dir: TranscriptDir::Received,
+            truncated: true,
+            binary: true,
+            rtt_ms: Some(1.5),
+            ..sent.clone()
+        };
+        t.messages = vec![sent, received];
+        let full = serde_json::to_value(&t).expect("serialises");
+        assert_eq!(transcript::<serde_json::Value>(&t), full);
     }
 }
