@@ -2,7 +2,6 @@
 //! messages as they happen (from `/api/events`), and the commands that join them.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
@@ -386,12 +385,35 @@ fn show_controls(preview: &str) -> Html {
 /// The host and port to show in join commands for one listener address: an unspecified
 /// address (`0.0.0.0`, `[::]`) is shown as the host the page was loaded from.
 fn join_target(addr: Option<&String>, default_port: u16) -> (String, u16) {
-    let parsed = addr.and_then(|a| a.parse::<SocketAddr>().ok());
-    match parsed {
-        Some(sa) if !sa.ip().is_unspecified() => (sa.ip().to_string(), sa.port()),
-        Some(sa) => (fallback_host(), sa.port()),
+    match addr.and_then(|a| ip_and_port(a)) {
+        Some((ip, port)) if ip != "0.0.0.0" && ip != "::" => (ip.to_string(), port),
+        Some((_, port)) => (fallback_host(), port),
         None => (fallback_host(), default_port),
     }
+}
+
+/// The IP address and port of a listener address as the server writes it (Rust's
+/// `SocketAddr` display: `0.0.0.0:21566`, `[::1]:21566`, `[fe80::1%2]:21566`, whose scope is
+/// left out); `None` for anything else. Not a full address parser (`std::net`'s costs the
+/// page some 2 KB): it checks the characters and the brackets, and the server writes
+/// addresses in their one canonical form.
+fn ip_and_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let ip = match host.strip_prefix('[') {
+        Some(v6) => {
+            let v6 = v6.strip_suffix(']')?;
+            let v6 = v6.split_once('%').map_or(v6, |(ip, _scope)| ip);
+            (v6.contains(':')
+                && v6
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'))
+            .then_some(v6)?
+        }
+        None => (host.split('.').count() == 4 && host.split('.').all(|n| n.parse::<u8>().is_ok()))
+            .then_some(host)?,
+    };
+    Some((ip, port))
 }
 
 fn fallback_host() -> String {
@@ -491,4 +513,39 @@ fn client_py(host: &str, port: u16) -> String {
          \x20   print(data.decode('utf-8'))\n\
          tcpCliSock.close()\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listener_addresses_read_as_ip_and_port() {
+        assert_eq!(ip_and_port("0.0.0.0:21566"), Some(("0.0.0.0", 21566)));
+        assert_eq!(ip_and_port("127.0.0.1:8080"), Some(("127.0.0.1", 8080)));
+        assert_eq!(ip_and_port("[::]:21566"), Some(("::", 21566)));
+        assert_eq!(ip_and_port("[::1]:1"), Some(("::1", 1)));
+        assert_eq!(
+            ip_and_port("[::ffff:10.0.0.1]:7"),
+            Some(("::ffff:10.0.0.1", 7))
+        );
+        assert_eq!(ip_and_port("[fe80::1%2]:7"), Some(("fe80::1", 7)));
+        // What `SocketAddr` refuses.
+        for bad in [
+            "",
+            "localhost:80",
+            "127.0.0.1",
+            "127.0.0.1:65536",
+            "127.0.0.1:x",
+            "1.2.3:80",
+            "1.2.3.256:80",
+            "::1:80",
+            "[::1:80",
+            "[1.2.3.4]:80",
+            "[]:80",
+        ] {
+            assert_eq!(ip_and_port(bad), None, "{bad}");
+            assert!(bad.parse::<std::net::SocketAddr>().is_err(), "{bad}");
+        }
+    }
 }
