@@ -1,7 +1,6 @@
 //! The C/S panel: every raw TCP/UDP/banner session the server is serving right now, with their
 //! messages as they happen (from `/api/events`), and the commands that join them.
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
@@ -50,13 +49,14 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
     let l = props.lang;
     let st = &props.state;
     // The session cards whose Packets view is open, by the view's key.
-    let packets_open = use_state(BTreeSet::<AttrValue>::new);
+    let packets_open = use_state(Vec::<AttrValue>::new);
     let ontoggle = use_callback(packets_open.clone(), |key: AttrValue, open| {
-        let mut set = (**open).clone();
-        if !set.remove(&key) {
-            set.insert(key);
+        let mut keys = (**open).clone();
+        match keys.iter().position(|k| *k == key) {
+            Some(i) => drop(keys.swap_remove(i)),
+            None => keys.push(key),
         }
-        open.set(set);
+        open.set(keys);
     });
     let info = props.info.as_ref();
     let capture = info.map(|i| i.capture);

@@ -1,8 +1,9 @@
 //! The C/S panel's state: the sessions the server sees, built from `/api/events`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
+use litemap::LiteMap;
 use socklab_protocol::{
     Direction, FeedStatus, HandshakeSize, MonitorEvent, SessionClosed, SessionCounts, SessionKind,
     SessionOpened,
@@ -76,9 +77,9 @@ pub struct MonitorState {
     /// The tag this page gave its bridge session (`/ws?tag=`).
     pub my_tag: String,
     /// TCP, UDP and banner sessions, open and recently closed, by instance and id.
-    pub sessions: BTreeMap<SessionKey, Rc<SessionView>>,
+    pub sessions: LiteMap<SessionKey, Rc<SessionView>>,
     /// Open browser sessions (`ws`, `wt`) by instance and id, with their tag.
-    pub browsers: BTreeMap<SessionKey, Rc<SessionOpened>>,
+    pub browsers: LiteMap<SessionKey, Rc<SessionOpened>>,
     /// This page's newest `ws` session on the server.
     pub my_ws: Option<SessionKey>,
     /// The size of that session's HTTP upgrade, as the server saw it.
@@ -128,8 +129,8 @@ impl MonitorState {
         MonitorState {
             feed: Feed::Connecting,
             my_tag,
-            sessions: BTreeMap::new(),
-            browsers: BTreeMap::new(),
+            sessions: LiteMap::new_vec(),
+            browsers: LiteMap::new_vec(),
             my_ws: None,
             my_handshake: None,
             closed_order: VecDeque::new(),

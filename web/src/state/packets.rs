@@ -5,7 +5,9 @@
 //! sessions are kept: the server keeps the whole handshake in its pcap, the page shows what
 //! fits on a screen, so a burst costs the page a bounded amount of memory and drawing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+
+use litemap::LiteMap;
 
 use socklab_protocol::{Direction, PacketEvent};
 
@@ -30,7 +32,7 @@ pub struct PacketLog {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Packets {
     /// Each session's log.
-    pub logs: BTreeMap<u64, Shared<PacketLog>>,
+    pub logs: LiteMap<u64, Shared<PacketLog>>,
 }
 
 impl Packets {
