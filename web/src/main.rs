@@ -11,7 +11,8 @@
 //!   [`state::monitor`] (sessions from `/api/events`). No I/O in here, so they are easy to test.
 //! * [`services`] — the I/O: a small WebSocket wrapper ([`services::socket`]), the bridge
 //!   connection with reconnect and backoff ([`services::bridge`]), the monitor feed
-//!   ([`services::monitor`]) and `/api/info` ([`services::api`]).
+//!   ([`services::monitor`]), `/api/info` ([`services::api`]) and JSON to and from the
+//!   protocol's types by the browser's `JSON.parse`/`JSON.stringify` ([`services::json`]).
 //! * [`i18n`] — Chinese and English, switchable and remembered.
 //! * [`util`] — clocks, URLs, hex dumps, clipboard, local storage.
 
