@@ -20,6 +20,10 @@ use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use socklab_protocol::{CaptureStats, SessionKind};
 
+use self::sharded::ShardedHistogram;
+
+mod sharded;
+
 /// Every session kind, in the order of [`kind_index`].
 pub(crate) const KINDS: [SessionKind; 5] = [
     SessionKind::Tcp,
@@ -131,7 +135,8 @@ pub(crate) struct Metrics {
     msgs_in: [Counter; 5],
     msgs_out: [Counter; 5],
     connect: Histogram,
-    rtt: Histogram,
+    /// Recorded per message by every runtime: sharded by thread, summed at scrape time.
+    rtt: ShardedHistogram,
     lagged: Counter,
     subscribers: Gauge,
     wt_sent: Counter,
@@ -164,10 +169,7 @@ impl Metrics {
                 &Key::from_static_name("socklab_bridge_upstream_connect_seconds"),
                 &META,
             ),
-            rtt: recorder.register_histogram(
-                &Key::from_static_name("socklab_bridge_round_trip_seconds"),
-                &META,
-            ),
+            rtt: ShardedHistogram::new(RTT, help(RTT), &BUCKETS, instance),
             lagged: counter(&recorder, "socklab_monitor_events_dropped_total", &[]),
             subscribers: gauge(&recorder, "socklab_monitor_subscribers", &[]),
             wt_sent: counter(&recorder, "socklab_webtransport_datagrams_sent_total", &[]),
@@ -205,7 +207,6 @@ impl Metrics {
             msgs_in: noop(),
             msgs_out: noop(),
             connect: Histogram::noop(),
-            rtt: Histogram::noop(),
             lagged: Counter::noop(),
             subscribers: Gauge::noop(),
             wt_sent: Counter::noop(),
@@ -260,7 +261,7 @@ impl Metrics {
         if !self.on {
             return;
         }
-        self.rtt.record(took.as_secs_f64());
+        self.rtt.record(took);
     }
 
     /// A monitor subscriber lost `n` events because it fell behind.
@@ -312,7 +313,9 @@ impl Metrics {
             self.msgs_in[i].absolute(mi);
             self.msgs_out[i].absolute(mo);
         }
-        self.handle.render()
+        let mut text = self.handle.render();
+        self.rtt.render(&mut text);
+        text
     }
 
     /// Sets the packet capture's counters (`--capture`) to `stats`, before a scrape: they
@@ -432,7 +435,7 @@ const HELP: [(&str, Option<Unit>, &str); 20] = [
         "Time the bridge took to connect to its upstream.",
     ),
     (
-        "socklab_bridge_round_trip_seconds",
+        RTT,
         Some(Unit::Seconds),
         "Per message through the /ws bridge: from forwarding a client message upstream to the first reply after it.",
     ),
@@ -482,6 +485,16 @@ const HELP: [(&str, Option<Unit>, &str); 20] = [
         "This build: its version as a label, value 1.",
     ),
 ];
+
+/// The round-trip histogram's name (see [`ShardedHistogram`]).
+const RTT: &str = "socklab_bridge_round_trip_seconds";
+
+/// `name`'s help text in [`HELP`].
+fn help(name: &str) -> &'static str {
+    HELP.iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or("", |&(_, _, text)| text)
+}
 
 fn describe(r: &PrometheusRecorder) {
     for (name, unit, text) in HELP {
