@@ -1,6 +1,7 @@
 //! Waiting made cheap per message: a [`Gate`] polls what it guards (a socket, or a timer and
 //! shutdown) only when that woke the task, and [`within`] arms a write's timeout only when
-//! the write cannot finish at once.
+//! the write cannot finish at once ([`write_within`]: not even a future for a socket write
+//! that can).
 //!
 //! Why: a session loop is woken once or twice per message by its sockets. Polling every
 //! future it waits on at each wake-up re-registers each one's waker (a pending socket read
@@ -9,11 +10,14 @@
 //! dropped unused: together a sizeable part of a bridge's user-space CPU per message.
 
 use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::time::error::Elapsed;
 
 /// Futures polled with a waker of their own, which notes that one of them fired before
@@ -106,6 +110,28 @@ pub async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Ela
     }
 }
 
+/// Writes all of `data` to `stream`, given at most `limit`: straight `send`s while the socket
+/// takes them (the usual case: one `send`, no future, no timer, no waker registered), and
+/// only what it did not take through [`within`] and `write_all`.
+pub async fn write_within(
+    stream: &mut TcpStream,
+    data: &[u8],
+    limit: Duration,
+) -> Result<io::Result<()>, Elapsed> {
+    let mut written = 0;
+    while written < data.len() {
+        match stream.try_write(&data[written..]) {
+            Ok(n) => written += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                return within(limit, stream.write_all(&data[written..])).await;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Ok(Err(err)),
+        }
+    }
+    Ok(Ok(()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +154,28 @@ mod tests {
             let next = sleep.deadline() + Duration::from_secs(5);
             sleep.as_mut().reset(next);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_socket_write_finishes_at_once_or_times_out_when_the_peer_does_not_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut writer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut reader, _) = listener.accept().await.unwrap();
+        let limit = Duration::from_secs(1);
+        assert!(matches!(
+            write_within(&mut writer, b"hi\n", limit).await,
+            Ok(Ok(()))
+        ));
+        let mut got = [0u8; 3];
+        tokio::io::AsyncReadExt::read_exact(&mut reader, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(&got, b"hi\n");
+        // More than both sockets' buffers hold, to a peer that reads nothing more.
+        let flood = vec![0u8; 64 << 20];
+        assert!(write_within(&mut writer, &flood, limit).await.is_err());
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::clock::stamp_now;
 use crate::net::listen::accept_loop;
 use crate::net::read::{ReadNow, read_now, with_read_buf};
-use crate::net::wake::{Gate, within};
+use crate::net::wake::{Gate, write_within};
 use crate::registry::Session;
 use crate::state::Shared;
 
@@ -65,7 +65,7 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
         }
         let drained = drain(&stream, &session, &mut stamper, &mut out);
         if !out.is_empty() {
-            match within(write_timeout, stream.write_all(&out)).await {
+            match write_within(&mut stream, &out, write_timeout).await {
                 Ok(Ok(())) => session.sent(&out),
                 Ok(Err(err)) => {
                     session.set_reason(format!("write error: {err}"));

@@ -37,7 +37,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
 use crate::net::relay::drain_lines;
 use crate::net::upstream::connect_upstream;
-use crate::net::wake::{Gate, within};
+use crate::net::wake::{Gate, within, write_within};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
 use crate::ws::liveness::{Beat, Heartbeat, ping};
@@ -349,7 +349,7 @@ impl<'a> Bridge<'a> {
         if data.is_empty() {
             return Flow::Continue;
         }
-        match within(self.write_timeout, self.upstream.write_all(data)).await {
+        match write_within(&mut self.upstream, data, self.write_timeout).await {
             Ok(Ok(())) => {
                 self.awaiting.get_or_insert(now);
                 Flow::Continue
