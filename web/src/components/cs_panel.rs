@@ -399,7 +399,7 @@ fn join_target(addr: Option<&String>, default_port: u16) -> (String, u16) {
 /// addresses in their one canonical form.
 fn ip_and_port(addr: &str) -> Option<(&str, u16)> {
     let (host, port) = addr.rsplit_once(':')?;
-    let port = port.parse().ok()?;
+    let port = decimal(port)?;
     let ip = match host.strip_prefix('[') {
         Some(v6) => {
             let v6 = v6.strip_suffix(']')?;
@@ -410,10 +410,21 @@ fn ip_and_port(addr: &str) -> Option<(&str, u16)> {
                     .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.'))
             .then_some(v6)?
         }
-        None => (host.split('.').count() == 4 && host.split('.').all(|n| n.parse::<u8>().is_ok()))
-            .then_some(host)?,
+        None => (host.split('.').count() == 4
+            && host
+                .split('.')
+                .all(|n| (n == "0" || !n.starts_with('0')) && decimal::<u8>(n).is_some()))
+        .then_some(host)?,
     };
     Some((ip, port))
+}
+
+/// Plain decimal digits only: `str::parse` also takes a leading `+`, which addresses do not.
+fn decimal<T: std::str::FromStr>(digits: &str) -> Option<T> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 fn fallback_host() -> String {
@@ -543,6 +554,10 @@ mod tests {
             "[::1:80",
             "[1.2.3.4]:80",
             "[]:80",
+            "+1.2.3.4:80",
+            "1.2.3.4:+80",
+            "01.2.3.4:80",
+            "1.2..4:80",
         ] {
             assert_eq!(ip_and_port(bad), None, "{bad}");
             assert!(bad.parse::<std::net::SocketAddr>().is_err(), "{bad}");
