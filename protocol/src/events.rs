@@ -21,6 +21,15 @@ pub enum SessionKind {
 }
 
 impl SessionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [SessionKind; 5] = [
+        SessionKind::Tcp,
+        SessionKind::Udp,
+        SessionKind::Banner,
+        SessionKind::Ws,
+        SessionKind::Wt,
+    ];
+
     /// The name used on the wire and in logs.
     pub fn as_str(self) -> &'static str {
         match self {

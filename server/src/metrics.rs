@@ -25,13 +25,7 @@ use self::sharded::ShardedHistogram;
 mod sharded;
 
 /// Every session kind, in the order of [`kind_index`].
-pub(crate) const KINDS: [SessionKind; 5] = [
-    SessionKind::Tcp,
-    SessionKind::Udp,
-    SessionKind::Banner,
-    SessionKind::Ws,
-    SessionKind::Wt,
-];
+pub(crate) const KINDS: [SessionKind; 5] = SessionKind::ALL;
 
 /// Bucket bounds (seconds) of both histograms (the only two): 100 µs on loopback up to the 5 s connect
 /// timeout.
@@ -540,6 +534,13 @@ pub(crate) fn reason_class(reason: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_index_is_the_place_in_kinds() {
+        for (i, kind) in KINDS.into_iter().enumerate() {
+            assert_eq!(kind_index(kind), i, "{kind}");
+        }
+    }
 
     #[test]
     fn reasons_fall_into_few_classes() {

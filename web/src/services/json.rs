@@ -94,15 +94,7 @@ fn texts<J: Json>(v: J) -> Option<Vec<String>> {
 
 fn kind<J: Json>(v: J) -> Option<SessionKind> {
     let name = v.text()?;
-    [
-        SessionKind::Tcp,
-        SessionKind::Udp,
-        SessionKind::Banner,
-        SessionKind::Ws,
-        SessionKind::Wt,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == name)
+    SessionKind::ALL.into_iter().find(|k| k.as_str() == name)
 }
 
 fn direction<J: Json>(v: J) -> Option<Direction> {
