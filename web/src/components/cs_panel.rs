@@ -190,19 +190,23 @@ fn pace_new_cards<'a>(
     open: &[&'a Rc<SessionView>],
     drawn: &mut Vec<SessionKey>,
 ) -> Vec<&'a Rc<SessionView>> {
-    let key = |s: &SessionView| (s.opened.instance.clone(), s.opened.id);
     let mut new = 0;
     let shown: Vec<&Rc<SessionView>> = open
         .iter()
         .copied()
         .filter(|s| {
-            let old = drawn.contains(&key(s));
+            let old = drawn
+                .iter()
+                .any(|(instance, id)| *id == s.opened.id && *instance == s.opened.instance);
             new += usize::from(!old);
             old || new <= NEW_CARDS_PER_RENDER
         })
         .take(MAX_SHOWN)
         .collect();
-    *drawn = shown.iter().map(|s| key(s)).collect();
+    *drawn = shown
+        .iter()
+        .map(|s| (s.opened.instance.clone(), s.opened.id))
+        .collect();
     shown
 }
 
