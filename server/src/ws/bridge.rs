@@ -6,46 +6,56 @@
 //! slow upstream) nothing else is read, so backpressure reaches the other side through TCP and
 //! no buffer grows without bound.
 //!
-//! Per message the loop polls only its two sockets ([`Bridge::poll_event`]): the one timer
-//! (pings, silence, idleness: clock checks against deadlines, re-armed only when it fires) and
+//! Both sides are plain `TcpStream`s read without waiting into the thread's read buffer: the
+//! upstream's bytes are cut into lines, the client's into WebSocket frames
+//! ([`crate::ws::frames`], on the connection [`Handshake::accept`] hands back). Per message
+//! the loop polls only its two sockets ([`Bridge::poll_event`]): the one timer (pings,
+//! silence, idleness: clock checks against deadlines, re-armed only when it fires) and
 //! shutdown are polled only when they woke the task, a write's timeout is armed only when the
 //! write cannot finish at once, and the clock is read once per event.
 
 use std::future::Future;
 use std::io;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Extension, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use socklab_protocol::events::HandshakeSize;
 use socklab_protocol::framing::{LinePayload, line_payload, text_to_line};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
-use crate::net::relay::drain_lines;
+use crate::net::read::{ReadNow, read_now, with_read_buf};
+use crate::net::relay::{BATCH_BYTES, drain_lines};
 use crate::net::upstream::connect_upstream;
-use crate::net::wake::{Gate, within, write_within};
+use crate::net::wake::{Gate, write_within};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
-use crate::ws::liveness::{Beat, Heartbeat, ping};
-use crate::ws::socket::{CLOSE_TIMEOUT, answer_close, classify, close, tune};
+use crate::ws::frames::{
+    ClientFrames, FrameError, Received, put_binary, put_close, put_frame, put_text,
+};
+use crate::ws::handshake::Handshake;
+use crate::ws::liveness::{Beat, Heartbeat};
+use crate::ws::socket::CLOSE_TIMEOUT;
+
+/// What a server ping carries.
+const PING: &[u8] = b"socklab";
 
 /// `GET /ws` (Origin rule and connection slot: [`Admitted`]): upgrades, then bridges.
 pub(crate) async fn handler(
-    ws: WebSocketUpgrade,
+    handshake: Handshake,
     head: Parts,
     Query(query): Query<BridgeQuery>,
     Extension(addrs): Extension<ConnAddrs>,
@@ -55,30 +65,26 @@ pub(crate) async fn handler(
     let tag = query.tag();
     let request = request_head_len(&head.method, &head.uri, &head.headers);
     let tracked = shared.tracker.token();
-    let ws = tune(ws, &shared);
-    let shared2 = Arc::clone(&shared);
     let response_size = Arc::new(AtomicU64::new(0));
     let response_size2 = Arc::clone(&response_size);
-    let response = ws
-        .on_failed_upgrade(|err| tracing::warn!(cause = %err, "WebSocket upgrade failed"))
-        .on_upgrade(move |socket| async move {
-            let handshake = HandshakeSize {
-                request,
-                response: response_size2.load(Ordering::Relaxed),
-            };
-            let session = shared2.registry.open(
-                SessionKind::Ws,
-                addrs.peer,
-                addrs.local,
-                Extra {
-                    tag,
-                    handshake: Some(handshake),
-                },
-            );
-            run(socket, session, shared2).await;
-            drop(permit);
-            drop(tracked);
-        });
+    let response = handshake.accept(move |(stream, early)| async move {
+        let handshake = HandshakeSize {
+            request,
+            response: response_size2.load(Ordering::Relaxed),
+        };
+        let session = shared.registry.open(
+            SessionKind::Ws,
+            addrs.peer,
+            addrs.local,
+            Extra {
+                tag,
+                handshake: Some(handshake),
+            },
+        );
+        run(Client::new(stream, &shared), &early, session, shared).await;
+        drop(permit);
+        drop(tracked);
+    });
     response_size.store(response_head_len(&response), Ordering::Relaxed);
     response
 }
@@ -106,9 +112,10 @@ pub fn headers_len(headers: &HeaderMap) -> usize {
         .sum()
 }
 
-/// One bridged session, from upgrade to close: connect the upstream, then hand each event to
-/// [`Bridge`] until one ends the session, and end it in [`Bridge::finish`].
-async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
+/// One bridged session, from upgrade to close: connect the upstream, take the frames that came
+/// with the handshake, then hand each event to [`Bridge`] until one ends the session, and end
+/// it in [`Bridge::finish`].
+async fn run(mut client: Client, early: &[u8], mut session: Session, shared: Arc<Shared>) {
     let connecting = std::time::Instant::now();
     let (upstream, link) = match connect_upstream(&shared, session.id()).await {
         Ok(pair) => pair,
@@ -116,30 +123,35 @@ async fn run(mut socket: WebSocket, mut session: Session, shared: Arc<Shared>) {
             let why = format!("upstream {} unreachable: {err}", shared.upstream);
             tracing::warn!(id = session.id(), "{why}");
             let end = End::closing(close_code::SERVER_ERROR, why);
-            return farewell(&mut socket, &mut session, end).await;
+            return farewell(&mut client, &mut session, end).await;
         }
     };
     let metrics = shared.registry.metrics();
     metrics.upstream_connected(connecting.elapsed());
-    let mut bridge = Bridge::new(socket, upstream, link, session, &shared);
+    let mut bridge = Bridge::new(client, upstream, link, session, &shared);
+    let mut flow = Flow::Continue;
+    if !early.is_empty() {
+        let heard = bridge.take_client_bytes(&mut early.to_vec());
+        flow = bridge.after_client(heard).await;
+    }
     let end = loop {
-        let flow = match std::future::poll_fn(|cx| bridge.poll_event(cx)).await {
-            Event::Client(msg) => bridge.on_client(msg).await,
+        if let Flow::End(end) = flow {
+            break end;
+        }
+        flow = match std::future::poll_fn(|cx| bridge.poll_event(cx)).await {
+            Event::Client(ready) => bridge.on_client(ready).await,
             Event::Upstream(ready) => bridge.on_upstream(ready).await,
             Event::Tick => bridge.on_tick().await,
             Event::Shutdown => End::shutting_down().into(),
         };
-        if let Flow::End(end) = flow {
-            break end;
-        }
     };
     bridge.finish(end).await;
 }
 
 /// What woke a session.
 enum Event {
-    /// A message (or error, or the end) from the client.
-    Client(Option<Result<Message, axum::Error>>),
+    /// The client is readable (or failed).
+    Client(io::Result<()>),
     /// The upstream is readable (or failed).
     Upstream(io::Result<()>),
     /// The session's timer fired: see [`Bridge::on_tick`].
@@ -167,8 +179,8 @@ struct End {
 enum Farewell {
     /// A close frame with this code and text; its answer is awaited briefly.
     Close(u16, String),
-    /// The client closed first: the answer tungstenite queued goes out.
-    Answer,
+    /// The client closed first: its close frame goes back (RFC 6455 §5.5.1).
+    Answer(Option<(u16, String)>),
     /// Nothing: the client is gone, or not reading.
     Nothing,
 }
@@ -201,27 +213,117 @@ impl From<End> for Flow {
 }
 
 /// The one way a session ends: its reason recorded, then the client told.
-async fn farewell(socket: &mut WebSocket, session: &mut Session, end: End) {
+async fn farewell(client: &mut Client, session: &mut Session, end: End) {
     session.set_reason(end.reason);
     match end.farewell {
-        Farewell::Close(code, text) => close(socket, code, &text).await,
-        Farewell::Answer => answer_close(socket).await,
+        Farewell::Close(code, text) => client.close(code, &text).await,
+        Farewell::Answer(close) => client.answer_close(close).await,
         Farewell::Nothing => {}
     }
+}
+
+/// The client's side of a session: its connection, the frames read from it so far, and the
+/// frames being written to it (empty between events).
+struct Client {
+    stream: TcpStream,
+    frames: ClientFrames,
+    out: Vec<u8>,
+}
+
+impl Client {
+    fn new(stream: TcpStream, shared: &Shared) -> Self {
+        Client {
+            stream,
+            frames: ClientFrames::new(shared.config.max_message),
+            out: Vec::new(),
+        }
+    }
+
+    /// Writes the frames in `out` (within the write timeout), then empties it. `Err` says why
+    /// the client cannot take them.
+    async fn flush(&mut self, limit: Duration) -> Result<(), String> {
+        let written = write_within(&mut self.stream, &self.out, limit).await;
+        self.out.clear();
+        if self.out.capacity() > 2 * BATCH_BYTES {
+            self.out = Vec::new();
+        }
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("client went away: {err}")),
+            Err(_) => Err(format!(
+                "client not reading: messages blocked for {}s",
+                limit.as_secs()
+            )),
+        }
+    }
+
+    /// Sends a close frame and waits briefly for the client's answer, so the close is clean.
+    async fn close(&mut self, code: u16, reason: &str) {
+        put_close(&mut self.out, code, reason);
+        if self.flush(CLOSE_TIMEOUT).await.is_err() {
+            return;
+        }
+        let answered = async {
+            loop {
+                if self.stream.readable().await.is_err() || self.heard_close() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, answered).await;
+    }
+
+    /// Reads what is there; true once the client's close (or its end, or garbage) came.
+    fn heard_close(&mut self) -> bool {
+        let Client { stream, frames, .. } = self;
+        with_read_buf(|buf| match read_now(stream, buf) {
+            Ok(ReadNow::Data { n, .. }) => {
+                let bytes = buf.get_mut(..n).unwrap_or_default();
+                let close = |r: Received<'_>| match r {
+                    Received::Close(_) => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                };
+                !matches!(frames.feed(bytes, close), Ok(ControlFlow::Continue(())))
+            }
+            Ok(ReadNow::WouldBlock) => false,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => false,
+            Ok(ReadNow::Eof) | Err(_) => true,
+        })
+    }
+
+    /// Answers the client's close with its own code and reason (an empty close for an empty
+    /// one); the connection then closes.
+    async fn answer_close(&mut self, close: Option<(u16, String)>) {
+        match close {
+            Some((code, reason)) => put_close(&mut self.out, code, &reason),
+            None => put_frame(&mut self.out, OpCode::Control(Control::Close), &[]),
+        }
+        let _ = self.flush(CLOSE_TIMEOUT).await;
+    }
+}
+
+/// What one pass over the client's bytes found, beside the lines and pongs it queued.
+enum Heard {
+    /// Nothing that ends the session.
+    Open,
+    /// The client's close frame (code and reason, if any).
+    Closed(Option<(u16, String)>),
+    /// Bytes that are not a WebSocket conversation.
+    Broken(FrameError),
+    /// The connection ended or failed: why.
+    Gone(String),
 }
 
 /// One bridged session between events: both connections and what is in flight.
 struct Bridge<'a> {
     shared: &'a Shared,
-    socket: WebSocket,
+    client: Client,
     upstream: TcpStream,
     link: LinkGuard,
     session: Session,
     framer: LineFramer,
-    /// A text message as the line sent upstream (reused).
-    line: Vec<u8>,
-    /// Upstream lines as messages, not yet sent (reused).
-    batch: Vec<Message>,
+    /// Client messages as the lines to send upstream (reused).
+    lines: Vec<u8>,
     idle: Duration,
     write_timeout: Duration,
     /// When data last went either way: the idle deadline is `idle` after it.
@@ -248,7 +350,7 @@ struct Bridge<'a> {
 
 impl<'a> Bridge<'a> {
     fn new(
-        socket: WebSocket,
+        client: Client,
         upstream: TcpStream,
         link: LinkGuard,
         session: Session,
@@ -261,13 +363,12 @@ impl<'a> Bridge<'a> {
         let timer = tokio::time::sleep_until(heartbeat.next_check().min(now + idle));
         Bridge {
             shared,
-            socket,
+            client,
             upstream,
             link,
             session,
             framer: LineFramer::new(config.max_message),
-            line: Vec::new(),
-            batch: Vec::new(),
+            lines: Vec::new(),
             idle,
             write_timeout: config.write_timeout(),
             active: now,
@@ -288,9 +389,9 @@ impl<'a> Bridge<'a> {
         let first = self.client_first;
         for client in [first, !first] {
             let event = if client {
-                let socket = &mut self.socket;
-                let next = |cx: &mut Context<'_>| socket.poll_next_unpin(cx);
-                self.client_gate.poll(cx, next).map(Event::Client)
+                let stream = &self.client.stream;
+                let ready = |cx: &mut Context<'_>| stream.poll_read_ready(cx);
+                self.client_gate.poll(cx, ready).map(Event::Client)
             } else {
                 let upstream = &self.upstream;
                 let ready = |cx: &mut Context<'_>| upstream.poll_read_ready(cx);
@@ -311,56 +412,114 @@ impl<'a> Bridge<'a> {
         })
     }
 
-    /// A message (or error, or the end) from the client: data goes upstream as a line.
-    async fn on_client(&mut self, msg: Option<Result<Message, axum::Error>>) -> Flow {
+    /// The client is readable: its messages go upstream as lines, its pings are answered.
+    async fn on_client(&mut self, ready: io::Result<()>) -> Flow {
+        let heard = match ready {
+            Ok(()) => self.read_client(),
+            Err(err) => Heard::Gone(format!("client went away: {err}")),
+        };
+        self.after_client(heard).await
+    }
+
+    /// Reads what the client has ready (up to [`BATCH_BYTES`] of lines) and takes its frames.
+    fn read_client(&mut self) -> Heard {
+        with_read_buf(|buf| {
+            loop {
+                if self.lines.len() >= BATCH_BYTES {
+                    // Readiness stays set: the gate polls the client again next time.
+                    return Heard::Open;
+                }
+                match read_now(&self.client.stream, buf) {
+                    Ok(ReadNow::Data { n, drained }) => {
+                        let heard = self.take_client_bytes(buf.get_mut(..n).unwrap_or_default());
+                        if drained || !matches!(heard, Heard::Open) {
+                            return heard;
+                        }
+                    }
+                    Ok(ReadNow::WouldBlock) => return Heard::Open,
+                    Ok(ReadNow::Eof) => return Heard::Gone("client went away".to_owned()),
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Heard::Gone(format!("client went away: {err}")),
+                }
+            }
+        })
+    }
+
+    /// Takes bytes from the client: each text or binary message becomes upstream bytes (a
+    /// text message a line) in `lines`, each ping a pong in the client's `out`.
+    fn take_client_bytes(&mut self, bytes: &mut [u8]) -> Heard {
+        let (session, lines, out) = (&self.session, &mut self.lines, &mut self.client.out);
+        let mut closed = None;
+        let fed = self.client.frames.feed(bytes, |received| {
+            match received {
+                Received::Text(text) => {
+                    session.received(text.as_bytes());
+                    text_to_line(text, lines);
+                }
+                Received::Binary(data) => {
+                    session.received(data);
+                    lines.extend_from_slice(data);
+                }
+                Received::Ping(payload) => put_frame(out, OpCode::Control(Control::Pong), payload),
+                Received::Pong => {}
+                Received::Close(close) => {
+                    closed = Some(close.map(|(code, reason)| (code, reason.to_owned())));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        match (fed, closed) {
+            (Err(err), _) => Heard::Broken(err),
+            (Ok(_), Some(close)) => Heard::Closed(close),
+            (Ok(_), None) => Heard::Open,
+        }
+    }
+
+    /// Sends what the client's bytes queued (pongs to it, lines upstream), then ends the
+    /// session if they closed it.
+    async fn after_client(&mut self, heard: Heard) -> Flow {
         let now = Instant::now();
         self.heartbeat.heard(now);
-        let data: &[u8] = match &msg {
-            Some(Ok(Message::Text(text))) => {
-                self.line.clear();
-                text_to_line(text.as_str(), &mut self.line);
-                self.session.received(text.as_bytes());
-                &self.line
+        if !self.client.out.is_empty()
+            && let Err(why) = self.client.flush(self.write_timeout).await
+        {
+            return End::quietly(why).into();
+        }
+        if !self.lines.is_empty() {
+            self.active = now;
+            let written = write_within(&mut self.upstream, &self.lines, self.write_timeout).await;
+            self.lines.clear();
+            match written {
+                Ok(Ok(())) => {
+                    self.awaiting.get_or_insert(now);
+                }
+                Ok(Err(err)) => {
+                    let why = format!("upstream failed: {err}");
+                    return End::closing(close_code::SERVER_ERROR, why).into();
+                }
+                Err(_) => {
+                    let why = "upstream stopped reading".to_owned();
+                    return End::closing(close_code::SERVER_ERROR, why).into();
+                }
             }
-            Some(Ok(Message::Binary(bytes))) => {
-                self.session.received(bytes);
-                bytes
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Flow::Continue,
-            Some(Ok(Message::Close(frame))) => {
-                let reason = match frame {
-                    Some(f) => format!("client closed ({} {})", f.code, f.reason),
+        }
+        match heard {
+            Heard::Open => Flow::Continue,
+            Heard::Closed(close) => {
+                let reason = match &close {
+                    Some((code, reason)) => format!("client closed ({code} {reason})"),
                     None => "client closed".to_owned(),
                 };
-                let farewell = Farewell::Answer;
-                return End { reason, farewell }.into();
+                let farewell = Farewell::Answer(close);
+                End { reason, farewell }.into()
             }
-            Some(Err(err)) => {
-                let (code, why) = classify(err, self.shared.config.max_message);
-                let Some(code) = code else {
-                    return End::quietly(why).into();
-                };
+            Heard::Broken(err) => {
+                let (code, why) = (err.close_code(), err.to_string());
                 tracing::info!(id = self.session.id(), code, "{why}");
-                return End::closing(code, why).into();
+                End::closing(code, why).into()
             }
-            None => return End::quietly("client went away").into(),
-        };
-        self.active = now;
-        if data.is_empty() {
-            return Flow::Continue;
-        }
-        match write_within(&mut self.upstream, data, self.write_timeout).await {
-            Ok(Ok(())) => {
-                self.awaiting.get_or_insert(now);
-                Flow::Continue
-            }
-            Ok(Err(err)) => {
-                End::closing(close_code::SERVER_ERROR, format!("upstream failed: {err}")).into()
-            }
-            Err(_) => {
-                let why = "upstream stopped reading".to_owned();
-                End::closing(close_code::SERVER_ERROR, why).into()
-            }
+            Heard::Gone(why) => End::quietly(why).into(),
         }
     }
 
@@ -369,28 +528,21 @@ impl<'a> Bridge<'a> {
     async fn on_upstream(&mut self, ready: io::Result<()>) -> Flow {
         let drained = match ready {
             Ok(()) => {
-                let batch = &mut self.batch;
-                drain_lines(&self.upstream, &mut self.framer, |l| {
-                    batch.push(to_message(l))
+                let (out, session) = (&mut self.client.out, &self.session);
+                drain_lines(&self.upstream, &mut self.framer, |line| {
+                    put_line(out, session, line)
                 })
             }
             Err(err) => Err(err),
         };
-        if !self.batch.is_empty() {
+        if !self.client.out.is_empty() {
             let now = Instant::now();
             if let Some(sent) = self.awaiting.take() {
                 self.shared.registry.metrics().round_trip(now - sent);
             }
             self.active = now;
-            let send = send_batch(&mut self.socket, &self.session, &mut self.batch);
-            match within(self.write_timeout, send).await {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => return End::quietly(format!("client went away: {err}")).into(),
-                Err(_) => {
-                    let secs = self.write_timeout.as_secs();
-                    let why = format!("client not reading: messages blocked for {secs}s");
-                    return End::quietly(why).into();
-                }
+            if let Err(why) = self.client.flush(self.write_timeout).await {
+                return End::quietly(why).into();
             }
         }
         match drained {
@@ -425,8 +577,11 @@ impl<'a> Bridge<'a> {
             let why = format!("idle for {}s", self.idle.as_secs());
             return End::closing(close_code::GOING_AWAY, why).into();
         }
-        if beat == Some(Beat::Ping) && !ping(&mut self.socket, self.write_timeout).await {
-            return End::quietly("client went away").into();
+        if beat == Some(Beat::Ping) {
+            put_frame(&mut self.client.out, OpCode::Control(Control::Ping), PING);
+            if self.client.flush(self.write_timeout).await.is_err() {
+                return End::quietly("client went away").into();
+            }
         }
         let next = self.heartbeat.next_check().min(idle_at);
         // The gate polls the timer again: it was ready last time.
@@ -437,44 +592,23 @@ impl<'a> Bridge<'a> {
     /// Ends the session as `end` says, then tells the upstream we are done: it sees a clean
     /// FIN, not a reset.
     async fn finish(mut self, end: End) {
-        farewell(&mut self.socket, &mut self.session, end).await;
+        farewell(&mut self.client, &mut self.session, end).await;
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.upstream.shutdown()).await;
         drop(self.link);
     }
 }
 
-/// One upstream line, without its `\n`: text when it is UTF-8, binary otherwise.
-fn to_message(piece: &[u8]) -> Message {
+/// One upstream line, without its `\n`, as a frame for the client: text when it is UTF-8,
+/// binary otherwise.
+fn put_line(out: &mut Vec<u8>, session: &Session, piece: &[u8]) {
     match line_payload(piece) {
-        LinePayload::Text(text) => Message::Text(Utf8Bytes::from(text)),
-        LinePayload::Binary(bytes) => Message::Binary(Bytes::copy_from_slice(bytes)),
-    }
-}
-
-/// Sends a batch with one flush at the end (one write for many small frames).
-async fn send_batch(
-    socket: &mut WebSocket,
-    session: &Session,
-    batch: &mut Vec<Message>,
-) -> Result<(), axum::Error> {
-    for msg in batch.drain(..) {
-        match &msg {
-            Message::Text(t) => session.sent(t.as_bytes()),
-            Message::Binary(b) => session.sent(b),
-            _ => {}
+        LinePayload::Text(text) => {
+            session.sent(text.as_bytes());
+            put_text(out, text);
         }
-        socket.feed(msg).await?;
-    }
-    socket.flush().await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_become_text_or_binary() {
-        assert!(matches!(to_message(b"[t]:hi\n"), Message::Text(t) if t.as_str() == "[t]:hi"));
-        assert!(matches!(to_message(b"\xff\n"), Message::Binary(b) if &b[..] == b"\xff"));
+        LinePayload::Binary(bytes) => {
+            session.sent(bytes);
+            put_binary(out, bytes);
+        }
     }
 }

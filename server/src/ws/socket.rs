@@ -1,14 +1,14 @@
-//! One WebSocket's plumbing, shared by `/ws` and `/api/events`: small buffers and the message
-//! limit, the close handshake, and which close code a read error deserves.
+//! The monitor feed's WebSocket plumbing (axum's `WebSocket` over tungstenite): small buffers
+//! and the message limit, and the close handshake. The bridge `/ws` speaks WebSocket on its
+//! own connection instead ([`crate::ws::frames`]).
 
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use futures_util::SinkExt;
-use socklab_protocol::close_code;
-use tokio_tungstenite::tungstenite;
 
 use crate::state::Shared;
+use crate::ws::frames::truncate_reason;
 
 /// tungstenite's read buffer: its 128 KiB default would cost gigabytes at 10k sessions. It is
 /// also what tungstenite zeroes before *every* read (`BytesMut::resize`), a message's and the
@@ -32,36 +32,6 @@ pub fn tune(ws: WebSocketUpgrade, shared: &Shared) -> WebSocketUpgrade {
         .max_write_buffer_size(max.saturating_mul(2).max(MIN_WRITE_BUFFER))
         .max_message_size(max)
         .max_frame_size(max)
-}
-
-/// Maps a WebSocket read error to the close code the client should get (None: the peer is
-/// gone, there is nobody to tell) and a reason in words.
-pub fn classify(err: &axum::Error, max_message: usize) -> (Option<u16>, String) {
-    let inner = std::error::Error::source(err)
-        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
-        .or_else(|| {
-            let e: &(dyn std::error::Error + 'static) = err;
-            e.downcast_ref::<tungstenite::Error>()
-        });
-    match inner {
-        Some(tungstenite::Error::Capacity(_)) => (
-            Some(close_code::TOO_BIG),
-            format!("message too big: the limit is {max_message} bytes"),
-        ),
-        Some(tungstenite::Error::Utf8(_)) => (
-            Some(close_code::INVALID_DATA),
-            "invalid UTF-8 in a text message".to_owned(),
-        ),
-        Some(tungstenite::Error::Protocol(p)) => (
-            Some(close_code::PROTOCOL_ERROR),
-            format!("protocol error: {p}"),
-        ),
-        Some(tungstenite::Error::Io(e)) => (None, format!("client went away: {e}")),
-        Some(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-            (None, "client went away".to_owned())
-        }
-        _ => (None, format!("client error: {err}")),
-    }
 }
 
 /// Sends a close frame and waits briefly for the peer's answer, so the close is clean.
@@ -90,28 +60,4 @@ pub async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
 /// with the next write or flush), so the client sees a clean close, not a dropped connection.
 pub async fn answer_close(socket: &mut WebSocket) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.flush()).await;
-}
-
-/// A close reason may hold at most 123 bytes (RFC 6455 §5.5); cut at a character boundary.
-fn truncate_reason(reason: &str) -> &str {
-    let end = reason
-        .char_indices()
-        .map(|(at, c)| at + c.len_utf8())
-        .take_while(|&end| end <= 123)
-        .last()
-        .unwrap_or(0);
-    reason.get(..end).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reasons_fit_in_a_close_frame() {
-        assert_eq!(truncate_reason("short"), "short");
-        let long = "é".repeat(100);
-        let cut = truncate_reason(&long);
-        assert!(cut.len() <= 123 && cut.len().is_multiple_of(2));
-    }
 }
