@@ -16,6 +16,9 @@
 //!   --record` writes, and their text in the lesson's look (`→ hi` / `← [time]:hi`).
 //! * `proxy_header` (feature `proxy-header`) — the PROXY protocol header, sans-IO: how much to
 //!   read, and whom it names.
+//! * `ws_frames` (feature `ws-frames`) — the server side of a WebSocket's frames, sans-IO:
+//!   the client's bytes in, messages and control frames out (or the close code they earned);
+//!   the server's frames written into a buffer.
 //! * Constants below: default ports, the lesson's banner text, close codes.
 
 pub mod client_text;
@@ -25,6 +28,8 @@ pub mod framing;
 pub mod proxy_header;
 pub mod transcript;
 pub mod wire;
+#[cfg(any(test, feature = "ws-frames"))]
+pub mod ws_frames;
 
 pub use events::{
     CaptureStats, Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, PacketEvent,

@@ -12,7 +12,7 @@ use crate::tools::{Lock, Toolbox};
 /// cargo-fuzz is pinned; it is installed only by this command.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// The targets in `fuzz/fuzz_targets/`.
-pub const FUZZ_TARGETS: [&str; 4] = ["framer", "stamper", "splitter", "client_text"];
+pub const FUZZ_TARGETS: [&str; 5] = ["framer", "stamper", "splitter", "client_text", "ws_frames"];
 
 /// The command's options.
 struct Options {

@@ -8,7 +8,7 @@
 //!
 //! Both sides are plain `TcpStream`s read without waiting into the thread's read buffer: the
 //! upstream's bytes are cut into lines, the client's into WebSocket frames
-//! ([`crate::ws::frames`], on the connection [`Handshake::accept`] hands back). Per message
+//! ([`socklab_protocol::ws_frames`], on the connection [`Handshake::accept`] hands back). Per message
 //! the loop polls only its two sockets ([`Bridge::poll_event`]): the one timer (pings,
 //! silence, idleness: clock checks against deadlines, re-armed only when it fires) and
 //! shutdown are polled only when they woke the task, a write's timeout is armed only when the
@@ -43,12 +43,12 @@ use crate::net::upstream::connect_upstream;
 use crate::net::wake::{Gate, write_within};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
-use crate::ws::frames::{
-    ClientFrames, FrameError, Received, put_binary, put_close, put_frame, put_text,
-};
 use crate::ws::handshake::Handshake;
 use crate::ws::liveness::{Beat, Heartbeat};
 use crate::ws::socket::CLOSE_TIMEOUT;
+use socklab_protocol::ws_frames::{
+    ClientFrames, FrameError, Received, put_binary, put_close, put_frame, put_text,
+};
 
 /// What a server ping carries.
 const PING: &[u8] = b"socklab";

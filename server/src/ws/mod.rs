@@ -2,7 +2,6 @@
 //! monitor feed `/api/events`, on one set of WebSocket helpers and one liveness timer.
 
 pub mod bridge;
-pub mod frames;
 pub mod handshake;
 pub mod liveness;
 pub mod monitor;

@@ -1,6 +1,6 @@
 //! The monitor feed's WebSocket plumbing (axum's `WebSocket` over tungstenite): small buffers
 //! and the message limit, and the close handshake. The bridge `/ws` speaks WebSocket on its
-//! own connection instead ([`crate::ws::frames`]).
+//! own connection instead ([`socklab_protocol::ws_frames`]).
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use futures_util::SinkExt;
 
 use crate::state::Shared;
-use crate::ws::frames::truncate_reason;
+use socklab_protocol::ws_frames::truncate_reason;
 
 /// tungstenite's read buffer: its 128 KiB default would cost gigabytes at 10k sessions. It is
 /// also what tungstenite zeroes before *every* read (`BytesMut::resize`), a message's and the

@@ -1,12 +1,13 @@
-//! The bridge's WebSocket straight on its `TcpStream`: the client's frames parsed in the bytes
+//! The server side of a WebSocket, sans-IO: the client's frames parsed in the bytes the caller
 //! read (with tungstenite's [`FrameHeader`] parser), unmasked in place, checked and put
-//! together into messages; the server's frames written into the caller's buffer.
+//! together into messages; the server's frames written into the caller's buffer. The bridge
+//! `/ws` speaks WebSocket with it straight on its `TcpStream`.
 //!
 //! Why not tungstenite's `WebSocketStream` (as the monitor feed uses, through axum): per
 //! message it went through hyper's upgraded-connection wrappers and tokio-tungstenite's waker
 //! proxies (an `AtomicWaker` registered and an `Arc` waker cloned on every poll), zeroed its
 //! read buffer before every read, and gave each message a `Bytes` of its own. Here a message
-//! that came whole in one read is handed on where it lies, in the thread's read buffer.
+//! that came whole in one read is handed on where it lies, in the caller's read buffer.
 //!
 //! The rules are RFC 6455's and tungstenite's (its `ProtocolError`s name what broke them): a
 //! client frame must be masked and use no reserved bits or opcodes; control frames are final
@@ -17,12 +18,12 @@
 use std::io::Cursor;
 use std::ops::ControlFlow;
 
-use socklab_protocol::close_code;
-use tokio_tungstenite::tungstenite;
 use tungstenite::Error as WsError;
 use tungstenite::error::ProtocolError;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+
+use crate::close_code;
 
 /// The most a control frame's payload may hold (RFC 6455 §5.5).
 const MAX_CONTROL: usize = 125;
