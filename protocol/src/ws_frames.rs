@@ -332,6 +332,8 @@ pub fn truncate_reason(reason: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     /// A client frame as a browser sends it: masked with `mask`.
@@ -407,6 +409,61 @@ mod tests {
             let (seen, err) = feed_in_steps(&mut frames, &wire, step);
             assert!(err.is_none(), "step {step}: {err:?}");
             assert_eq!(seen, expected, "step {step}");
+        }
+    }
+
+    /// Frames for one message cut into `parts` fragments (a cut may split a character).
+    fn fragments(wire: &mut Vec<u8>, opcode: u8, payload: &[u8], parts: usize, mask: [u8; 4]) {
+        let cuts: Vec<usize> = (0..=parts).map(|i| payload.len() * i / parts).collect();
+        for i in 0..parts {
+            let fin = if i + 1 == parts { 0x80 } else { 0 };
+            let op = if i == 0 { opcode } else { 0 };
+            wire.extend(client_frame(fin | op, &payload[cuts[i]..cuts[i + 1]], mask));
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Sent {
+        Text(String),
+        Binary(Vec<u8>),
+        Ping(Vec<u8>),
+    }
+
+    fn sent() -> impl Strategy<Value = Sent> {
+        prop_oneof![
+            ".{0,40}".prop_map(Sent::Text),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(Sent::Binary),
+            proptest::collection::vec(any::<u8>(), 0..=125).prop_map(Sent::Ping),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_messages_however_fragmented_and_cut_come_out_as_sent(
+            messages in proptest::collection::vec((sent(), 1usize..4, any::<[u8; 4]>()), 0..12),
+            step in 1usize..64,
+        ) {
+            let mut wire = Vec::new();
+            let mut expected = Vec::new();
+            for (message, parts, mask) in &messages {
+                match message {
+                    Sent::Text(t) => {
+                        fragments(&mut wire, 0x1, t.as_bytes(), *parts, *mask);
+                        expected.push(format!("{:?}", Received::Text(t)));
+                    }
+                    Sent::Binary(b) => {
+                        fragments(&mut wire, 0x2, b, *parts, *mask);
+                        expected.push(format!("{:?}", Received::Binary(b)));
+                    }
+                    Sent::Ping(p) => {
+                        wire.extend(client_frame(0x89, p, *mask));
+                        expected.push(format!("{:?}", Received::Ping(p)));
+                    }
+                }
+            }
+            let (seen, err) = feed_in_steps(&mut ClientFrames::new(1024), &wire, step);
+            prop_assert!(err.is_none(), "{:?}", err);
+            prop_assert_eq!(seen, expected);
         }
     }
 
