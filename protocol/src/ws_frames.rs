@@ -68,8 +68,9 @@ impl FrameError {
 }
 
 /// The reading half of one server-side WebSocket: what is left of a frame that has not all
-/// arrived, and a fragmented message being put together. Both are empty between messages, so
-/// an idle session holds no buffer.
+/// arrived, and a fragmented message being put together. Both are empty between messages (a
+/// message that arrives whole in one read is never copied into them), and each gives back its
+/// memory once emptied if it grew beyond 4 KiB.
 #[derive(Debug)]
 pub struct ClientFrames {
     max_message: usize,
@@ -78,6 +79,8 @@ pub struct ClientFrames {
     /// A fragmented message so far, and whether it is text.
     message: Vec<u8>,
     fragmented: Option<Data>,
+    /// An error ended the conversation: where the next frame starts is unknown.
+    broken: bool,
 }
 
 impl ClientFrames {
@@ -88,13 +91,39 @@ impl ClientFrames {
             pending: Vec::new(),
             message: Vec::new(),
             fragmented: None,
+            broken: false,
         }
+    }
+
+    /// Whether an error ended the conversation: what the client sends after it cannot be
+    /// read as frames (a caller waiting for its close frame should only drain the socket).
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Takes bytes read from the client and hands `each` every message and control frame they
     /// complete, in order, until `each` breaks (a close: what follows it is not read). The
-    /// unmasking is done in `bytes`. An error ends the conversation: nothing after it is read.
+    /// unmasking is done in `bytes`. An error ends the conversation: nothing after it is read,
+    /// and every later call fails with [`ProtocolError::ReceivedAfterClosing`].
     pub fn feed(
+        &mut self,
+        bytes: &mut [u8],
+        each: impl FnMut(Received<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, FrameError> {
+        if self.broken {
+            return Err(FrameError::Protocol(ProtocolError::ReceivedAfterClosing));
+        }
+        let fed = self.feed_frames(bytes, each);
+        if fed.is_err() {
+            self.broken = true;
+            self.pending = Vec::new();
+            self.message = Vec::new();
+            self.fragmented = None;
+        }
+        fed
+    }
+
+    fn feed_frames(
         &mut self,
         bytes: &mut [u8],
         mut each: impl FnMut(Received<'_>) -> ControlFlow<()>,
@@ -140,6 +169,7 @@ impl ClientFrames {
     }
 
     /// The next frame's header and where its payload lies in `buf`, if it has all arrived.
+    /// A header that breaks a rule is refused as soon as it has arrived, before its payload.
     fn next_frame(
         &self,
         buf: &[u8],
@@ -147,68 +177,74 @@ impl ClientFrames {
         let mut cursor = Cursor::new(buf);
         let parsed = FrameHeader::parse(&mut cursor).map_err(|err| match err {
             WsError::Protocol(p) => FrameError::Protocol(p),
-            _ => FrameError::Protocol(ProtocolError::InvalidCloseSequence),
+            // The parser reads a slice: it fails only on its rules (the reserved opcodes).
+            _ => FrameError::Protocol(ProtocolError::InvalidOpcode(
+                buf.first().map_or(0, |b| b & 0x0f),
+            )),
         })?;
         let Some((header, len)) = parsed else {
             return Ok(None);
         };
-        let so_far = self.message.len() as u64;
-        if len > self.max_message as u64 || so_far + len > self.max_message as u64 {
-            return Err(FrameError::TooBig(self.max_message));
-        }
+        self.check_header(&header, len)?;
         let start = cursor.position() as usize;
         let end = start + len as usize;
         Ok((end <= buf.len()).then_some((header, start..end)))
     }
 
-    /// One whole frame: checked, unmasked, and handed on (a message's last frame hands on the
-    /// message).
+    /// The rules a header alone can break: reserved bits, no mask, a control frame fragmented
+    /// or over 125 bytes, a continuation with nothing to continue, a new message before the
+    /// last one's final frame, and the size limit (a continuation counts what came before it;
+    /// a control frame between fragments does not).
+    fn check_header(&self, header: &FrameHeader, len: u64) -> Result<(), FrameError> {
+        let refuse = |p| Err(FrameError::Protocol(p));
+        if header.rsv1 || header.rsv2 || header.rsv3 {
+            return refuse(ProtocolError::NonZeroReservedBits);
+        }
+        if header.mask.is_none() {
+            return refuse(ProtocolError::UnmaskedFrameFromClient);
+        }
+        let so_far = match (header.opcode, self.fragmented) {
+            (OpCode::Control(_), _) if !header.is_final => {
+                return refuse(ProtocolError::FragmentedControlFrame);
+            }
+            (OpCode::Control(_), _) if len > MAX_CONTROL as u64 => {
+                return refuse(ProtocolError::ControlFrameTooBig);
+            }
+            (OpCode::Control(_), _) => 0,
+            (OpCode::Data(Data::Continue), None) => {
+                return refuse(ProtocolError::UnexpectedContinueFrame);
+            }
+            (OpCode::Data(Data::Continue), Some(_)) => self.message.len() as u64,
+            (OpCode::Data(_), Some(open)) => return refuse(ProtocolError::ExpectedFragment(open)),
+            (OpCode::Data(_), None) => 0,
+        };
+        if len > self.max_message as u64 || so_far + len > self.max_message as u64 {
+            return Err(FrameError::TooBig(self.max_message));
+        }
+        Ok(())
+    }
+
+    /// One whole frame, its header checked: unmasked and handed on (a message's last frame
+    /// hands on the message).
     fn frame(
         &mut self,
         header: FrameHeader,
         payload: &mut [u8],
         each: &mut impl FnMut(Received<'_>) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, FrameError> {
-        let protocol = |p| Err(FrameError::Protocol(p));
-        if header.rsv1 || header.rsv2 || header.rsv3 {
-            return protocol(ProtocolError::NonZeroReservedBits);
+        if let Some(mask) = header.mask {
+            unmask(payload, mask);
         }
-        let Some(mask) = header.mask else {
-            return protocol(ProtocolError::UnmaskedFrameFromClient);
-        };
-        unmask(payload, mask);
         match header.opcode {
-            OpCode::Control(control) => {
-                if !header.is_final {
-                    return protocol(ProtocolError::FragmentedControlFrame);
-                }
-                if payload.len() > MAX_CONTROL {
-                    return protocol(ProtocolError::ControlFrameTooBig);
-                }
-                control_frame(control, payload, each)
-            }
+            OpCode::Control(control) => control_frame(control, payload, each),
             OpCode::Data(Data::Continue) => {
-                let Some(kind) = self.fragmented else {
-                    return protocol(ProtocolError::UnexpectedContinueFrame);
-                };
                 self.message.extend_from_slice(payload);
-                if !header.is_final {
-                    return Ok(ControlFlow::Continue(()));
+                match self.fragmented {
+                    Some(kind) if header.is_final => self.finish_message(kind, each),
+                    _ => Ok(ControlFlow::Continue(())),
                 }
-                self.fragmented = None;
-                let message = std::mem::take(&mut self.message);
-                let flow = data_message(kind, &message, each);
-                self.message = message;
-                self.message.clear();
-                if self.message.capacity() > KEEP_PENDING {
-                    self.message = Vec::new();
-                }
-                flow
             }
             OpCode::Data(kind) => {
-                if let Some(open) = self.fragmented {
-                    return protocol(ProtocolError::ExpectedFragment(open));
-                }
                 if header.is_final {
                     return data_message(kind, payload, each);
                 }
@@ -217,6 +253,24 @@ impl ClientFrames {
                 Ok(ControlFlow::Continue(()))
             }
         }
+    }
+
+    /// A fragmented message's final frame came: the message is handed on, the buffer kept
+    /// for the next one (given back if it grew beyond 4 KiB).
+    fn finish_message(
+        &mut self,
+        kind: Data,
+        each: &mut impl FnMut(Received<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, FrameError> {
+        self.fragmented = None;
+        let message = std::mem::take(&mut self.message);
+        let flow = data_message(kind, &message, each);
+        self.message = message;
+        self.message.clear();
+        if self.message.capacity() > KEEP_PENDING {
+            self.message = Vec::new();
+        }
+        flow
     }
 }
 
@@ -526,6 +580,49 @@ mod tests {
         let (seen, err) = feed_in_steps(&mut ClientFrames::new(1024), &wire, 1);
         assert!(err.is_none());
         assert_eq!(seen, vec![r#"Text("€")"#.to_owned()]);
+    }
+
+    #[test]
+    fn control_frames_between_fragments_do_not_count_toward_the_limit() {
+        let mut wire = client_frame(0x02, &[1; 90], MASK);
+        wire.extend(client_frame(0x89, &[2; 20], MASK));
+        wire.extend(client_frame(0x8A, &[3; 20], MASK));
+        wire.extend(client_frame(0x80, &[4; 10], MASK));
+        let (seen, err) = feed_in_steps(&mut ClientFrames::new(100), &wire, 7);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        // A new message in the middle of a fragmented one is a protocol error, not "too big".
+        let mut wire = client_frame(0x02, &[1; 90], MASK);
+        wire.extend(client_frame(0x82, &[1; 20], MASK));
+        let (_, err) = feed_in_steps(&mut ClientFrames::new(100), &wire, wire.len());
+        assert_eq!(
+            err.map(|e| e.close_code()),
+            Some(close_code::PROTOCOL_ERROR)
+        );
+    }
+
+    #[test]
+    fn a_broken_header_is_refused_before_its_payload_and_nothing_is_read_after_it() {
+        // A 126-byte ping, unmasked data, reserved bits: only the header has arrived.
+        for header in [
+            vec![0x89, 0x80 | 126, 0, 126, 1, 2, 3, 4],
+            vec![0x82, 100],
+            vec![0xA2, 0x80 | 100, 1, 2, 3, 4],
+        ] {
+            let mut frames = ClientFrames::new(1024);
+            let (_, err) = feed_in_steps(&mut frames, &header, header.len());
+            assert_eq!(
+                err.map(|e| e.close_code()),
+                Some(close_code::PROTOCOL_ERROR)
+            );
+            assert!(frames.is_broken());
+            let mut next = client_frame(0x81, b"hi", MASK);
+            assert!(
+                frames
+                    .feed(&mut next, |_| ControlFlow::Continue(()))
+                    .is_err()
+            );
+        }
     }
 
     #[test]

@@ -329,3 +329,40 @@ async fn a_handshake_that_would_leave_no_slot_for_its_upstream_gets_503() {
     );
     server.stop().await;
 }
+
+/// Frames may come in the handshake's own packet (hyper reads them with the request): they are
+/// read. A ping between a message's fragments is answered at once with its payload, and the
+/// message still goes upstream whole.
+#[tokio::test]
+async fn frames_sent_with_the_handshake_and_a_ping_between_fragments_are_answered() {
+    let server = start_server().await;
+    let addr = server.addrs.http[0];
+    let mut bytes = raw::ws_request(addr, "/ws", "").into_bytes();
+    bytes.extend(raw::masked_frame(0x01, "hé".as_bytes())); // text, not final
+    bytes.extend(raw::masked_frame(0x89, b"are you there")); // ping
+    bytes.extend(raw::masked_frame(0x80, "llo wörld".as_bytes())); // its final fragment
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&bytes).await.unwrap();
+    let head = raw::read_head(&mut s).await;
+    assert_eq!(
+        http::status_of(&head),
+        101,
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let role = tokio_tungstenite::tungstenite::protocol::Role::Client;
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(s, role, None).await;
+    let mut next = async || {
+        let msg = tokio::time::timeout(TIMEOUT, futures_util::StreamExt::next(&mut ws)).await;
+        msg.expect("a frame in time")
+            .expect("open")
+            .expect("a frame")
+    };
+    match next().await {
+        Message::Pong(payload) => assert_eq!(&payload[..], b"are you there"),
+        other => panic!("expected the pong first, got {other:?}"),
+    }
+    let reply = text(next().await);
+    assert_stamped(reply.as_bytes(), "héllo wörld".as_bytes());
+    server.stop().await;
+}

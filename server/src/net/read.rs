@@ -1,6 +1,6 @@
 //! Reading a socket without waiting: one buffer per worker thread, and a read that says when
 //! the socket ran dry so the caller skips the `recv` that would only hear EAGAIN. The TCP echo
-//! and the `/ws` bridge's upstream read with it.
+//! and the `/ws` bridge (both its client and its upstream) read with it.
 
 use std::cell::RefCell;
 use std::io;

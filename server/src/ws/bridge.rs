@@ -122,6 +122,10 @@ async fn run(mut client: Client, early: &[u8], mut session: Session, shared: Arc
         Err(err) => {
             let why = format!("upstream {} unreachable: {err}", shared.upstream);
             tracing::warn!(id = session.id(), "{why}");
+            // Past the frames that came with the handshake, so the close's answer is found.
+            let _ = client
+                .frames
+                .feed(&mut early.to_vec(), |_| ControlFlow::Continue(()));
             let end = End::closing(close_code::SERVER_ERROR, why);
             return farewell(&mut client, &mut session, end).await;
         }
@@ -273,10 +277,13 @@ impl Client {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, answered).await;
     }
 
-    /// Reads what is there; true once the client's close (or its end, or garbage) came.
+    /// Reads what is there; true once the client's close (or its end) came. After bytes that
+    /// were not frames nothing more can be parsed: they are drained until the client closes,
+    /// so the connection ends with a FIN rather than a reset that could lose our close frame.
     fn heard_close(&mut self) -> bool {
         let Client { stream, frames, .. } = self;
         with_read_buf(|buf| match read_now(stream, buf) {
+            Ok(ReadNow::Data { .. }) if frames.is_broken() => false,
             Ok(ReadNow::Data { n, .. }) => {
                 let bytes = buf.get_mut(..n).unwrap_or_default();
                 let close = |r: Received<'_>| match r {
@@ -324,6 +331,9 @@ struct Bridge<'a> {
     framer: LineFramer,
     /// Client messages as the lines to send upstream (reused).
     lines: Vec<u8>,
+    /// A text or binary message came since the last event (even an empty one): the session
+    /// is active.
+    heard_data: bool,
     idle: Duration,
     write_timeout: Duration,
     /// When data last went either way: the idle deadline is `idle` after it.
@@ -369,6 +379,7 @@ impl<'a> Bridge<'a> {
             session,
             framer: LineFramer::new(config.max_message),
             lines: Vec::new(),
+            heard_data: false,
             idle,
             write_timeout: config.write_timeout(),
             active: now,
@@ -421,16 +432,19 @@ impl<'a> Bridge<'a> {
         self.after_client(heard).await
     }
 
-    /// Reads what the client has ready (up to [`BATCH_BYTES`] of lines) and takes its frames.
+    /// Reads what the client has ready, up to [`BATCH_BYTES`] (so what it queues, lines and
+    /// pongs, stays bounded and other sessions get their turn), and takes its frames.
     fn read_client(&mut self) -> Heard {
         with_read_buf(|buf| {
+            let mut batched = 0;
             loop {
-                if self.lines.len() >= BATCH_BYTES {
+                if batched >= BATCH_BYTES {
                     // Readiness stays set: the gate polls the client again next time.
                     return Heard::Open;
                 }
                 match read_now(&self.client.stream, buf) {
                     Ok(ReadNow::Data { n, drained }) => {
+                        batched += n;
                         let heard = self.take_client_bytes(buf.get_mut(..n).unwrap_or_default());
                         if drained || !matches!(heard, Heard::Open) {
                             return heard;
@@ -449,16 +463,19 @@ impl<'a> Bridge<'a> {
     /// text message a line) in `lines`, each ping a pong in the client's `out`.
     fn take_client_bytes(&mut self, bytes: &mut [u8]) -> Heard {
         let (session, lines, out) = (&self.session, &mut self.lines, &mut self.client.out);
+        let heard_data = &mut self.heard_data;
         let mut closed = None;
         let fed = self.client.frames.feed(bytes, |received| {
             match received {
                 Received::Text(text) => {
                     session.received(text.as_bytes());
                     text_to_line(text, lines);
+                    *heard_data = true;
                 }
                 Received::Binary(data) => {
                     session.received(data);
                     lines.extend_from_slice(data);
+                    *heard_data = true;
                 }
                 Received::Ping(payload) => put_frame(out, OpCode::Control(Control::Pong), payload),
                 Received::Pong => {}
@@ -486,8 +503,10 @@ impl<'a> Bridge<'a> {
         {
             return End::quietly(why).into();
         }
-        if !self.lines.is_empty() {
+        if std::mem::take(&mut self.heard_data) {
             self.active = now;
+        }
+        if !self.lines.is_empty() {
             let written = write_within(&mut self.upstream, &self.lines, self.write_timeout).await;
             self.lines.clear();
             match written {

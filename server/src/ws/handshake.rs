@@ -1,7 +1,8 @@
 //! The bridge's WebSocket handshake (RFC 6455 §4.2), done here rather than by axum's
 //! `WebSocketUpgrade` so the session gets the connection's own `TcpStream` back
-//! ([`Handshake::accept`]) and speaks WebSocket on it with [`crate::ws::frames`]. The checks,
-//! the refusals' statuses and texts, and the `101` response are axum's, byte for byte.
+//! ([`Handshake::accept`]) and speaks WebSocket on it with [`socklab_protocol::ws_frames`].
+//! The checks (in axum's order), the refusals' statuses and texts, and the `101` response are
+//! axum's, byte for byte.
 
 use std::future::Future;
 
@@ -64,14 +65,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
         if !header_is(&parts.headers, header::UPGRADE, "websocket") {
             return Err(Refused::Upgrade);
         }
-        if !header_is(&parts.headers, header::SEC_WEBSOCKET_VERSION, "13") {
-            return Err(Refused::Version);
-        }
         let key = parts
             .headers
             .get(header::SEC_WEBSOCKET_KEY)
             .ok_or(Refused::Key)?
             .clone();
+        if !header_is(&parts.headers, header::SEC_WEBSOCKET_VERSION, "13") {
+            return Err(Refused::Version);
+        }
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
@@ -127,6 +128,6 @@ fn header_is(headers: &HeaderMap, name: header::HeaderName, value: &str) -> bool
 fn header_contains(headers: &HeaderMap, name: header::HeaderName, value: &str) -> bool {
     headers
         .get(name)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains(value))
 }
