@@ -290,7 +290,8 @@ impl Client {
                     Received::Close(_) => ControlFlow::Break(()),
                     _ => ControlFlow::Continue(()),
                 };
-                !matches!(frames.feed(bytes, close), Ok(ControlFlow::Continue(())))
+                // Bytes that are not frames break the parser: from then on they are drained.
+                matches!(frames.feed(bytes, close), Ok(ControlFlow::Break(())))
             }
             Ok(ReadNow::WouldBlock) => false,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => false,
