@@ -1,9 +1,11 @@
 //! Reading a socket without waiting: one buffer per worker thread, and a read that says when
-//! the socket ran dry so the caller skips the `recv` that would only hear EAGAIN. The TCP echo
-//! and the `/ws` bridge (both its client and its upstream) read with it.
+//! the socket ran dry so the caller skips the `recv` that would only hear EAGAIN, and the one
+//! loop ([`drain`]) with which the TCP echo and the `/ws` bridge (its client and its upstream)
+//! read what a socket has ready.
 
 use std::cell::RefCell;
 use std::io;
+use std::ops::ControlFlow;
 
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -62,4 +64,52 @@ pub fn read_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<ReadNow> {
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(ReadNow::WouldBlock),
         Err(err) => Err(err),
     }
+}
+
+/// How [`drain`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Nothing more was readable: the peer paused.
+    Paused,
+    /// The limit was reached or the caller said stop; more may be readable (tokio's readiness
+    /// stays set, so the socket is polled again).
+    Stopped,
+    /// The peer closed its sending side.
+    Eof,
+}
+
+/// Reads what `stream` has ready into this thread's buffer and hands each read's bytes to
+/// `take`, until the socket ran dry, closed or failed, `limit` bytes were read, or `take`
+/// breaks. A read that ran the socket dry reports [`Drained::Paused`] even if `take` broke
+/// on it, so a caller answering what a paused peer sent does not miss the pause. `take` must
+/// not call [`with_read_buf`].
+pub fn drain(
+    stream: &TcpStream,
+    limit: usize,
+    mut take: impl FnMut(&mut [u8]) -> ControlFlow<()>,
+) -> io::Result<Drained> {
+    with_read_buf(|buf| {
+        let mut read = 0;
+        loop {
+            if read >= limit {
+                return Ok(Drained::Stopped);
+            }
+            match read_now(stream, buf) {
+                Ok(ReadNow::Data { n, drained }) => {
+                    read += n;
+                    let flow = take(buf.get_mut(..n).unwrap_or_default());
+                    if drained {
+                        return Ok(Drained::Paused);
+                    }
+                    if flow.is_break() {
+                        return Ok(Drained::Stopped);
+                    }
+                }
+                Ok(ReadNow::WouldBlock) => return Ok(Drained::Paused),
+                Ok(ReadNow::Eof) => return Ok(Drained::Eof),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+    })
 }

@@ -2,11 +2,12 @@
 //! stream's upstream replies, read without waiting and cut into lines.
 
 use std::io;
+use std::ops::ControlFlow;
 
 use socklab_protocol::LineFramer;
 use tokio::net::TcpStream;
 
-use crate::net::read::{ReadNow, read_now, with_read_buf};
+use crate::net::read::{Drained, drain};
 
 /// Upstream reply bytes taken in one pass, so a fast upstream is forwarded in bounded batches.
 pub const BATCH_BYTES: usize = 64 * 1024;
@@ -19,35 +20,13 @@ pub fn drain_lines(
     framer: &mut LineFramer,
     mut line: impl FnMut(&[u8]),
 ) -> io::Result<bool> {
-    with_read_buf(|buf| {
-        let mut batched = 0;
-        loop {
-            if batched >= BATCH_BYTES {
-                return Ok(false);
-            }
-            match read_now(upstream, buf) {
-                Ok(ReadNow::Eof) => {
-                    framer.flush(&mut line);
-                    return Ok(true);
-                }
-                Ok(ReadNow::Data { n, drained }) => {
-                    batched += n;
-                    framer.push(&buf[..n], &mut line);
-                    if drained {
-                        framer.flush(&mut line);
-                        return Ok(false);
-                    }
-                }
-                Ok(ReadNow::WouldBlock) => {
-                    framer.flush(&mut line);
-                    return Ok(false);
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    framer.flush(&mut line);
-                    return Err(err);
-                }
-            }
-        }
-    })
+    let drained = drain(upstream, BATCH_BYTES, |bytes| {
+        framer.push(bytes, &mut line);
+        ControlFlow::Continue(())
+    });
+    // What is left of a line goes too, unless more is coming at once.
+    if !matches!(drained, Ok(Drained::Stopped)) {
+        framer.flush(&mut line);
+    }
+    Ok(drained? == Drained::Eof)
 }

@@ -3,16 +3,17 @@
 
 use std::future::Future;
 use std::io;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::task::Poll;
 
-use socklab_protocol::{SessionKind, Stamp, Stamper};
+use socklab_protocol::{SessionKind, Stamper};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::clock::stamp_now;
 use crate::net::listen::accept_loop;
-use crate::net::read::{ReadNow, read_now, with_read_buf};
+use crate::net::read::{Drained, drain};
 use crate::net::wake::{Gate, write_within};
 use crate::registry::Session;
 use crate::state::Shared;
@@ -24,16 +25,6 @@ const WRITE_CHUNK: usize = 64 * 1024;
 /// Accepts echo clients until shutdown.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     accept_loop(listener, shared, SessionKind::Tcp, handle).await;
-}
-
-/// How reading stopped for now.
-enum Drained {
-    /// Nothing more is readable: the client paused.
-    Paused,
-    /// The reply buffer is full: write it, then read on.
-    Full,
-    /// The client closed its sending side.
-    Eof,
 }
 
 async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>) {
@@ -63,7 +54,7 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
                 break;
             }
         }
-        let drained = drain(&stream, &session, &mut stamper, &mut out);
+        let drained = drain_stamped(&stream, &session, &mut stamper, &mut out);
         if !out.is_empty() {
             match write_within(&mut stream, &out, write_timeout).await {
                 Ok(Ok(())) => session.sent(&out),
@@ -85,7 +76,7 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
             }
         }
         match drained {
-            Ok(Drained::Paused | Drained::Full) => {}
+            Ok(Drained::Paused | Drained::Stopped) => {}
             Ok(Drained::Eof) => {
                 session.set_reason("client closed");
                 // Half-close: the client may still read what we answered; say we are done.
@@ -106,54 +97,29 @@ async fn handle(mut stream: TcpStream, mut session: Session, shared: Arc<Shared>
     }
 }
 
-/// Reads everything readable right now without waiting, stamping as it goes. When the client
-/// paused (or closed) the unfinished line is answered too. One stamp (a clock reading) for the
-/// whole pass: it has a second's resolution, and the pass takes microseconds.
-fn drain(
+/// Reads everything readable right now without waiting, stamping as it goes, until the
+/// replies fill [`WRITE_CHUNK`] (then they are written and reading goes on). When the client
+/// paused (or closed, or failed) the unfinished line is answered too. One stamp (a clock
+/// reading) for the whole pass: it has a second's resolution, and the pass takes microseconds.
+fn drain_stamped(
     stream: &TcpStream,
     session: &Session,
     stamper: &mut Stamper,
     out: &mut Vec<u8>,
 ) -> io::Result<Drained> {
     let stamp = stamp_now();
-    with_read_buf(|buf| drain_into(stream, session, stamper, out, buf, &stamp))
-}
-
-fn drain_into(
-    stream: &TcpStream,
-    session: &Session,
-    stamper: &mut Stamper,
-    out: &mut Vec<u8>,
-    buf: &mut [u8],
-    stamp: &Stamp,
-) -> io::Result<Drained> {
-    loop {
+    let drained = drain(stream, usize::MAX, |bytes| {
+        session.received(bytes);
+        stamper.push(bytes, &stamp, out);
         if out.len() >= WRITE_CHUNK {
-            return Ok(Drained::Full);
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
-        match read_now(stream, buf) {
-            Ok(ReadNow::Eof) => {
-                stamper.flush(stamp, out);
-                return Ok(Drained::Eof);
-            }
-            Ok(ReadNow::Data { n, drained }) => {
-                session.received(&buf[..n]);
-                stamper.push(&buf[..n], stamp, out);
-                if drained {
-                    stamper.flush(stamp, out);
-                    return Ok(Drained::Paused);
-                }
-            }
-            Ok(ReadNow::WouldBlock) => {
-                stamper.flush(stamp, out);
-                return Ok(Drained::Paused);
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => {
-                // Answer what arrived before the error; it is lost only if writing fails too.
-                stamper.flush(stamp, out);
-                return Err(err);
-            }
-        }
+    });
+    // Answer what arrived before an error too; it is lost only if writing fails as well.
+    if !matches!(drained, Ok(Drained::Stopped)) {
+        stamper.flush(&stamp, out);
     }
+    drained
 }

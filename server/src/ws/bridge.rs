@@ -29,6 +29,9 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use socklab_protocol::events::HandshakeSize;
 use socklab_protocol::framing::{LinePayload, line_payload, text_to_line};
+use socklab_protocol::ws_frames::{
+    ClientFrames, FrameError, Received, put_binary, put_close, put_frame, put_text,
+};
 use socklab_protocol::{LineFramer, SessionKind, close_code};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -37,7 +40,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, OpCode};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
-use crate::net::read::{ReadNow, read_now, with_read_buf};
+use crate::net::read::{Drained, ReadNow, drain, read_now, with_read_buf};
 use crate::net::relay::{BATCH_BYTES, drain_lines};
 use crate::net::upstream::connect_upstream;
 use crate::net::wake::{Gate, write_within};
@@ -46,9 +49,6 @@ use crate::state::Shared;
 use crate::ws::handshake::Handshake;
 use crate::ws::liveness::{Beat, Heartbeat};
 use crate::ws::socket::CLOSE_TIMEOUT;
-use socklab_protocol::ws_frames::{
-    ClientFrames, FrameError, Received, put_binary, put_close, put_frame, put_text,
-};
 
 /// What a server ping carries.
 const PING: &[u8] = b"socklab";
@@ -436,62 +436,44 @@ impl<'a> Bridge<'a> {
     /// Reads what the client has ready, up to [`BATCH_BYTES`] (so what it queues, lines and
     /// pongs, stays bounded and other sessions get their turn), and takes its frames.
     fn read_client(&mut self) -> Heard {
-        with_read_buf(|buf| {
-            let mut batched = 0;
-            loop {
-                if batched >= BATCH_BYTES {
-                    // Readiness stays set: the gate polls the client again next time.
-                    return Heard::Open;
-                }
-                match read_now(&self.client.stream, buf) {
-                    Ok(ReadNow::Data { n, drained }) => {
-                        batched += n;
-                        let heard = self.take_client_bytes(buf.get_mut(..n).unwrap_or_default());
-                        if drained || !matches!(heard, Heard::Open) {
-                            return heard;
-                        }
-                    }
-                    Ok(ReadNow::WouldBlock) => return Heard::Open,
-                    Ok(ReadNow::Eof) => return Heard::Gone("client went away".to_owned()),
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                    Err(err) => return Heard::Gone(format!("client went away: {err}")),
-                }
+        let (mut inbox, frames, stream) = self.inbox();
+        let mut heard = Heard::Open;
+        let drained = drain(stream, BATCH_BYTES, |bytes| {
+            heard = inbox.take(frames, bytes);
+            match heard {
+                Heard::Open => ControlFlow::Continue(()),
+                _ => ControlFlow::Break(()),
             }
-        })
+        });
+        match (heard, drained) {
+            (Heard::Open, Ok(Drained::Eof)) => Heard::Gone("client went away".to_owned()),
+            (Heard::Open, Err(err)) => Heard::Gone(format!("client went away: {err}")),
+            // Stopped with readiness still set: the gate polls the client again next time.
+            (heard, _) => heard,
+        }
     }
 
-    /// Takes bytes from the client: each text or binary message becomes upstream bytes (a
-    /// text message a line) in `lines`, each ping a pong in the client's `out`.
+    /// Takes bytes from the client that did not come through [`Bridge::read_client`] (those
+    /// that came with the handshake).
     fn take_client_bytes(&mut self, bytes: &mut [u8]) -> Heard {
-        let (session, lines, out) = (&self.session, &mut self.lines, &mut self.client.out);
-        let heard_data = &mut self.heard_data;
-        let mut closed = None;
-        let fed = self.client.frames.feed(bytes, |received| {
-            match received {
-                Received::Text(text) => {
-                    session.received(text.as_bytes());
-                    text_to_line(text, lines);
-                    *heard_data = true;
-                }
-                Received::Binary(data) => {
-                    session.received(data);
-                    lines.extend_from_slice(data);
-                    *heard_data = true;
-                }
-                Received::Ping(payload) => put_frame(out, OpCode::Control(Control::Pong), payload),
-                Received::Pong => {}
-                Received::Close(close) => {
-                    closed = Some(close.map(|(code, reason)| (code, reason.to_owned())));
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        });
-        match (fed, closed) {
-            (Err(err), _) => Heard::Broken(err),
-            (Ok(_), Some(close)) => Heard::Closed(close),
-            (Ok(_), None) => Heard::Open,
-        }
+        let (mut inbox, frames, _) = self.inbox();
+        inbox.take(frames, bytes)
+    }
+
+    /// Where the client's frames go, its frame reader, and its connection, borrowed apart.
+    fn inbox(&mut self) -> (Inbox<'_>, &mut ClientFrames, &TcpStream) {
+        let Client {
+            stream,
+            frames,
+            out,
+        } = &mut self.client;
+        let inbox = Inbox {
+            session: &self.session,
+            lines: &mut self.lines,
+            out,
+            heard_data: &mut self.heard_data,
+        };
+        (inbox, frames, stream)
     }
 
     /// Sends what the client's bytes queued (pongs to it, lines upstream), then ends the
@@ -615,6 +597,51 @@ impl<'a> Bridge<'a> {
         farewell(&mut self.client, &mut self.session, end).await;
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.upstream.shutdown()).await;
         drop(self.link);
+    }
+}
+
+/// Where a client's frames go: each text or binary message becomes upstream bytes (a text
+/// message a line) in `lines`, each ping a pong in `out`.
+struct Inbox<'a> {
+    session: &'a Session,
+    lines: &'a mut Vec<u8>,
+    out: &'a mut Vec<u8>,
+    /// Set when a text or binary message came (even an empty one).
+    heard_data: &'a mut bool,
+}
+
+impl Inbox<'_> {
+    /// Takes bytes from the client with its frame reader.
+    fn take(&mut self, frames: &mut ClientFrames, bytes: &mut [u8]) -> Heard {
+        let mut closed = None;
+        let fed = frames.feed(bytes, |received| {
+            match received {
+                Received::Text(text) => {
+                    self.session.received(text.as_bytes());
+                    text_to_line(text, self.lines);
+                    *self.heard_data = true;
+                }
+                Received::Binary(data) => {
+                    self.session.received(data);
+                    self.lines.extend_from_slice(data);
+                    *self.heard_data = true;
+                }
+                Received::Ping(payload) => {
+                    put_frame(self.out, OpCode::Control(Control::Pong), payload);
+                }
+                Received::Pong => {}
+                Received::Close(close) => {
+                    closed = Some(close.map(|(code, reason)| (code, reason.to_owned())));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        match (fed, closed) {
+            (Err(err), _) => Heard::Broken(err),
+            (Ok(_), Some(close)) => Heard::Closed(close),
+            (Ok(_), None) => Heard::Open,
+        }
     }
 }
 
