@@ -24,8 +24,14 @@ async fn downloaded(dir: &Path, name: &str) -> String {
     let path = dir.join(name);
     let deadline = Instant::now() + PAGE_TIMEOUT;
     loop {
-        // Chromium writes `<name>.crdownload` and renames it when done.
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        // Chromium first reserves `<name>` as an empty file, writes `<name>.crdownload` and
+        // renames it over the reservation when done. Every file this test downloads has text,
+        // so an empty `<name>` or a `.crdownload` still present means "not yet".
+        let pending = dir.join(format!("{name}.crdownload")).exists();
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && !text.is_empty()
+            && !pending
+        {
             return text;
         }
         assert!(
