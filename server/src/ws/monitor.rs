@@ -38,25 +38,50 @@ pub(crate) async fn handler(
     Admitted { permit }: Admitted<false>,
 ) -> Response {
     let tracked = shared.tracker.token();
+    // Subscribed before the `101` goes out: a client that saw the feed open, then acted (sent
+    // a line, opened a session), is sure to hear of it.
+    let buses = Buses::subscribe(
+        &shared,
+        matches!(query.packets.as_deref(), Some("1" | "true")),
+    );
     tune(ws, &shared).on_upgrade(move |socket| async move {
-        let packets = matches!(query.packets.as_deref(), Some("1" | "true"));
-        feed(socket, shared, packets).await;
+        feed(socket, shared, buses).await;
         drop(permit);
         drop(tracked);
     })
 }
 
-async fn feed(mut socket: WebSocket, shared: Arc<Shared>, packets: bool) {
-    // Subscribe before taking the snapshot: an event can then be seen twice, never missed.
-    let mut events = shared.registry.subscribe();
+/// The buses a subscriber hears: the registry's events, `--capture`'s packets (if asked for),
+/// and with `--monitor-redis` the other instances' sessions.
+struct Buses {
+    events: broadcast::Receiver<Utf8Bytes>,
+    packets: Option<broadcast::Receiver<Utf8Bytes>>,
+    remote: Option<broadcast::Receiver<Utf8Bytes>>,
+}
+
+impl Buses {
+    /// Subscribes to each before the snapshot is taken: an event can then be seen twice,
+    /// never missed.
+    fn subscribe(shared: &Shared, packets: bool) -> Self {
+        Self {
+            events: shared.registry.subscribe(),
+            packets: shared
+                .capture
+                .as_ref()
+                .filter(|_| packets)
+                .map(|c| c.subscribe()),
+            remote: shared.cluster.as_ref().map(|c| c.subscribe()),
+        }
+    }
+}
+
+async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses) {
+    let Buses {
+        mut events,
+        mut packets,
+        mut remote,
+    } = buses;
     let _counted = shared.registry.metrics().subscriber();
-    let mut packets = shared
-        .capture
-        .as_ref()
-        .filter(|_| packets)
-        .map(|c| c.subscribe());
-    // With --monitor-redis, the other instances' sessions come on a second bus.
-    let mut remote = shared.cluster.as_ref().map(|c| c.subscribe());
     let write_timeout = shared.config.write_timeout();
     if !send_snapshot(&mut socket, &shared, write_timeout).await {
         return;
