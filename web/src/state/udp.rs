@@ -28,8 +28,11 @@ impl Run {
         }
     }
 
+    /// Records a reply. Once the run is done it takes none: what it called lost stays lost,
+    /// so its summary and its cells never change after they are final.
     fn reply(&mut self, seq: usize, at_ms: f64) {
-        if let Some(sent) = self.sent.get(seq)
+        if !self.done
+            && let Some(sent) = self.sent.get(seq)
             && !self.back.contains_key(&seq)
         {
             let order = self.back.len();
@@ -133,8 +136,11 @@ pub enum Action {
     Single(String, f64),
     /// Its reply did not come in time.
     SingleTimeout,
-    /// Burst `id` waits no longer.
+    /// Burst `id`'s datagrams are waited for no longer: what is missing is lost.
     Finish(u32),
+    /// Burst `id`'s WebSocket run is over: every reply came back, or the socket closed (TCP
+    /// loses nothing, so only a closed socket leaves replies missing).
+    WsDone(u32),
     /// Several of the above, in order (one animation frame's worth).
     Batch(Vec<Action>),
 }
@@ -168,12 +174,11 @@ impl Udp {
         }
     }
 
-    fn runs(&mut self, id: u32) -> impl Iterator<Item = &mut Run> {
-        let current = id == self.burst;
-        [self.udp.as_mut(), self.ws.as_mut()]
-            .into_iter()
-            .flatten()
-            .filter(move |_| current)
+    /// Marks `run` of burst `id` done, if `id` is still the current burst.
+    fn finish(burst: u32, run: Option<&mut Run>, id: u32) {
+        if let Some(run) = run.filter(|_| id == burst) {
+            run.done = true;
+        }
     }
 }
 
@@ -224,7 +229,8 @@ impl Udp {
                 s.single_sent = Some((text, at));
                 s.last = None;
             }
-            Action::Finish(id) => s.runs(id).for_each(|run| run.done = true),
+            Action::Finish(id) => Udp::finish(s.burst, s.udp.as_mut(), id),
+            Action::WsDone(id) => Udp::finish(s.burst, s.ws.as_mut(), id),
             Action::SingleTimeout => {
                 if let Some((text, _)) = s.single_sent.take() {
                     s.last = Some(Err(text));
@@ -263,13 +269,35 @@ mod tests {
                 at_ms: 17.0,
             },
             Action::Finish(1),
+            // After the wait, a straggler is lost all the same.
+            Action::Datagram {
+                text: "[t]:u1-1".into(),
+                at_ms: 4000.0,
+            },
         ]);
         let udp = s.udp.as_ref().unwrap();
+        assert_eq!(udp.back.len(), 2);
         assert_eq!(udp.back.get(&2), Some(&(0, 3.0)));
         assert_eq!(udp.back.get(&0), Some(&(1, 6.0)));
         assert_eq!(udp.late(), HashSet::from([0]));
-        assert!(udp.done && s.ws.as_ref().unwrap().done);
+        // The datagrams' wait is over; the WebSocket run goes on until its own end.
+        assert!(udp.done && !s.ws.as_ref().unwrap().done);
         assert_eq!(udp.rtt_percentile(0.5), Some(6.0));
+    }
+
+    #[test]
+    fn a_websocket_run_ends_on_its_own_and_only_for_the_current_burst() {
+        let s = run(vec![
+            Action::Burst(1, 2),
+            Action::Burst(2, 2),
+            Action::WsDone(1),
+        ]);
+        assert!(
+            !s.ws.as_ref().unwrap().done,
+            "an older burst's end is ignored"
+        );
+        let s = run(vec![Action::Burst(2, 2), Action::WsDone(2)]);
+        assert!(s.ws.as_ref().unwrap().done && !s.udp.as_ref().unwrap().done);
     }
 
     #[test]

@@ -11,13 +11,18 @@ use yew::prelude::*;
 
 use crate::services::api;
 use crate::services::frame::FrameQueue;
-use crate::services::socket::{Socket, SocketEvent};
+use crate::services::socket::{Socket, SocketEvent, retire};
 use crate::services::wt::{Link, LinkEvent};
 use crate::state::udp::{Action, Udp};
 use crate::util;
 
-/// How long after the last send a burst waits for stragglers before it calls the rest lost.
+/// How long after its send a datagram (one, or a burst's) is waited for before it is called
+/// lost.
 const WAIT_MS: u32 = 1500;
+
+/// How long a burst's WebSocket run may take at most. TCP loses nothing, so the run otherwise
+/// ends when every reply is back or the socket closes; this only bounds a stuck bridge.
+const WS_WAIT_MS: u32 = 15_000;
 
 struct Inner {
     queue: FrameQueue<Action>,
@@ -25,9 +30,13 @@ struct Inner {
     wt: Option<Link>,
     /// Identifies the current connect; an older one's answer is dropped.
     generation: u64,
-    /// The WebSocket of the burst in flight.
+    /// The WebSocket of the burst in flight, which burst it is, and how many of its replies
+    /// are back.
     ws: Option<Socket>,
+    ws_burst: u32,
+    ws_back: usize,
     burst_timer: Option<Timeout>,
+    ws_timer: Option<Timeout>,
     single_timer: Option<Timeout>,
 }
 
@@ -112,13 +121,20 @@ impl Links {
         }
         let weak = Rc::downgrade(&self.0);
         let on_event = Rc::new(move |ev| on_ws_event(&weak, id, n, ev));
+        inner.ws_burst = id;
+        inner.ws_back = 0;
         inner.ws = Socket::open(&util::ws_url("ws?tag=udp-compare"), on_event).ok();
+        if inner.ws.is_none() {
+            queue.push(Action::WsDone(id));
+        }
+        inner.burst_timer = Some(Timeout::new(WAIT_MS, {
+            let queue = queue.clone();
+            move || queue.push(Action::Finish(id))
+        }));
         let weak = Rc::downgrade(&self.0);
-        inner.burst_timer = Some(Timeout::new(WAIT_MS, move || {
-            queue.push(Action::Finish(id));
-            let ws = weak.upgrade().and_then(|rc| rc.borrow_mut().ws.take());
-            if let Some(ws) = ws {
-                ws.close_with_reason("burst done");
+        inner.ws_timer = Some(Timeout::new(WS_WAIT_MS, move || {
+            if let Some(rc) = weak.upgrade() {
+                end_ws_run(&mut rc.borrow_mut(), id);
             }
         }));
     }
@@ -126,7 +142,7 @@ impl Links {
 
 fn on_ws_event(weak: &Weak<RefCell<Inner>>, id: u32, n: usize, ev: SocketEvent) {
     let Some(rc) = weak.upgrade() else { return };
-    let inner = rc.borrow();
+    let mut inner = rc.borrow_mut();
     match ev {
         SocketEvent::Open => {
             if let Some(ws) = inner.ws.as_ref() {
@@ -134,9 +150,33 @@ fn on_ws_event(weak: &Weak<RefCell<Inner>>, id: u32, n: usize, ev: SocketEvent) 
                 inner.queue.push(Action::WsSent(id, times));
             }
         }
-        SocketEvent::Text { text, at_ms } => inner.queue.push(Action::WsReply { text, at_ms }),
-        _ => {}
+        SocketEvent::Text { text, at_ms } => {
+            inner.queue.push(Action::WsReply { text, at_ms });
+            inner.ws_back += 1;
+            if inner.ws_back >= n {
+                // Cancelled here, outside its own callback.
+                inner.ws_timer = None;
+                end_ws_run(&mut inner, id);
+            }
+        }
+        // Closed before every reply came: the rest will not come.
+        SocketEvent::Closed { .. } => end_ws_run(&mut inner, id),
+        SocketEvent::Binary { .. } => {}
     }
+}
+
+/// Ends burst `id`'s WebSocket run: its socket closes (dropped later, as this may run inside
+/// one of its callbacks) and the run is marked done.
+fn end_ws_run(inner: &mut Inner, id: u32) {
+    // A retired socket's late close must not end the next burst's run.
+    if inner.ws_burst != id {
+        return;
+    }
+    if let Some(ws) = inner.ws.take() {
+        ws.close_with_reason("burst done");
+        retire(ws);
+    }
+    inner.queue.push(Action::WsDone(id));
 }
 
 /// The panel's connections, living as long as the panel; nothing is opened until
@@ -149,7 +189,10 @@ pub fn use_links(dispatch: UseReducerDispatcher<Udp>) -> Links {
             wt: None,
             generation: 0,
             ws: None,
+            ws_burst: 0,
+            ws_back: 0,
             burst_timer: None,
+            ws_timer: None,
             single_timer: None,
         })))
     });
