@@ -11,6 +11,27 @@ use tokio::net::TcpStream;
 use crate::TIMEOUT;
 use crate::http::status_of;
 
+/// A TCP socket bound to a free loopback port but not listening: connections to it are
+/// refused, and no other test (nor a server's port-0 listener) can take the port while the
+/// socket lives. Listen on it to open the port later.
+pub fn reserved_port() -> socket2::Socket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("a free loopback port");
+    socket
+}
+
+/// The loopback address a [`reserved_port`] socket holds.
+pub fn reserved_addr(socket: &socket2::Socket) -> SocketAddr {
+    socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("a bound address")
+}
+
 /// A WebSocket handshake request for `path` with `extra` header lines (each ending `\r\n`).
 pub fn ws_request(addr: SocketAddr, path: &str, extra: &str) -> String {
     format!(

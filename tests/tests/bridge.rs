@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::SinkExt;
+use socklab_tests::raw::{reserved_addr, reserved_port};
 use socklab_tests::{
     LineClient, Monitor, TIMEOUT, assert_stamped, http, next_message, raw, send_text, start_server,
     start_server_with, ws_connect,
@@ -78,12 +79,9 @@ async fn too_big_a_message_closes_with_1009() {
 
 #[tokio::test]
 async fn unreachable_upstream_closes_with_1011_and_others_are_served() {
-    // A port that was just free: nothing listens there.
-    let dead = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port held but not listening: connecting is refused, and nothing else can take it.
+    let reserved = reserved_port();
+    let dead = reserved_addr(&reserved);
     let server = start_server_with(|c| c.upstream = Some(dead.to_string())).await;
     let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
     let (code, reason) = next_message(&mut ws).await.unwrap_err().unwrap();

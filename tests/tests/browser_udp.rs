@@ -45,8 +45,12 @@ async fn a_datagram_from_the_page_comes_back_stamped() {
     browser
         .wait_for("#udp-burst[data-done=true]", "the UDP burst to finish")
         .await;
+    // The WebSocket run ends when all its replies are back, however long the datagrams wait.
     browser
-        .wait_for("#ws-burst[data-back='20']", "the WebSocket burst's replies")
+        .wait_for(
+            "#ws-burst[data-back='20'][data-done=true]",
+            "the WebSocket burst's replies",
+        )
         .await;
     let ws = browser.text("#ws-burst").await;
     assert!(ws.contains("20/20") && ws.contains("in order"), "{ws:?}");
