@@ -37,7 +37,9 @@ async fn a_datagram_from_the_page_comes_back_stamped() {
     for _ in 0..3 {
         browser.click("#udp-send-one").await;
         let script = format!(
-            "const lost = document.querySelector('#udp-last-lost');              return document.querySelector('#udp-last .msg') !== null                  || (lost !== null && lost.textContent !== {});",
+            "const lost = document.querySelector('#udp-last-lost'); \
+             return document.querySelector('#udp-last .msg') !== null \
+                 || (lost !== null && lost.textContent !== {});",
             serde_json::json!(last_lost)
         );
         browser
