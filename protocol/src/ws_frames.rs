@@ -332,21 +332,16 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     }
 }
 
-/// Appends one final, unmasked server frame (server frames are never masked).
+/// Appends one final, unmasked server frame (server frames are never masked), its header
+/// written by tungstenite's [`FrameHeader::format`], the twin of the parser the reading side
+/// uses.
 pub fn put_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
-    let first = 0x80 | u8::from(opcode);
-    let len = payload.len();
-    match u16::try_from(len) {
-        Ok(short) if short <= 125 => out.extend_from_slice(&[first, short as u8]),
-        Ok(medium) => {
-            out.extend_from_slice(&[first, 126]);
-            out.extend_from_slice(&medium.to_be_bytes());
-        }
-        Err(_) => {
-            out.extend_from_slice(&[first, 127]);
-            out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
+    let header = FrameHeader {
+        opcode,
+        ..FrameHeader::default()
+    };
+    // Writing into a `Vec` cannot fail.
+    let _ = header.format(payload.len() as u64, out);
     out.extend_from_slice(payload);
 }
 
