@@ -517,8 +517,34 @@ pub fn markdown(md: &mut String, page: &Value) {
             rtt["floor"]["task_ms_per_msg"].as_f64()
         ),
     ));
+    layers_markdown(md, &rtt["paint_layers"]);
     bursts_markdown(md, &rtt["bursts"]);
 }
+
+/// The layers the page repainted, most costly first (at most [`LAYERS_SHOWN`]).
+fn layers_markdown(md: &mut String, layers: &Value) {
+    let Some(layers) = layers.as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    md.push_str(
+        "\nWhere the page's `Paint` time went (Chromium trace; each layer named by the element \
+         that roots it, own time less the layers nested in it; a layer is repainted when \
+         something in it changed), per echoed message:\n\n\
+         | layer | repaints | ms |\n|---|---:|---:|\n",
+    );
+    for l in layers.iter().take(LAYERS_SHOWN) {
+        md.push_str(&format!(
+            "| `{}` | {} | {} |
+",
+            l["element"].as_str().unwrap_or("?"),
+            f(&l["repaints_per_msg"], 2),
+            f(&l["ms_per_msg"], 2)
+        ));
+    }
+}
+
+/// How many of the page's painted layers the report lists.
+const LAYERS_SHOWN: usize = 6;
 
 /// "a / b / c …" ms per message of each rendering phase.
 fn phase_cells(phases: &Value) -> String {

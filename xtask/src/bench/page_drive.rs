@@ -125,6 +125,8 @@ pub struct Driven {
     pub per_msg: HashMap<String, f64>,
     /// [`trace::phases`] of the same messages.
     pub phases: Value,
+    /// [`trace::paint_layers`] of the same messages, each named by its element.
+    pub paint_layers: Value,
 }
 
 impl Driven {
@@ -140,6 +142,7 @@ impl Driven {
             out[key] = json!(self.per_msg.get(metric).copied().unwrap_or(0.0));
         }
         out["phases"] = self.phases.clone();
+        out["paint_layers"] = self.paint_layers.clone();
     }
 }
 
@@ -155,7 +158,9 @@ pub async fn drive(s: &Session, n: usize) -> Result<Driven> {
         .await?;
     let wall = started.elapsed();
     let after = s.metrics().await?;
-    let phases = trace::phases(&s.trace_events().await?, n);
+    let events = s.trace_events().await?;
+    let phases = trace::phases(&events, n);
+    let paint_layers = named_layers(s, trace::paint_layers(&events, n)).await;
     let per_msg = after
         .keys()
         .map(|k| (k.clone(), delta(&before, &after, k) * 1000.0 / n as f64))
@@ -165,9 +170,74 @@ pub async fn drive(s: &Session, n: usize) -> Result<Driven> {
         wall,
         per_msg,
         phases,
+        paint_layers,
     })
+}
+
+/// The layers of [`trace::paint_layers`] as JSON, each with its element as a CSS-like name
+/// (`section#id.class`), looked up while the page is still open.
+async fn named_layers(s: &Session, layers: Vec<trace::PaintLayer>) -> Value {
+    // `DOM.describeNode` answers for backend node ids once the DOM agent has a document.
+    let dom = s.cdp("DOM.getDocument", json!({ "depth": 0 })).await;
+    let mut out = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let element = match &dom {
+            Ok(_) => s
+                .cdp("DOM.describeNode", json!({ "backendNodeId": layer.node }))
+                .await
+                .map_or_else(
+                    |err| format!("node {} ({err:#})", layer.node),
+                    |d| css_name(&d["node"]),
+                ),
+            Err(_) => format!("node {}", layer.node),
+        };
+        out.push(json!({
+            "element": element,
+            "repaints_per_msg": layer.repaints_per_msg,
+            "ms_per_msg": layer.ms_per_msg,
+        }));
+    }
+    Value::Array(out)
+}
+
+/// `section#id.a.b` for a CDP `DOM.Node` (`#document` as it is).
+fn css_name(node: &Value) -> String {
+    let mut name = node["nodeName"].as_str().unwrap_or("?").to_lowercase();
+    let attrs: Vec<&str> = node["attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    for pair in attrs.chunks(2) {
+        match pair {
+            ["id", id] => name.push_str(&format!("#{id}")),
+            ["class", classes] => {
+                for class in classes.split_whitespace() {
+                    name.push_str(&format!(".{class}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    name
 }
 
 pub fn delta(before: &HashMap<String, f64>, after: &HashMap<String, f64>, name: &str) -> f64 {
     after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_element_is_named_by_its_tag_id_and_classes() {
+        let node = json!({
+            "nodeName": "SECTION",
+            "attributes": ["aria-labelledby", "x", "id", "udp-panel", "class", "panel  udp"],
+        });
+        assert_eq!(css_name(&node), "section#udp-panel.panel.udp");
+        assert_eq!(css_name(&json!({ "nodeName": "#document" })), "#document");
+    }
 }
