@@ -597,6 +597,80 @@ async fn screenshots_at_desktop_and_phone_widths() {
     server.stop().await;
 }
 
+/// Types `n` messages into the page's composer, one at a time, each sent once the previous
+/// reply is counted (`data-received`).
+const SEND_MANY: &str = r#"
+const [n, done] = [arguments[0], arguments[arguments.length - 1]];
+const input = document.getElementById('bs-input');
+const received = () => Number(document.querySelector('#bs-stats').dataset.received);
+const tick = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  const start = received();
+  for (let i = 0; i < n; i++) {
+    input.value = 'many ' + i;
+    input.dispatchEvent(new InputEvent('input', { bubbles: true }));
+    await tick(0);
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    const t0 = performance.now();
+    while (received() < start + i + 1) {
+      if (performance.now() - t0 > 10000) return done('no reply to many ' + i);
+      await tick(5);
+    }
+  }
+  done(true);
+})();
+"#;
+
+#[tokio::test]
+async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
+    let Some(setup) = setup("a_long_log_draws_its_newest_rows_and_the_older_ones_on_request")
+    else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1280, 900).await;
+    browser.open_connected(&server).await;
+    let sent = browser
+        .js_async(SEND_MANY, vec![serde_json::json!(46)])
+        .await;
+    assert_eq!(sent, serde_json::json!(true), "{sent}");
+    // Two connection notes and 92 message rows: the oldest 30 are not drawn (the page draws
+    // 60 to 89 of the newest), and a button says so.
+    let rows = "return document.querySelectorAll('#bs-log .entry').length";
+    browser
+        .wait_true(&format!("{rows} === 64"), "64 rows drawn")
+        .await;
+    let button = browser.text("#bs-log-older button").await;
+    assert_eq!(button, "Show 30 older rows");
+    let (_, newest) = log_view(&browser).await;
+    assert!(newest.contains("]:many 45"), "{newest:?}");
+
+    // Scrolled up to the oldest row drawn, as a reader would.
+    browser
+        .js("document.getElementById('bs-log-older').scrollIntoView(); return null;")
+        .await;
+    browser.settle().await;
+    browser.click("#bs-log-older button").await;
+    browser
+        .wait_true(&format!("{rows} === 94"), "all 94 rows drawn")
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('bs-log-older');")
+            .await,
+        serde_json::Value::Null
+    );
+    let first = browser
+        .js("return document.querySelector('#bs-log .entry').textContent;")
+        .await;
+    assert!(
+        first.as_str().is_some_and(|t| t.contains("connecting to")),
+        "{first}"
+    );
+    browser.quit().await;
+    server.stop().await;
+}
+
 /// The text of the B/S log's rows inside its visible box, top to bottom.
 const ROWS_IN_VIEW: &str = "const log = document.getElementById('bs-log'); \
     const box = log.getBoundingClientRect(); \

@@ -25,6 +25,26 @@ pub struct MessageLogProps {
     pub unreachable: bool,
 }
 
+/// Rows drawn until the user asks for the older ones the log keeps. Chromium walks every drawn
+/// row of the log for each frame that adds one (its pre-paint and paint phases), so with all
+/// [`MAX_LOG`] rows drawn a message cost about 8 ms more than with 60 to 89
+/// (docs/benchmarks.md, "A long log").
+const ROWS_DRAWN: usize = 60;
+
+/// Older rows stop being drawn this many at a time, so most messages only add a row: taking
+/// the oldest drawn row away as well would move every other row, and redraw it.
+const HIDE_STEP: usize = 30;
+
+/// How many of `matching` rows are not drawn: all but the newest [`ROWS_DRAWN`] to
+/// `ROWS_DRAWN + HIDE_STEP - 1`, unless all are to be shown.
+fn hidden_rows(matching: usize, show_all: bool) -> usize {
+    if show_all {
+        0
+    } else {
+        matching.saturating_sub(ROWS_DRAWN) / HIDE_STEP * HIDE_STEP
+    }
+}
+
 /// How far from its end (px) the log still counts as following new rows.
 const FOLLOW_SLACK_PX: i32 = 24;
 
@@ -37,6 +57,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     // layout in the frame that draws it. Scrolled up, the browser's scroll anchoring keeps the
     // rows being read in place. Script scrolls only when a send should follow the log again.
     let stick = use_mut_ref(|| true);
+    let show_all = use_state(|| false);
     {
         let (log_ref, stick) = (log_ref.clone(), stick.clone());
         // The newest sent row (a send and its reply are often drawn in the same frame, so the
@@ -74,6 +95,12 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
         };
     }
     let query = props.query.as_str();
+    let matching: Vec<&Rc<Entry>> = props.log.iter().filter(|e| e.matches(query)).collect();
+    let hidden = hidden_rows(matching.len(), *show_all);
+    let show_older = {
+        let show_all = show_all.clone();
+        Callback::from(move |_: MouseEvent| show_all.set(true))
+    };
     html! {
         <div class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0" role="log"
             aria-label={l.t("Message log", "消息记录")}>
@@ -90,11 +117,21 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
                         Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
                     } }</li>
                 }
+                if hidden > 0 {
+                    // Above the rows: the log's offset counts from its end, so older rows
+                    // drawn here leave the rows in view where they are.
+                    <li class="log-hint" id="bs-log-older">
+                        <button type="button" class="btn small" onclick={show_older}>{ match l {
+                            Lang::En => format!("Show {hidden} older rows"),
+                            Lang::Zh => format!("显示更早的 {hidden} 行"),
+                        } }</button>
+                    </li>
+                }
                 // One keyed list of its own (`{ for … }` would splice the rows into the `<ol>`'s
                 // unkeyed children, where Yew pairs them from the end: a new row would then redraw
                 // every row).
-                { props.log.iter().filter(|e| e.matches(query)).map(|e| html! {
-                    <LogRow key={e.seq} lang={l} entry={e.clone()} />
+                { matching[hidden..].iter().map(|e| html! {
+                    <LogRow key={e.seq} lang={l} entry={(*e).clone()} />
                 }).collect::<Html>() }
             </ol>
         </div>
@@ -173,5 +210,26 @@ fn note_text(l: Lang, n: &Note) -> String {
         Note::NotSent => l
             .t("not sent: not connected", "未发送：尚未连接")
             .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_rows_are_drawn_until_the_older_ones_are_asked_for() {
+        assert_eq!(hidden_rows(0, false), 0);
+        assert_eq!(hidden_rows(ROWS_DRAWN + HIDE_STEP - 1, false), 0);
+        assert_eq!(hidden_rows(ROWS_DRAWN + HIDE_STEP, false), HIDE_STEP);
+        // The oldest drawn row stays until a whole step is hidden at once.
+        let drawn = |n| n - hidden_rows(n, false);
+        assert_eq!(
+            drawn(ROWS_DRAWN + 2 * HIDE_STEP - 1),
+            ROWS_DRAWN + HIDE_STEP - 1
+        );
+        assert_eq!(drawn(ROWS_DRAWN + 2 * HIDE_STEP), ROWS_DRAWN);
+        assert!((ROWS_DRAWN..ROWS_DRAWN + HIDE_STEP).contains(&drawn(MAX_LOG)));
+        assert_eq!(hidden_rows(MAX_LOG, true), 0);
     }
 }
