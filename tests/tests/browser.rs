@@ -634,31 +634,39 @@ async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
         .js_async(SEND_MANY, vec![serde_json::json!(46)])
         .await;
     assert_eq!(sent, serde_json::json!(true), "{sent}");
-    // Two connection notes and 92 message rows: the oldest 30 are not drawn (the page draws
-    // 60 to 89 of the newest), and a button says so.
+    // The connection notes (seq 0 and 1) and 92 message rows (seq 2 to 93): the rows before
+    // seq 30 are not drawn (the oldest drawn is a multiple of 30, 60 to 89 back), and a
+    // button above the log says so.
     let rows = "return document.querySelectorAll('#bs-log .entry').length";
     browser
         .wait_true(&format!("{rows} === 64"), "64 rows drawn")
         .await;
-    let button = browser.text("#bs-log-older button").await;
-    assert_eq!(button, "Show 30 older rows");
-    let (_, newest) = log_view(&browser).await;
+    assert_eq!(browser.text("#bs-log-older").await, "Show 30 older rows");
+    let (in_view, newest) = log_view(&browser).await;
     assert!(newest.contains("]:many 45"), "{newest:?}");
+    assert!(in_view.contains(&newest), "{in_view:#?}");
 
-    // Scrolled up to the oldest row drawn, as a reader would.
-    browser
-        .js("document.getElementById('bs-log-older').scrollIntoView(); return null;")
-        .await;
-    browser.settle().await;
-    browser.click("#bs-log-older button").await;
+    // Drawn above the rows in view, the older ones leave the view alone.
+    browser.click("#bs-log-older").await;
     browser
         .wait_true(&format!("{rows} === 94"), "all 94 rows drawn")
         .await;
+    browser.settle().await;
+    assert_eq!(
+        log_view(&browser).await.0,
+        in_view,
+        "the rows in view moved"
+    );
     assert_eq!(
         browser
             .js("return document.getElementById('bs-log-older');")
             .await,
         serde_json::Value::Null
+    );
+    // The button is gone: the keyboard goes on in the log.
+    assert_eq!(
+        browser.js("return document.activeElement.id;").await,
+        serde_json::json!("bs-log")
     );
     let first = browser
         .js("return document.querySelector('#bs-log .entry').textContent;")

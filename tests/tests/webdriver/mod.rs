@@ -399,7 +399,7 @@ impl Browser {
     }
 
     /// Runs an async `script` in the page (it ends by calling its last argument) with `args`.
-    #[allow(dead_code)] // browser_load.rs only
+    #[allow(dead_code)] // browser_load.rs and browser.rs only
     pub async fn js_async(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute_async(script, args)

@@ -25,24 +25,21 @@ pub struct MessageLogProps {
     pub unreachable: bool,
 }
 
-/// Rows drawn until the user asks for the older ones the log keeps. Chromium walks every drawn
-/// row of the log for each frame that adds one (its pre-paint and paint phases), so with all
-/// [`MAX_LOG`] rows drawn a message cost about 8 ms more than with 60 to 89
+/// Rows drawn at least, until the user asks for the older ones the log keeps. Chromium walks
+/// every drawn row of the log for each frame that adds one (its pre-paint and paint phases),
+/// so with all [`MAX_LOG`] rows drawn a message cost about 8 ms more than with 61 to 90
 /// (docs/benchmarks.md, "A long log").
-const ROWS_DRAWN: usize = 60;
+const MIN_ROWS_DRAWN: u64 = 60;
 
 /// Older rows stop being drawn this many at a time, so most messages only add a row: taking
 /// the oldest drawn row away as well would move every other row, and redraw it.
-const HIDE_STEP: usize = 30;
+const HIDE_STEP: u64 = 30;
 
-/// How many of `matching` rows are not drawn: all but the newest [`ROWS_DRAWN`] to
-/// `ROWS_DRAWN + HIDE_STEP - 1`, unless all are to be shown.
-fn hidden_rows(matching: usize, show_all: bool) -> usize {
-    if show_all {
-        0
-    } else {
-        matching.saturating_sub(ROWS_DRAWN) / HIDE_STEP * HIDE_STEP
-    }
+/// The `seq` of the oldest entry drawn when `newest` is the newest: a multiple of
+/// [`HIDE_STEP`], [`MIN_ROWS_DRAWN`] to `MIN_ROWS_DRAWN + HIDE_STEP - 1` entries back. By
+/// `seq`, not by count: once the log is full its count stays at [`MAX_LOG`].
+fn first_drawn(newest: u64) -> u64 {
+    newest.saturating_sub(MIN_ROWS_DRAWN) / HIDE_STEP * HIDE_STEP
 }
 
 /// How far from its end (px) the log still counts as following new rows.
@@ -58,6 +55,18 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     // rows being read in place. Script scrolls only when a send should follow the log again.
     let stick = use_mut_ref(|| true);
     let show_all = use_state(|| false);
+    // The oldest `seq` drawn; it moves on only while the log follows its end, so rows never
+    // vanish above a reader scrolled up (they go once the reader is back at the end).
+    let first = use_mut_ref(|| 0);
+    {
+        // Cleared, the log draws its newest rows only again.
+        let show_all = show_all.clone();
+        use_effect_with(props.log.is_empty(), move |empty| {
+            if *empty {
+                show_all.set(false);
+            }
+        });
+    }
     {
         let (log_ref, stick) = (log_ref.clone(), stick.clone());
         // The newest sent row (a send and its reply are often drawn in the same frame, so the
@@ -79,6 +88,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     }
     // Scroll events come in a frame's own steps, before its layout: reading the offset costs
     // no extra layout.
+    let following = stick.clone();
     let onscroll = Callback::from(move |e: Event| {
         if let Some(el) = util::event_element(e.target()) {
             *stick.borrow_mut() = el.scroll_top() > -FOLLOW_SLACK_PX;
@@ -96,12 +106,38 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     }
     let query = props.query.as_str();
     let matching: Vec<&Rc<Entry>> = props.log.iter().filter(|e| e.matches(query)).collect();
-    let hidden = hidden_rows(matching.len(), *show_all);
+    let hidden = if *show_all {
+        0
+    } else {
+        let due = first_drawn(props.log.back().map_or(0, |e| e.seq));
+        let mut first = first.borrow_mut();
+        if *following.borrow() || due < *first {
+            *first = due;
+        }
+        matching.partition_point(|e| e.seq < *first)
+    };
     let show_older = {
-        let show_all = show_all.clone();
-        Callback::from(move |_: MouseEvent| show_all.set(true))
+        let (show_all, log_ref) = (show_all.clone(), log_ref.clone());
+        Callback::from(move |_: MouseEvent| {
+            show_all.set(true);
+            // The button goes: keyboard and screen-reader users continue in the log.
+            if let Some(log) = log_ref.cast::<web_sys::HtmlElement>() {
+                let _ = log.focus();
+            }
+        })
     };
     html! {
+        <>
+        if hidden > 0 {
+            // Outside the log, whose additions a screen reader announces. The log's offset
+            // counts from its end, so the older rows drawn above leave the rows in view alone.
+            <p class="log-older">
+                <button type="button" id="bs-log-older" class="btn small" onclick={show_older}>{ match l {
+                    Lang::En => format!("Show {hidden} older rows"),
+                    Lang::Zh => format!("显示更早的 {hidden} 行"),
+                } }</button>
+            </p>
+        }
         <div class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0" role="log"
             aria-label={l.t("Message log", "消息记录")}>
             <ol class="log-rows">
@@ -117,16 +153,6 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
                         Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
                     } }</li>
                 }
-                if hidden > 0 {
-                    // Above the rows: the log's offset counts from its end, so older rows
-                    // drawn here leave the rows in view where they are.
-                    <li class="log-hint" id="bs-log-older">
-                        <button type="button" class="btn small" onclick={show_older}>{ match l {
-                            Lang::En => format!("Show {hidden} older rows"),
-                            Lang::Zh => format!("显示更早的 {hidden} 行"),
-                        } }</button>
-                    </li>
-                }
                 // One keyed list of its own (`{ for … }` would splice the rows into the `<ol>`'s
                 // unkeyed children, where Yew pairs them from the end: a new row would then redraw
                 // every row).
@@ -135,6 +161,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
                 }).collect::<Html>() }
             </ol>
         </div>
+        </>
     }
 }
 
@@ -218,18 +245,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_newest_rows_are_drawn_until_the_older_ones_are_asked_for() {
-        assert_eq!(hidden_rows(0, false), 0);
-        assert_eq!(hidden_rows(ROWS_DRAWN + HIDE_STEP - 1, false), 0);
-        assert_eq!(hidden_rows(ROWS_DRAWN + HIDE_STEP, false), HIDE_STEP);
-        // The oldest drawn row stays until a whole step is hidden at once.
-        let drawn = |n| n - hidden_rows(n, false);
-        assert_eq!(
-            drawn(ROWS_DRAWN + 2 * HIDE_STEP - 1),
-            ROWS_DRAWN + HIDE_STEP - 1
-        );
-        assert_eq!(drawn(ROWS_DRAWN + 2 * HIDE_STEP), ROWS_DRAWN);
-        assert!((ROWS_DRAWN..ROWS_DRAWN + HIDE_STEP).contains(&drawn(MAX_LOG)));
-        assert_eq!(hidden_rows(MAX_LOG, true), 0);
+    fn the_newest_60_to_89_rows_are_drawn_and_older_ones_go_30_at_a_time() {
+        assert_eq!(first_drawn(0), 0);
+        // seq 0 to 89: all 90 drawn.
+        assert_eq!(first_drawn(89), 0);
+        // One more: the oldest 30 go at once, 61 stay.
+        assert_eq!(first_drawn(90), 30);
+        assert_eq!(first_drawn(119), 30);
+        assert_eq!(first_drawn(120), 60);
+        // A full log (its count stays at MAX_LOG) still moves in steps, by seq.
+        for newest in 1_000..1_100 {
+            let drawn = newest - first_drawn(newest) + 1;
+            assert!((MIN_ROWS_DRAWN + 1..=MIN_ROWS_DRAWN + HIDE_STEP).contains(&drawn));
+            assert_eq!(first_drawn(newest) % HIDE_STEP, 0);
+        }
     }
 }
