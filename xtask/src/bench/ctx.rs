@@ -20,6 +20,9 @@ pub const NOFILE: u64 = 65_536;
 pub const GOAL_CONNECTIONS: usize = 100;
 
 /// How much to measure.
+/// Messages typed into the page before the measured ones (`bench-page --long-log`: more).
+pub const PAGE_WARM_UP: usize = 3;
+
 pub struct Plan {
     /// `--quick`: a smoke run.
     pub quick: bool,
@@ -36,6 +39,8 @@ pub struct Plan {
     pub capacity: Vec<usize>,
     /// First-paint runs of the page section.
     pub page_runs: usize,
+    /// Messages typed into the page (and the floor page) before the measured ones.
+    pub page_warm_up: usize,
 }
 
 impl Plan {
@@ -82,6 +87,7 @@ impl Plan {
                 duration: 1.0,
                 capacity: vec![1000],
                 page_runs: 1,
+                page_warm_up: PAGE_WARM_UP,
             }
         } else {
             Plan {
@@ -93,6 +99,7 @@ impl Plan {
                 duration: 3.0,
                 capacity: vec![1000, 10_000],
                 page_runs: 3,
+                page_warm_up: PAGE_WARM_UP,
             }
         }
     }

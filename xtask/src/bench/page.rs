@@ -16,8 +16,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use super::browser::Session;
-use super::ctx::Ctx;
-use super::lone::{lone_section_ctx, write_lone_section};
+use super::ctx::{Ctx, PAGE_WARM_UP, Plan};
+use super::lone::{lone_ctx, write_lone_section};
 use super::page_drive::{PAUSE_MS, delta, drive, open_page, serve_dir, warm_up};
 use super::page_floor;
 use super::procs::{Proc, free_port, local, wait_port};
@@ -29,11 +29,19 @@ use crate::tools;
 /// person typing would leave).
 const MESSAGES: usize = 40;
 const MESSAGES_QUICK: usize = 15;
+/// The warm-up with `bench-page --long-log`: the page's log then holds about 490 rows of the
+/// 500 it keeps (two per message, and two connection notes).
+const LONG_LOG_WARM_UP: usize = 230;
 
-/// `cargo xtask bench-page [--quick]`: this section alone, written to `target/bench/page.md`
-/// and `page.json` (the page must be built: `trunk build --release --offline`).
-pub fn page_only(quick: bool) -> Result<()> {
-    let ctx = lone_section_ctx(quick)?;
+/// `cargo xtask bench-page [--quick] [--long-log]`: this section alone, written to
+/// `target/bench/page.md` and `page.json` (the page must be built: `trunk build --release
+/// --offline`). With `long_log` the page's log is nearly full before the measured messages.
+pub fn page_only(quick: bool, long_log: bool) -> Result<()> {
+    let mut plan = Plan::new(quick);
+    if long_log {
+        plan.page_warm_up = LONG_LOG_WARM_UP;
+    }
+    let ctx = lone_ctx(plan)?;
     let started = Instant::now();
     let page = section(&ctx)?;
     write_lone_section(
@@ -148,7 +156,7 @@ fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
     runtime.block_on(async {
         let paint = first_paint(ctx, driver_port, url).await?;
         let s = Session::open(driver_port, true).await?;
-        let rtt = round_trips(&s, url, n).await;
+        let rtt = round_trips(&s, url, ctx.plan.page_warm_up, n).await;
         s.close().await;
         let mut rtt = rtt?;
         // The bursts in a session of their own, without the trace's cost per event.
@@ -156,7 +164,7 @@ fn timings(ctx: &Ctx) -> Result<(Value, Value)> {
         let burst = bursts(&s, url, echo, ctx.plan.quick).await;
         s.close().await;
         rtt["bursts"] = burst?;
-        rtt["floor"] = page_floor::measure(driver_port, &floor.url, n)
+        rtt["floor"] = page_floor::measure(driver_port, &floor.url, ctx.plan.page_warm_up, n)
             .await
             .unwrap_or_else(|err| json!({ "error": format!("{err:#}") }));
         Ok((paint, rtt))
@@ -358,10 +366,10 @@ ws.onerror = () => done(null);
 "#;
 
 /// Page RTT vs raw JavaScript RTT, and main-thread time per echoed message.
-async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
+async fn round_trips(s: &Session, url: &str, warm: usize, n: usize) -> Result<Value> {
     open_page(s, url).await?;
     let raw_before = raw_rtts(s, n).await?;
-    let page = drive(s, n).await?;
+    let page = drive(s, warm, n).await?;
     let idle = idle_metrics(s, page.wall).await?;
     let Some(page_p50) = page.p50.as_f64() else {
         bail!("the page round trips failed: {}", page.p50);
@@ -373,6 +381,7 @@ async fn round_trips(s: &Session, url: &str, n: usize) -> Result<Value> {
     let idle_per_msg = |name: &str| idle.get(name).copied().unwrap_or(0.0) * 1000.0 / n as f64;
     let mut out = json!({
         "messages": n,
+        "warm_up": warm,
         "pause_ms": PAUSE_MS,
         "page_p50_ms": page_p50,
         "raw_js_p50_ms": raw_p50,
@@ -517,8 +526,26 @@ pub fn markdown(md: &mut String, page: &Value) {
             rtt["floor"]["task_ms_per_msg"].as_f64()
         ),
     ));
+    long_log_markdown(md, rtt);
     layers_markdown(md, &rtt["paint_layers"]);
     bursts_markdown(md, &rtt["bursts"]);
+}
+
+/// With `--long-log`: how full the log was while the messages were measured.
+fn long_log_markdown(md: &mut String, rtt: &Value) {
+    let (Some(warm), Some(n)) = (rtt["warm_up"].as_u64(), rtt["messages"].as_u64()) else {
+        return;
+    };
+    if warm <= PAGE_WARM_UP as u64 {
+        return;
+    }
+    // Two rows per message and two connection notes; the page keeps 500.
+    let rows = (2 + 2 * (warm + n)).min(500);
+    md.push_str(&format!(
+        "\n**A long log** (`--long-log`): {warm} messages were typed first, into the page and \
+         the floor page alike, so the page's log held about {rows} rows by the end (it draws \
+         its newest 61 to 90; docs/benchmarks.md, \"A long log\").\n",
+    ));
 }
 
 /// The layers the page repainted, most costly first (at most [`LAYERS_SHOWN`]).

@@ -13,8 +13,6 @@ use super::ctx::{Ctx, server_flags};
 use super::procs::{Proc, free_port, local, wait_port};
 use super::trace;
 
-/// Messages typed before the measured ones.
-const WARM_UP: usize = 3;
 /// The pause between two messages, in ms.
 pub const PAUSE_MS: u32 = 30;
 
@@ -146,10 +144,10 @@ impl Driven {
     }
 }
 
-/// Types [`WARM_UP`] and then `n` messages into the page open in `s` ([`PAGE_SCRIPT`]) and
+/// Types `warm` and then `n` messages into the page open in `s` ([`PAGE_SCRIPT`]) and
 /// measures its main thread during the `n`; reads the session's trace, so once per session.
-pub async fn drive(s: &Session, n: usize) -> Result<Driven> {
-    warm_up(s, WARM_UP).await?;
+pub async fn drive(s: &Session, warm: usize, n: usize) -> Result<Driven> {
+    warm_up(s, warm).await?;
     s.cdp("Performance.enable", json!({})).await?;
     let before = s.metrics().await?;
     let started = Instant::now();

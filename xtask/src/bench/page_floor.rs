@@ -62,12 +62,12 @@ pub fn serve(ctx: &Ctx) -> Result<Served> {
     serve_dir(ctx, "floor-server", &dir)
 }
 
-/// The floor page's main-thread figures for `n` messages, in a fresh Chromium.
-pub async fn measure(driver: u16, url: &str, n: usize) -> Result<Value> {
+/// The floor page's main-thread figures for `n` messages after `warm`, in a fresh Chromium.
+pub async fn measure(driver: u16, url: &str, warm: usize, n: usize) -> Result<Value> {
     let s = Session::open(driver, true).await?;
     let measured = async {
         open_page(&s, url).await?;
-        drive(&s, n).await
+        drive(&s, warm, n).await
     }
     .await;
     s.close().await;
