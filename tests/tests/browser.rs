@@ -597,30 +597,6 @@ async fn screenshots_at_desktop_and_phone_widths() {
     server.stop().await;
 }
 
-/// Types `n` messages into the page's composer, one at a time, each sent once the previous
-/// reply is counted (`data-received`).
-const SEND_MANY: &str = r#"
-const [n, done] = [arguments[0], arguments[arguments.length - 1]];
-const input = document.getElementById('bs-input');
-const received = () => Number(document.querySelector('#bs-stats').dataset.received);
-const tick = (ms) => new Promise((r) => setTimeout(r, ms));
-(async () => {
-  const start = received();
-  for (let i = 0; i < n; i++) {
-    input.value = 'many ' + i;
-    input.dispatchEvent(new InputEvent('input', { bubbles: true }));
-    await tick(0);
-    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
-    const t0 = performance.now();
-    while (received() < start + i + 1) {
-      if (performance.now() - t0 > 10000) return done('no reply to many ' + i);
-      await tick(5);
-    }
-  }
-  done(true);
-})();
-"#;
-
 #[tokio::test]
 async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
     let Some(setup) = setup("a_long_log_draws_its_newest_rows_and_the_older_ones_on_request")
@@ -630,10 +606,7 @@ async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
     browser.open_connected(&server).await;
-    let sent = browser
-        .js_async(SEND_MANY, vec![serde_json::json!(46)])
-        .await;
-    assert_eq!(sent, serde_json::json!(true), "{sent}");
+    browser.send_messages("many", 46, 0).await;
     // The connection notes (seq 0 and 1) and 92 message rows (seq 2 to 93): the rows before
     // seq 30 are not drawn (the oldest drawn is a multiple of 30, 60 to 89 back), and a
     // button above the log says so.

@@ -46,31 +46,6 @@ ws.onopen = next;
 ws.onerror = () => done(null);
 "#;
 
-/// The page's own composer: `n` messages typed (value + `input` event) and sent with Enter,
-/// one at a time, each after the page counted the previous reply.
-const PAGE_MESSAGES: &str = r#"
-const [n, done] = [arguments[0], arguments[arguments.length - 1]];
-const input = document.getElementById('bs-input');
-const stats = document.getElementById('bs-stats');
-const tick = (ms) => new Promise((r) => setTimeout(r, ms));
-(async () => {
-  const start = Number(stats.dataset.received);
-  for (let i = 0; i < n; i++) {
-    input.value = 'page ' + i;
-    input.dispatchEvent(new InputEvent('input', { bubbles: true }));
-    await tick(0);
-    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
-    const t0 = performance.now();
-    while (Number(stats.dataset.received) < start + i + 1) {
-      if (performance.now() - t0 > 10000) throw new Error('no reply to message ' + i);
-      await tick(5);
-    }
-    await tick(30);
-  }
-  done(true);
-})().catch((e) => done(String(e)));
-"#;
-
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -113,8 +88,7 @@ async fn the_page_rtt_is_the_networks_and_its_hooks_match_the_screen() {
 
     let n = 15;
     let mut raw = raw_rtts(&browser, n).await;
-    let sent = browser.js_async(PAGE_MESSAGES, vec![json!(n)]).await;
-    assert_eq!(sent, json!(true), "the page's messages: {sent}");
+    browser.send_messages("page", n, 30).await;
     raw.extend(raw_rtts(&browser, n).await);
     let (hooks, text) = stats(&browser).await;
     let page_p50: f64 = hooks["rttP50Ms"].as_str().unwrap().parse().unwrap();

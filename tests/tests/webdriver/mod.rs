@@ -26,6 +26,30 @@ use tokio::process::{Child, Command};
 /// How long a wait for the page lasts before the test fails.
 pub const PAGE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// [`Browser::send_messages`]' script: arguments `n`, the texts' prefix, the pause in ms.
+const SEND_MESSAGES: &str = r#"
+const [n, prefix, pause, done] = [arguments[0], arguments[1], arguments[2], arguments[arguments.length - 1]];
+const input = document.getElementById('bs-input');
+const received = () => Number(document.getElementById('bs-stats').dataset.received);
+const tick = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  const start = received();
+  for (let i = 0; i < n; i++) {
+    input.value = prefix + ' ' + i;
+    input.dispatchEvent(new InputEvent('input', { bubbles: true }));
+    await tick(0);
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    const t0 = performance.now();
+    while (received() < start + i + 1) {
+      if (performance.now() - t0 > 10000) throw new Error('no reply to message ' + i);
+      await tick(5);
+    }
+    await tick(pause);
+  }
+  done(true);
+})().catch((e) => done(String(e)));
+"#;
+
 /// What the browser tests need from the machine.
 pub struct Setup {
     /// The built page (Trunk's `dist/`).
@@ -398,8 +422,22 @@ impl Browser {
             .collect()
     }
 
+    /// Types `n` messages into the page's composer (value + `input` event, then Enter), texts
+    /// `PREFIX 0` to `PREFIX n-1`, one at a time: each after the page counted the previous
+    /// reply (`data-received`), then `pause_ms` more. Panics on a reply not counted in 10 s.
+    #[allow(dead_code)] // browser.rs and browser_load.rs only
+    pub async fn send_messages(&self, prefix: &str, n: usize, pause_ms: u32) {
+        let sent = self
+            .js_async(
+                SEND_MESSAGES,
+                vec![json!(n), json!(prefix), json!(pause_ms)],
+            )
+            .await;
+        assert_eq!(sent, json!(true), "the page's messages: {sent}");
+    }
+
     /// Runs an async `script` in the page (it ends by calling its last argument) with `args`.
-    #[allow(dead_code)] // browser_load.rs and browser.rs only
+    #[allow(dead_code)] // browser_load.rs and send_messages only
     pub async fn js_async(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute_async(script, args)
