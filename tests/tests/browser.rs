@@ -655,8 +655,52 @@ async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
         first.as_str().is_some_and(|t| t.contains("connecting to")),
         "{first}"
     );
+    // What a screen reader is told: the newest rows are in the log's live region, which
+    // Chromium's accessibility tree has as polite; the older ones are not in any, so they
+    // are not announced as news.
+    let live_root = |row: &str| {
+        format!(
+            "const rows = document.querySelectorAll('#bs-log .entry'); \
+             const r = rows[{row}].closest('[role=log], [aria-live]'); return r && r.id;"
+        )
+    };
+    let oldest = browser.js(&live_root("0")).await;
+    assert_eq!(
+        oldest,
+        serde_json::Value::Null,
+        "an older row is in a live region"
+    );
+    let newest = browser.js(&live_root("rows.length - 1")).await;
+    assert_eq!(newest, serde_json::json!("bs-log-live"));
+    let live = ax_props(&browser, "#bs-log-live").await;
+    assert!(
+        live.as_array().is_some_and(|props| props
+            .iter()
+            .any(|p| p["name"] == "live" && p["value"]["value"] == "polite")),
+        "{live}"
+    );
     browser.quit().await;
     server.stop().await;
+}
+
+/// The accessibility properties Chromium computed for the first element `css` matches.
+async fn ax_props(browser: &Browser, css: &str) -> serde_json::Value {
+    let expression = format!("document.querySelector({css:?})");
+    let found = browser
+        .cdp(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression }),
+        )
+        .await;
+    let object_id = &found["result"]["objectId"];
+    assert!(object_id.is_string(), "{css} not found: {found}");
+    let tree = browser
+        .cdp(
+            "Accessibility.getPartialAXTree",
+            serde_json::json!({ "objectId": object_id, "fetchRelatives": false }),
+        )
+        .await;
+    tree["nodes"][0]["properties"].clone()
 }
 
 /// The text of the B/S log's rows inside its visible box, top to bottom.

@@ -55,8 +55,9 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     // rows being read in place. Script scrolls only when a send should follow the log again.
     let stick = use_mut_ref(|| true);
     let show_all = use_state(|| false);
-    // The oldest `seq` drawn; it moves on only while the log follows its end, so rows never
-    // vanish above a reader scrolled up (they go once the reader is back at the end).
+    // The oldest `seq` of the newest rows (older ones are drawn only on request); it moves on
+    // only while the log follows its end, so rows never vanish above a reader scrolled up
+    // (they go once the reader is back at the end).
     let first = use_mut_ref(|| 0);
     {
         // Cleared, the log draws its newest rows only again.
@@ -106,9 +107,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     }
     let query = props.query.as_str();
     let matching: Vec<&Rc<Entry>> = props.log.iter().filter(|e| e.matches(query)).collect();
-    let hidden = if *show_all {
-        0
-    } else {
+    let older = {
         let due = first_drawn(props.log.back().map_or(0, |e| e.seq));
         let mut first = first.borrow_mut();
         if *following.borrow() || due < *first {
@@ -116,6 +115,8 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
         }
         matching.partition_point(|e| e.seq < *first)
     };
+    let (older_rows, newest_rows) = matching.split_at(older);
+    let hidden = if *show_all { 0 } else { older };
     let show_older = {
         let (show_all, log_ref) = (show_all.clone(), log_ref.clone());
         Callback::from(move |_: MouseEvent| {
@@ -129,7 +130,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     html! {
         <>
         if hidden > 0 {
-            // Outside the log, whose additions a screen reader announces. The log's offset
+            // Outside the log's live region, whose additions a screen reader announces. The log's offset
             // counts from its end, so the older rows drawn above leave the rows in view alone.
             <p class="log-older">
                 <button type="button" id="bs-log-older" class="btn small" onclick={show_older}>{ match l {
@@ -138,31 +139,47 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
                 } }</button>
             </p>
         }
-        <div class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0" role="log"
+        // A focusable box that scrolls (its name for the keyboard's sake); the live region
+        // inside it holds the newest rows only. The older rows a reader asked for, and the note
+        // on dropped rows (which changes with every message once the log is full), are not
+        // news: a screen reader does not announce them.
+        <div class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0" role="group"
             aria-label={l.t("Message log", "消息记录")}>
-            <ol class="log-rows">
+            <div class="log-rows">
+            if props.dropped > 0 {
+                <p class="log-hint" id="bs-log-trimmed">{ match l {
+                    Lang::En => format!("Only the newest {MAX_LOG} rows are kept: {} older ones were dropped.", props.dropped),
+                    Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
+                } }</p>
+            }
+            if *show_all && !older_rows.is_empty() {
+                <ol class="log-list" id="bs-log-earlier">{ rows(l, older_rows) }</ol>
+            }
+            <div role="log" id="bs-log-live">
+            <ol class="log-list">
                 if props.log.is_empty() {
                     <li class="log-hint">{ l.t(
                         "Type a message below and press Enter. The reply comes back stamped with the server's time: [time]:message.",
                         "在下面输入一条消息并按回车。回复会带上服务器时间：[时间]:消息。",
                     ) }</li>
                 }
-                if props.dropped > 0 {
-                    <li class="log-hint" id="bs-log-trimmed">{ match l {
-                        Lang::En => format!("Only the newest {MAX_LOG} rows are kept: {} older ones were dropped.", props.dropped),
-                        Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
-                    } }</li>
-                }
-                // One keyed list of its own (`{ for … }` would splice the rows into the `<ol>`'s
-                // unkeyed children, where Yew pairs them from the end: a new row would then redraw
-                // every row).
-                { matching[hidden..].iter().map(|e| html! {
-                    <LogRow key={e.seq} lang={l} entry={(*e).clone()} />
-                }).collect::<Html>() }
+                { rows(l, newest_rows) }
             </ol>
+            </div>
+            </div>
         </div>
         </>
     }
+}
+
+/// The rows of `entries`, as one keyed list of their own: `{ for … }` would splice them into
+/// the `<ol>`'s unkeyed children, where Yew pairs them from the end, and a new row would then
+/// redraw every row.
+fn rows(l: Lang, entries: &[&Rc<Entry>]) -> Html {
+    entries
+        .iter()
+        .map(|e| html! { <LogRow key={e.seq} lang={l} entry={Rc::clone(e)} /> })
+        .collect()
 }
 
 #[derive(Properties)]
