@@ -49,75 +49,27 @@ const FOLLOW_SLACK_PX: i32 = 24;
 pub fn MessageLog(props: &MessageLogProps) -> Html {
     let l = props.lang;
     let log_ref = use_node_ref();
-    // The log is a reversed flex box whose scroll offset counts from its end (0 = the newest
-    // row in view), so it follows new rows with no script and no scroll: each row costs one
-    // layout in the frame that draws it. Scrolled up, the browser's scroll anchoring keeps the
-    // rows being read in place. Script scrolls only when a send should follow the log again.
-    let stick = use_mut_ref(|| true);
-    let show_all = use_state(|| false);
+    let (following, onscroll) = use_follow(&log_ref, last_sent(&props.log));
+    let show_all = use_show_all(props.log.is_empty());
     // The oldest `seq` of the newest rows (older ones are drawn only on request); it moves on
     // only while the log follows its end, so rows never vanish above a reader scrolled up
     // (they go once the reader is back at the end).
     let first = use_mut_ref(|| 0);
-    {
-        // Cleared, the log draws its newest rows only again.
-        let show_all = show_all.clone();
-        use_effect_with(props.log.is_empty(), move |empty| {
-            if *empty {
-                show_all.set(false);
-            }
-        });
-    }
-    {
-        let (log_ref, stick) = (log_ref.clone(), stick.clone());
-        // The newest sent row (a send and its reply are often drawn in the same frame, so the
-        // newest row is not it).
-        let last_sent = props
-            .log
-            .iter()
-            .rev()
-            .find(|e| e.dir == Dir::Sent)
-            .map(|e| e.seq);
-        use_effect_with(last_sent, move |last_sent| {
-            if last_sent.is_some()
-                && !stick.replace(true)
-                && let Some(el) = log_ref.cast::<web_sys::Element>()
-            {
-                el.set_scroll_top(0);
-            }
-        });
-    }
-    // Scroll events come in a frame's own steps, before its layout: reading the offset costs
-    // no extra layout.
-    let following = stick.clone();
-    let onscroll = Callback::from(move |e: Event| {
-        if let Some(el) = util::event_element(e.target()) {
-            *stick.borrow_mut() = el.scroll_top() > -FOLLOW_SLACK_PX;
-        }
-    });
     if props.unreachable {
-        return html! {
-            <div class="log empty-state" id="bs-log">
-                <div class="empty-icon" aria-hidden="true">{ "⚡" }</div>
-                <p><b>{ l.t("Can't reach the server.", "连不上服务器。") }</b></p>
-                <p>{ l.t("Start it, and this page reconnects by itself:", "启动它，本页面会自动重连：") }</p>
-                <code>{ "cargo run -p socklab-server" }</code>
-            </div>
-        };
+        return unreachable_state(l);
     }
     let query = props.query.as_str();
     let matching: Vec<&Rc<Entry>> = props.log.iter().filter(|e| e.matches(query)).collect();
     let older = {
         let due = first_drawn(props.log.back().map_or(0, |e| e.seq));
         let mut first = first.borrow_mut();
-        if *following.borrow() || due < *first {
+        if following || due < *first {
             *first = due;
         }
         matching.partition_point(|e| e.seq < *first)
     };
     let (older_rows, newest_rows) = matching.split_at(older);
-    let hidden = if *show_all { 0 } else { older };
-    let show_older = {
+    let onshow = {
         let (show_all, log_ref) = (show_all.clone(), log_ref.clone());
         Callback::from(move |_: MouseEvent| {
             show_all.set(true);
@@ -129,15 +81,8 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     };
     html! {
         <>
-        if hidden > 0 {
-            // Outside the log's live region, whose additions a screen reader announces. The log's offset
-            // counts from its end, so the older rows drawn above leave the rows in view alone.
-            <p class="log-older">
-                <button type="button" id="bs-log-older" class="btn small" onclick={show_older}>{ match l {
-                    Lang::En => format!("Show {hidden} older rows"),
-                    Lang::Zh => format!("显示更早的 {hidden} 行"),
-                } }</button>
-            </p>
+        if !*show_all {
+            { older_button(l, older, onshow) }
         }
         // A focusable box that scrolls (its name for the keyboard's sake); the live region
         // inside it holds the newest rows only. The older rows a reader asked for, and the note
@@ -146,12 +91,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
         <div class="log" id="bs-log" ref={log_ref} {onscroll} tabindex="0" role="group"
             aria-label={l.t("Message log", "消息记录")}>
             <div class="log-rows">
-            if props.dropped > 0 {
-                <p class="log-hint" id="bs-log-trimmed">{ match l {
-                    Lang::En => format!("Only the newest {MAX_LOG} rows are kept: {} older ones were dropped.", props.dropped),
-                    Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {} 行。", props.dropped),
-                } }</p>
-            }
+            { dropped_note(l, props.dropped) }
             if *show_all && !older_rows.is_empty() {
                 <ol class="log-list" id="bs-log-earlier">{ rows(l, older_rows) }</ol>
             }
@@ -169,6 +109,102 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
             </div>
         </div>
         </>
+    }
+}
+
+/// The `seq` of the newest sent row: a send and its reply are often drawn in the same frame,
+/// so the newest row is not it.
+fn last_sent(log: &VecDeque<Rc<Entry>>) -> Option<u64> {
+    log.iter().rev().find(|e| e.dir == Dir::Sent).map(|e| e.seq)
+}
+
+/// Whether the log follows its end (true until the reader scrolls up), and the scroll
+/// handler that keeps it current. A new send follows the log's end again.
+///
+/// The log is a reversed flex box whose scroll offset counts from its end (0 = the newest
+/// row in view), so it follows new rows with no script and no scroll: each row costs one
+/// layout in the frame that draws it. Scrolled up, the browser's scroll anchoring keeps the
+/// rows being read in place. Script scrolls only when a send should follow the log again.
+#[hook]
+fn use_follow(log_ref: &NodeRef, last_sent: Option<u64>) -> (bool, Callback<Event>) {
+    let stick = use_mut_ref(|| true);
+    {
+        let (log_ref, stick) = (log_ref.clone(), stick.clone());
+        use_effect_with(last_sent, move |last_sent| {
+            if last_sent.is_some()
+                && !stick.replace(true)
+                && let Some(el) = log_ref.cast::<web_sys::Element>()
+            {
+                el.set_scroll_top(0);
+            }
+        });
+    }
+    let following = *stick.borrow();
+    // Scroll events come in a frame's own steps, before its layout: reading the offset costs
+    // no extra layout.
+    let onscroll = Callback::from(move |e: Event| {
+        if let Some(el) = util::event_element(e.target()) {
+            *stick.borrow_mut() = el.scroll_top() > -FOLLOW_SLACK_PX;
+        }
+    });
+    (following, onscroll)
+}
+
+/// Whether the reader asked for every row the log keeps; cleared, the log goes back to its
+/// newest rows.
+#[hook]
+fn use_show_all(empty: bool) -> UseStateHandle<bool> {
+    let show_all = use_state(|| false);
+    {
+        let show_all = show_all.clone();
+        use_effect_with(empty, move |empty| {
+            if *empty {
+                show_all.set(false);
+            }
+        });
+    }
+    show_all
+}
+
+/// What the log shows while the server has never been reached: how to start it.
+fn unreachable_state(l: Lang) -> Html {
+    html! {
+        <div class="log empty-state" id="bs-log">
+            <div class="empty-icon" aria-hidden="true">{ "⚡" }</div>
+            <p><b>{ l.t("Can't reach the server.", "连不上服务器。") }</b></p>
+            <p>{ l.t("Start it, and this page reconnects by itself:", "启动它，本页面会自动重连：") }</p>
+            <code>{ "cargo run -p socklab-server" }</code>
+        </div>
+    }
+}
+
+/// The button that draws the `hidden` older rows (nothing when there are none). It sits
+/// outside the log's live region, whose additions a screen reader announces. The log's
+/// offset counts from its end, so the older rows drawn above leave the rows in view alone.
+fn older_button(l: Lang, hidden: usize, onclick: Callback<MouseEvent>) -> Html {
+    if hidden == 0 {
+        return Html::default();
+    }
+    html! {
+        <p class="log-older">
+            <button type="button" id="bs-log-older" class="btn small" {onclick}>{ match l {
+                Lang::En => format!("Show {hidden} older rows"),
+                Lang::Zh => format!("显示更早的 {hidden} 行"),
+            } }</button>
+        </p>
+    }
+}
+
+/// The note that older rows were dropped to keep the log bounded (nothing before).
+fn dropped_note(l: Lang, dropped: u64) -> Html {
+    if dropped == 0 {
+        return Html::default();
+    }
+    html! {
+        <p class="log-hint" id="bs-log-trimmed">{ match l {
+            Lang::En => format!("Only the newest {MAX_LOG} rows are kept: {dropped} older ones were dropped."),
+            Lang::Zh => format!("只保留最新的 {MAX_LOG} 行：已丢弃更早的 {dropped} 行。"),
+        } }</p>
     }
 }
 
