@@ -209,56 +209,81 @@ fn capacity_and_page_goals(g: &mut Goals, r: &Value) {
     );
 }
 
+/// The floor's rows: what, the peer it is read against, the figure, and the goal.
+const FLOOR_ROWS: [(&str, &str, &str, f64); 3] = [
+    (
+        "msgs/s vs direct TCP (goal ≥ 0.5×)",
+        "direct TCP",
+        "msgs_per_s",
+        0.5,
+    ),
+    (
+        "msgs/s vs websocat (goal ≥ 1.2×)",
+        "websocat",
+        "msgs_per_s",
+        1.2,
+    ),
+    // A negative goal: lower is better.
+    (
+        "CPU per message vs websocat (goal ≤ 0.8×)",
+        "websocat",
+        "cpu_us_per_msg",
+        -0.8,
+    ),
+];
+
 /// What the bare relay, which does no WebSocket work at all, reaches on the bridge goals: a
 /// goal the floor itself misses is out of reach for any bridge that forwards over TCP here.
 fn floor(md: &mut String, br: &Value) {
-    let rows = [
-        (
-            "msgs/s vs direct TCP (goal ≥ 0.5×)",
-            "direct TCP",
-            "msgs_per_s",
-            0.5,
-        ),
-        (
-            "msgs/s vs websocat (goal ≥ 1.2×)",
-            "websocat",
-            "msgs_per_s",
-            1.2,
-        ),
-        // A negative goal: lower is better.
-        (
-            "CPU per message vs websocat (goal ≤ 0.8×)",
-            "websocat",
-            "cpu_us_per_msg",
-            -0.8,
-        ),
-    ];
-    let meets = |v: f64, goal: f64| if goal > 0.0 { v >= goal } else { v <= -goal };
-    let cell_text = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}×"));
-    let mut lines = String::new();
-    for (what, peer, key, goal) in rows {
-        let ours = ratio(br, "socklab /ws", peer, 100, key);
-        let Some(epoll) = ratio(br, RELAY, peer, 100, key) else {
-            continue;
-        };
-        let uring = ratio(br, URING_RELAY, peer, 100, key);
-        let one = ratio(br, ONE_THREAD, peer, 100, key);
-        let verdict = match (meets(epoll, goal), uring.map(|u| meets(u, goal))) {
-            (true, _) => "reachable",
-            (false, Some(true)) => "**beyond the epoll floor**; reached on io_uring",
-            (false, Some(false)) => "**beyond both floors**",
-            (false, None) => "**beyond the epoll floor**",
-        };
-        lines.push_str(&format!(
-            "| {what} | {} | {} | {epoll:.2}× | {} | {verdict} |\n",
-            cell_text(ours),
-            cell_text(one),
-            cell_text(uring),
-        ));
-    }
-    if lines.is_empty() {
+    let rows: String = FLOOR_ROWS
+        .iter()
+        .filter_map(|row| floor_row(br, row))
+        .collect();
+    if rows.is_empty() {
         return;
     }
+    floor_head(md);
+    md.push_str(&rows);
+    floor_overhead(md, br);
+}
+
+/// One row of the floor's table; `None` when the epoll relay has no figure for it.
+fn floor_row(br: &Value, &(what, peer, key, goal): &(&str, &str, &str, f64)) -> Option<String> {
+    let ours = ratio(br, "socklab /ws", peer, 100, key);
+    let epoll = ratio(br, RELAY, peer, 100, key)?;
+    let uring = ratio(br, URING_RELAY, peer, 100, key);
+    let one = ratio(br, ONE_THREAD, peer, 100, key);
+    let verdict = floor_verdict(epoll, uring, goal);
+    Some(format!(
+        "| {what} | {} | {} | {epoll:.2}× | {} | {verdict} |\n",
+        ratio_cell(ours),
+        ratio_cell(one),
+        ratio_cell(uring),
+    ))
+}
+
+/// Whether the relays reach `goal`: the epoll floor, else the io_uring one (when measured).
+fn floor_verdict(epoll: f64, uring: Option<f64>, goal: f64) -> &'static str {
+    match (meets(epoll, goal), uring.map(|u| meets(u, goal))) {
+        (true, _) => "reachable",
+        (false, Some(true)) => "**beyond the epoll floor**; reached on io_uring",
+        (false, Some(false)) => "**beyond both floors**",
+        (false, None) => "**beyond the epoll floor**",
+    }
+}
+
+/// Whether `v` meets `goal` (a positive goal: at least it; a negative one: at most its size).
+fn meets(v: f64, goal: f64) -> bool {
+    if goal > 0.0 { v >= goal } else { v <= -goal }
+}
+
+/// A ratio's table cell: `1.23×`, or `–` when not measured.
+fn ratio_cell(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}×"))
+}
+
+/// The floor's heading, what its two relays are, and its table's head.
+fn floor_head(md: &mut String) {
     md.push_str(
         "\n### The floor\n\n\
          Two relays forward bytes between the load generator and the same echo with no \
@@ -273,7 +298,10 @@ fn floor(md: &mut String, br: &Value) {
          | figure | socklab /ws | socklab /ws --threads 1 | epoll relay | io_uring relay | goal |\n\
          |---|---:|---:|---:|---:|---|\n",
     );
-    md.push_str(&lines);
+}
+
+/// What socklab's bridge costs per message over the epoll relay, when both were measured.
+fn floor_overhead(md: &mut String, br: &Value) {
     let over = ratio(br, "socklab /ws", RELAY, 100, "cpu_us_per_msg");
     let over_one = ratio(br, ONE_THREAD, RELAY, 100, "cpu_us_per_msg");
     if let Some(over) = over {
