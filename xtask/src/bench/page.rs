@@ -444,14 +444,35 @@ pub fn goals(page: &Value) -> [(f64, Option<f64>); 3] {
 pub fn markdown(md: &mut String, page: &Value) {
     md.push_str("\n## 4. Page\n\n");
     if page["built"].as_bool() != Some(true) {
-        match page["error"].as_str() {
-            Some(err) => md.push_str(&format!("Not measured: {err}\n")),
-            None => md.push_str(
-                "Page not built (no wasm or js in `dist/`): build it with `trunk build --release`.\n",
-            ),
-        }
+        not_built_markdown(md, page);
         return;
     }
+    sizes_markdown(md, page);
+    paint_markdown(md, &page["paint"]);
+    let rtt = &page["rtt"];
+    if let Some(err) = rtt["error"].as_str() {
+        md.push_str(&format!("\nRound trips: not measured ({err}).\n"));
+        return;
+    }
+    round_trips_method(md, rtt);
+    round_trips_table(md, rtt);
+    long_log_markdown(md, rtt);
+    layers_markdown(md, &rtt["paint_layers"]);
+    bursts_markdown(md, &rtt["bursts"]);
+}
+
+/// Why there are no figures: the section's error, or no page built.
+fn not_built_markdown(md: &mut String, page: &Value) {
+    match page["error"].as_str() {
+        Some(err) => md.push_str(&format!("Not measured: {err}\n")),
+        None => md.push_str(
+            "Page not built (no wasm or js in `dist/`): build it with `trunk build --release`.\n",
+        ),
+    }
+}
+
+/// The built files' sizes, raw and gzipped, and their total.
+fn sizes_markdown(md: &mut String, page: &Value) {
     md.push_str("| file | raw bytes | gzip -9 bytes |\n|---|---:|---:|\n");
     for file in page["files"].as_array().into_iter().flatten() {
         md.push_str(&format!(
@@ -465,7 +486,10 @@ pub fn markdown(md: &mut String, page: &Value) {
         "| **total** | {} | {} |\n\n",
         page["raw_bytes"], page["gzip_bytes"]
     ));
-    let paint = &page["paint"];
+}
+
+/// The first frame: navigation to first contentful paint, and the load event.
+fn paint_markdown(md: &mut String, paint: &Value) {
     match paint["error"].as_str() {
         Some(err) => md.push_str(&format!("First frame: not measured ({err}).\n")),
         None => md.push_str(&format!(
@@ -476,19 +500,27 @@ pub fn markdown(md: &mut String, page: &Value) {
             f(&paint["load_event_ms"], 0)
         )),
     }
-    let rtt = &page["rtt"];
-    if let Some(err) = rtt["error"].as_str() {
-        md.push_str(&format!("\nRound trips: not measured ({err}).\n"));
-        return;
-    }
+}
+
+/// How the round trips and the main thread's time were measured.
+fn round_trips_method(md: &mut String, rtt: &Value) {
     md.push_str(&format!(
         "\nRound trips in one headless Chromium tab, {} messages each, one at a time, {}–{} ms \
          apart (uniformly, so Enter falls anywhere in a frame): the page's own input (value + `input` event, then Enter) beside a plain \
          JavaScript `WebSocket` to the same `/ws` before and after it. Main-thread time is \
          CDP `Performance.getMetrics` over the page's messages, divided by their number (it \
          includes the send, the reply, the monitor events of the bridge's upstream session, \
-         and the small driving script).\n\n\
-         | measure | value | goal |\n|---|---:|---:|\n\
+         and the small driving script).\n\n",
+        rtt["messages"],
+        rtt["pause_ms"],
+        PAUSE_MS + 17,
+    ));
+}
+
+/// The round trips' and the main thread's figures, the page's beside the floor page's.
+fn round_trips_table(md: &mut String, rtt: &Value) {
+    md.push_str(&format!(
+        "| measure | value | goal |\n|---|---:|---:|\n\
          | page RTT p50 (`data-rtt-p50-ms`) | {} ms | |\n\
          | plain JS WebSocket RTT p50 | {} ms | |\n\
          | page ÷ plain JS | {}× | ≤ 1.5× |\n\
@@ -503,9 +535,6 @@ pub fn markdown(md: &mut String, page: &Value) {
          | the floor: a minimal plain-JS page, same typing (TaskDuration / ThreadTime) | {} / {} ms | |\n\
          | · by phase: script / style / layout / paint / commit / other; frames | {} ms; {} | |\n\
          | page ÷ floor (TaskDuration) | {}× | |\n",
-        rtt["messages"],
-        rtt["pause_ms"],
-        PAUSE_MS + 17,
         f(&rtt["page_p50_ms"], 2),
         f(&rtt["raw_js_p50_ms"], 2),
         f(&rtt["ratio"], 2),
@@ -526,9 +555,6 @@ pub fn markdown(md: &mut String, page: &Value) {
             rtt["floor"]["task_ms_per_msg"].as_f64()
         ),
     ));
-    long_log_markdown(md, rtt);
-    layers_markdown(md, &rtt["paint_layers"]);
-    bursts_markdown(md, &rtt["bursts"]);
 }
 
 /// With `--long-log`: how full the log was while the messages were measured.
