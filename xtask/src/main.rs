@@ -435,64 +435,72 @@ fn skip_summary(log: &str) -> String {
     }
 }
 
+/// What `cargo xtask lint` runs, in order: (what, cargo's arguments).
+const LINT_CHECKS: [(&str, &[&str]); 5] = [
+    ("rustfmt", &["fmt", "--all", "--check"]),
+    (
+        "clippy (native)",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+    (
+        "clippy (page, wasm32)",
+        &[
+            "clippy",
+            "-p",
+            "socklab-web",
+            "--target",
+            tools::WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+    // The bench's io_uring relay is its own workspace (it needs `unsafe`).
+    (
+        "rustfmt (bench/uring-relay)",
+        &[
+            "fmt",
+            "--manifest-path",
+            "bench/uring-relay/Cargo.toml",
+            "--check",
+        ],
+    ),
+    (
+        "clippy (bench/uring-relay)",
+        &[
+            "clippy",
+            "--locked",
+            "--manifest-path",
+            "bench/uring-relay/Cargo.toml",
+            "--target-dir",
+            "target/uring-relay",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+];
+
 fn lint(args: &[String]) -> Result<()> {
     parse("lint", args, &[])?;
     let mut toolbox = Toolbox::default();
     tools::lint_tools(&mut toolbox)?;
-    let checks: [(&str, &[&str]); 5] = [
-        ("rustfmt", &["fmt", "--all", "--check"]),
-        (
-            "clippy (native)",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        (
-            "clippy (page, wasm32)",
-            &[
-                "clippy",
-                "-p",
-                "socklab-web",
-                "--target",
-                tools::WASM_TARGET,
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-        // The bench's io_uring relay is its own workspace (it needs `unsafe`).
-        (
-            "rustfmt (bench/uring-relay)",
-            &[
-                "fmt",
-                "--manifest-path",
-                "bench/uring-relay/Cargo.toml",
-                "--check",
-            ],
-        ),
-        (
-            "clippy (bench/uring-relay)",
-            &[
-                "clippy",
-                "--locked",
-                "--manifest-path",
-                "bench/uring-relay/Cargo.toml",
-                "--target-dir",
-                "target/uring-relay",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        ),
-    ];
     // Run every check, then report, so one run shows every problem.
+    let failed = run_lint_checks();
+    report_lint(&failed)
+}
+
+/// Runs every check of [`LINT_CHECKS`], then the module-cycle check; the ones that failed.
+fn run_lint_checks() -> Vec<&'static str> {
     let mut failed = Vec::new();
-    for (what, cargo_args) in checks {
+    for (what, cargo_args) in LINT_CHECKS {
         if let Err(err) = cmd::run(cmd::cargo().args(cargo_args).current_dir(cmd::root())) {
             eprintln!("xtask lint: {what}: {err:#}");
             failed.push(what);
@@ -502,8 +510,13 @@ fn lint(args: &[String]) -> Result<()> {
         eprintln!("xtask lint: module cycles: {err:#}");
         failed.push("module cycles");
     }
+    failed
+}
+
+/// One line naming every check when all passed; else an error naming those that failed.
+fn report_lint(failed: &[&str]) -> Result<()> {
     if failed.is_empty() {
-        let mut all: Vec<&str> = checks.iter().map(|(what, _)| *what).collect();
+        let mut all: Vec<&str> = LINT_CHECKS.iter().map(|(what, _)| *what).collect();
         all.push("module cycles");
         println!("xtask lint: OK: {}", all.join(", "));
         Ok(())
