@@ -372,94 +372,123 @@ impl Reducible for BridgeState {
 
 impl BridgeState {
     fn apply(&mut self, action: BridgeAction) {
-        let s = self;
         match action {
-            BridgeAction::Connecting { url, clock } => {
-                s.status = Status::Connecting;
-                s.note(clock, Note::Connecting(url));
-            }
-            BridgeAction::Opened { clock, now_ms } => {
-                s.status = Status::Open;
-                s.opened_at_ms = Some(now_ms);
-                s.connections += 1;
-                s.pending.clear();
-                s.note(clock, Note::Opened);
-            }
+            BridgeAction::Connecting { url, clock } => self.connecting(url, clock),
+            BridgeAction::Opened { clock, now_ms } => self.opened(clock, now_ms),
             BridgeAction::Sent {
                 text,
                 clock,
                 now_ms,
-            } => {
-                let (bytes, lines) = (text.len(), lines_in(&text));
-                s.sent(Body::Text(text), bytes, lines, clock, now_ms);
-            }
+            } => self.sent_text(text, clock, now_ms),
             BridgeAction::SentBinary {
                 data,
                 clock,
                 now_ms,
-            } => {
-                let (bytes, lines) = (data.len(), lines_in_bytes(&data));
-                s.sent(Body::Binary(data), bytes, lines, clock, now_ms);
-            }
-            BridgeAction::NotSent { clock } => s.note(clock, Note::NotSent),
+            } => self.sent_binary(data, clock, now_ms),
+            BridgeAction::NotSent { clock } => self.note(clock, Note::NotSent),
             BridgeAction::ReceivedText {
                 text,
                 clock,
                 now_ms,
-            } => {
-                let rtt = s.take_rtt(now_ms);
-                s.received_total += 1;
-                if s.exchange.owed_before > 0 {
-                    s.exchange.owed_before -= 1;
-                } else if s.exchange.reply.is_none() && s.exchange.count > 0 {
-                    s.exchange.reply = Some(text.clone());
-                }
-                let times = Times::received(now_ms, rtt);
-                s.push(Dir::Received, clock, text.len(), Body::Text(text), times);
-            }
+            } => self.received_text(text, clock, now_ms),
             BridgeAction::ReceivedBinary {
                 data,
                 clock,
                 now_ms,
-            } => {
-                let rtt = s.take_rtt(now_ms);
-                s.received_total += 1;
-                s.exchange.owed_before = s.exchange.owed_before.saturating_sub(1);
-                let times = Times::received(now_ms, rtt);
-                s.push(Dir::Received, clock, data.len(), Body::Binary(data), times);
-            }
-            BridgeAction::Closing => s.status = Status::Closing,
-            BridgeAction::Closed(info) => {
-                s.status = Status::Closed;
-                s.opened_at_ms = None;
-                s.pending.clear();
-                s.exchange.owed_before = 0;
-                s.last_close = Some(info.clone());
-                s.note(info.clock.clone(), Note::Closed(info));
-            }
+            } => self.received_binary(data, clock, now_ms),
+            BridgeAction::Closing => self.status = Status::Closing,
+            BridgeAction::Closed(info) => self.closed(info),
             BridgeAction::Waiting {
                 retry_at_ms,
                 attempt,
                 secs,
                 clock,
-            } => {
-                s.status = Status::Waiting {
-                    retry_at_ms,
-                    attempt,
-                };
-                s.note(clock, Note::Retrying(secs));
-            }
-            BridgeAction::Stopped => s.status = Status::Closed,
-            BridgeAction::ClearLog => {
-                s.log = Shared::default();
-                s.log_dropped = 0;
-            }
+            } => self.waiting(retry_at_ms, attempt, secs, clock),
+            BridgeAction::Stopped => self.status = Status::Closed,
+            BridgeAction::ClearLog => self.clear_log(),
             BridgeAction::Batch(actions) => {
                 for action in actions {
-                    s.apply(action);
+                    self.apply(action);
                 }
             }
         }
+    }
+
+    /// A connection attempt started.
+    fn connecting(&mut self, url: String, clock: String) {
+        self.status = Status::Connecting;
+        self.note(clock, Note::Connecting(url));
+    }
+
+    /// The connection opened: nothing is owed on it yet.
+    fn opened(&mut self, clock: String, now_ms: f64) {
+        self.status = Status::Open;
+        self.opened_at_ms = Some(now_ms);
+        self.connections += 1;
+        self.pending.clear();
+        self.note(clock, Note::Opened);
+    }
+
+    /// A text message went out: one reply owed per line.
+    fn sent_text(&mut self, text: String, clock: String, now_ms: f64) {
+        let (bytes, lines) = (text.len(), lines_in(&text));
+        self.sent(Body::Text(text), bytes, lines, clock, now_ms);
+    }
+
+    /// A binary message went out: one reply owed per line it holds.
+    fn sent_binary(&mut self, data: Vec<u8>, clock: String, now_ms: f64) {
+        let (bytes, lines) = (data.len(), lines_in_bytes(&data));
+        self.sent(Body::Binary(data), bytes, lines, clock, now_ms);
+    }
+
+    /// A reply arrived: counted, and timed against the oldest message still owed one.
+    fn reply_times(&mut self, now_ms: f64) -> Times {
+        let rtt = self.take_rtt(now_ms);
+        self.received_total += 1;
+        Times::received(now_ms, rtt)
+    }
+
+    /// A text reply: the teaching strip shows it if it is the first reply to the newest message.
+    fn received_text(&mut self, text: String, clock: String, now_ms: f64) {
+        let times = self.reply_times(now_ms);
+        if self.exchange.owed_before > 0 {
+            self.exchange.owed_before -= 1;
+        } else if self.exchange.reply.is_none() && self.exchange.count > 0 {
+            self.exchange.reply = Some(text.clone());
+        }
+        self.push(Dir::Received, clock, text.len(), Body::Text(text), times);
+    }
+
+    /// A binary reply (the teaching strip shows text replies only).
+    fn received_binary(&mut self, data: Vec<u8>, clock: String, now_ms: f64) {
+        let times = self.reply_times(now_ms);
+        self.exchange.owed_before = self.exchange.owed_before.saturating_sub(1);
+        self.push(Dir::Received, clock, data.len(), Body::Binary(data), times);
+    }
+
+    /// It closed: nothing in flight will be answered, and the close is remembered.
+    fn closed(&mut self, info: CloseInfo) {
+        self.status = Status::Closed;
+        self.opened_at_ms = None;
+        self.pending.clear();
+        self.exchange.owed_before = 0;
+        self.last_close = Some(info.clone());
+        self.note(info.clock.clone(), Note::Closed(info));
+    }
+
+    /// A retry is scheduled `secs` from now.
+    fn waiting(&mut self, retry_at_ms: f64, attempt: u32, secs: u32, clock: String) {
+        self.status = Status::Waiting {
+            retry_at_ms,
+            attempt,
+        };
+        self.note(clock, Note::Retrying(secs));
+    }
+
+    /// Forgets the log, and what it dropped.
+    fn clear_log(&mut self) {
+        self.log = Shared::default();
+        self.log_dropped = 0;
     }
 }
 
