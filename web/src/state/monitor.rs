@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use litemap::LiteMap;
 use socklab_protocol::{
-    Direction, FeedStatus, HandshakeSize, MonitorEvent, SessionClosed, SessionCounts, SessionKind,
-    SessionOpened,
+    Direction, FeedStatus, HandshakeSize, MessageEvent, MonitorEvent, PacketEvent, SessionClosed,
+    SessionCounts, SessionKind, SessionOpened,
 };
 use yew::Reducible;
 
@@ -151,80 +151,108 @@ impl MonitorState {
 
     fn apply(&mut self, event: MonitorEvent, clock: String) {
         match event {
-            MonitorEvent::SessionOpened(opened) => {
-                if is_raw(opened.kind) {
-                    let key = (opened.instance.clone(), opened.id);
-                    if self.sessions.get(&key).is_some_and(|s| s.closed.is_none()) {
-                        // Seen twice: in the snapshot, then live (opened while it was taken).
-                        return;
-                    }
-                    let view = SessionView {
-                        counts: opened.counts().unwrap_or_default(),
-                        opened,
-                        messages: VecDeque::new(),
-                        closed: None,
-                        seen: 0,
-                    };
-                    self.sessions.insert(key, Rc::new(view));
-                } else {
-                    if opened.tag.as_deref() == Some(self.my_tag.as_str()) {
-                        self.my_ws = Some((opened.instance.clone(), opened.id));
-                        self.my_handshake = opened.handshake;
-                    }
-                    self.browsers
-                        .insert((opened.instance.clone(), opened.id), Rc::new(opened));
-                }
-            }
-            MonitorEvent::Message(m) => {
-                if let Some(view) = self.sessions.get_mut(&(m.instance.clone(), m.id)) {
-                    let view = Rc::make_mut(view);
-                    view.counts.count(m.dir, m.bytes, m.seq);
-                    view.messages.push_back(MessageView {
-                        n: view.seen,
-                        dir: m.dir,
-                        bytes: m.bytes,
-                        preview: m.preview,
-                        clock,
-                        at: m.at,
-                    });
-                    view.seen += 1;
-                    while view.messages.len() > MAX_MESSAGES {
-                        view.messages.pop_front();
-                    }
-                }
-            }
-            MonitorEvent::SessionClosed(c) => {
-                let key = (c.instance.clone(), c.id);
-                if self.browsers.remove(&key).is_some() {
-                    return;
-                }
-                if let Some(view) = self.sessions.get_mut(&key) {
-                    let view = Rc::make_mut(view);
-                    view.counts.bytes_in = c.bytes_in;
-                    view.counts.bytes_out = c.bytes_out;
-                    view.closed = Some(c.clone());
-                    self.closed_order.push_back(key);
-                    while self.closed_order.len() > MAX_CLOSED {
-                        if let Some(old) = self.closed_order.pop_front() {
-                            self.sessions.remove(&old);
-                        }
-                    }
-                }
-            }
+            MonitorEvent::SessionOpened(opened) => self.session_opened(opened),
+            MonitorEvent::Message(m) => self.message(m, clock),
+            MonitorEvent::SessionClosed(c) => self.session_closed(c),
             MonitorEvent::Lagged { skipped } => self.lagged += skipped,
             MonitorEvent::Status(status) => self.status = Some(status),
-            MonitorEvent::Packet(p) => {
-                let (sessions, browsers) = (&self.sessions, &self.browsers);
-                // Logs of open sessions outlive those of closed ones.
-                let open = |id: u64| {
-                    browsers.keys().any(|k| k.1 == id)
-                        || sessions
-                            .iter()
-                            .any(|(k, s)| k.1 == id && s.closed.is_none())
-                };
-                self.packets.push(p, open);
+            MonitorEvent::Packet(p) => self.packet(p),
+        }
+    }
+
+    /// A session opened: a raw one is listed, a browser one counted apart.
+    fn session_opened(&mut self, opened: SessionOpened) {
+        if is_raw(opened.kind) {
+            self.raw_opened(opened);
+        } else {
+            self.browser_opened(opened);
+        }
+    }
+
+    /// A TCP, UDP or banner session opened: listed, with the snapshot's counts if it has any.
+    fn raw_opened(&mut self, opened: SessionOpened) {
+        let key = (opened.instance.clone(), opened.id);
+        if self.sessions.get(&key).is_some_and(|s| s.closed.is_none()) {
+            // Seen twice: in the snapshot, then live (opened while it was taken).
+            return;
+        }
+        let view = SessionView {
+            counts: opened.counts().unwrap_or_default(),
+            opened,
+            messages: VecDeque::new(),
+            closed: None,
+            seen: 0,
+        };
+        self.sessions.insert(key, Rc::new(view));
+    }
+
+    /// A `ws` or `wt` session opened: counted apart, and remembered if it is this page's own.
+    fn browser_opened(&mut self, opened: SessionOpened) {
+        if opened.tag.as_deref() == Some(self.my_tag.as_str()) {
+            self.my_ws = Some((opened.instance.clone(), opened.id));
+            self.my_handshake = opened.handshake;
+        }
+        self.browsers
+            .insert((opened.instance.clone(), opened.id), Rc::new(opened));
+    }
+
+    /// A message of a listed session: counted, and shown among its newest [`MAX_MESSAGES`].
+    fn message(&mut self, m: MessageEvent, clock: String) {
+        if let Some(view) = self.sessions.get_mut(&(m.instance.clone(), m.id)) {
+            let view = Rc::make_mut(view);
+            view.counts.count(m.dir, m.bytes, m.seq);
+            view.messages.push_back(MessageView {
+                n: view.seen,
+                dir: m.dir,
+                bytes: m.bytes,
+                preview: m.preview,
+                clock,
+                at: m.at,
+            });
+            view.seen += 1;
+            while view.messages.len() > MAX_MESSAGES {
+                view.messages.pop_front();
             }
         }
+    }
+
+    /// A session closed: a browser one is forgotten, a listed one keeps its close's totals and
+    /// stays on screen among the newest closed.
+    fn session_closed(&mut self, c: SessionClosed) {
+        let key = (c.instance.clone(), c.id);
+        if self.browsers.remove(&key).is_some() {
+            return;
+        }
+        if let Some(view) = self.sessions.get_mut(&key) {
+            let view = Rc::make_mut(view);
+            view.counts.bytes_in = c.bytes_in;
+            view.counts.bytes_out = c.bytes_out;
+            view.closed = Some(c.clone());
+            self.closed_order.push_back(key);
+            self.forget_old_closed();
+        }
+    }
+
+    /// Drops the oldest closed sessions beyond the [`MAX_CLOSED`] kept on screen.
+    fn forget_old_closed(&mut self) {
+        while self.closed_order.len() > MAX_CLOSED {
+            if let Some(old) = self.closed_order.pop_front() {
+                self.sessions.remove(&old);
+            }
+        }
+    }
+
+    /// A captured packet, kept with its session's newest.
+    fn packet(&mut self, p: PacketEvent) {
+        let (sessions, browsers) = (&self.sessions, &self.browsers);
+        // Logs of open sessions outlive those of closed ones.
+        let open = |id: u64| {
+            browsers.keys().any(|k| k.1 == id)
+                || sessions
+                    .iter()
+                    .any(|(k, s)| k.1 == id && s.closed.is_none())
+        };
+        self.packets.push(p, open);
     }
 }
 
