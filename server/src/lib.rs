@@ -281,36 +281,47 @@ impl RunningServer {
 /// Cancelling `shutdown` (or calling [`RunningServer::stop`]) stops it.
 pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) -> RunningServer {
     let addrs = listeners.addrs.clone();
-    let mut config = config;
+    let config = with_instance(config, &addrs);
+    let shared = Arc::new(shared_handles(config, &listeners, shutdown));
+    let mut runtimes = listeners.runtimes;
+    runtimes.adopt();
+    let mut tasks = serve_on_runtimes(&runtimes, listeners.per_runtime, &shared);
+    serve_udp(listeners.udp, &shared);
+    if let Some(wt) = listeners.webtransport {
+        tasks.push(tokio::spawn(webtransport::serve(wt, Arc::clone(&shared))));
+    }
+    serve_metrics(listeners.metrics, &shared, &mut tasks);
+    RunningServer {
+        addrs,
+        registry: Arc::clone(&shared.registry),
+        shared,
+        listeners: tasks,
+        runtimes,
+    }
+}
+
+/// The configuration with this instance's name for `--monitor-redis`: `--instance`, else one
+/// made from the HTTP addresses.
+fn with_instance(mut config: Config, addrs: &Addrs) -> Config {
     if config.monitor_redis.is_some() && config.instance.is_none() {
         config.instance = Some(cluster::default_instance(&addrs.http));
     }
+    config
+}
+
+/// The handles every task shares, starting the cluster and the capture when asked for.
+fn shared_handles(config: Config, listeners: &Listeners, shutdown: CancellationToken) -> Shared {
+    let addrs = &listeners.addrs;
     let registry = Registry::new(config.monitor_buffer, config.instance.clone());
     let tracker = TaskTracker::new();
-    let cluster = config.monitor_redis.as_deref().map(|url| {
-        let limits = cluster::Limits::from_config(&config);
-        cluster::Cluster::start(
-            url,
-            &registry,
-            config.monitor_buffer,
-            limits,
-            &shutdown,
-            &tracker,
-        )
-    });
-    let upstream = config.upstream.clone().unwrap_or_else(|| {
-        addrs
-            .tcp
-            .first()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| format!("127.0.0.1:{}", socklab_protocol::DEFAULT_ECHO_PORT))
-    });
+    let cluster = start_cluster(&config, &registry, &shutdown, &tracker);
+    let upstream = bridge_upstream(&config, addrs);
     let capture = capture::Capture::start(&config, &addrs.ports(), &registry, &shutdown);
-    let shared = Arc::new(Shared {
+    Shared {
         capture,
         limit: Arc::new(Semaphore::new(config.max_connections)),
         config,
-        registry: Arc::clone(&registry),
+        registry,
         shutdown,
         tracker,
         addrs: addrs.clone(),
@@ -321,37 +332,73 @@ pub fn spawn(config: Config, listeners: Listeners, shutdown: CancellationToken) 
             .as_ref()
             .map(|w| Arc::clone(&w.state)),
         runtimes: RuntimeLoad::new(listeners.per_runtime.len()),
-    });
-    let mut runtimes = listeners.runtimes;
-    runtimes.adopt();
-    let app = app::app(Arc::clone(&shared));
-    let mut tasks = Vec::new();
-    for (i, own) in listeners.per_runtime.into_iter().enumerate() {
-        tasks.extend(serve_on(&runtimes.handle(i), own, &app, &shared));
     }
-    for s in listeners.udp {
+}
+
+/// With `--monitor-redis`: the cluster, its publisher and subscriber started on `tracker`.
+fn start_cluster(
+    config: &Config,
+    registry: &Arc<Registry>,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Option<Arc<cluster::Cluster>> {
+    config.monitor_redis.as_deref().map(|url| {
+        let limits = cluster::Limits::from_config(config);
+        cluster::Cluster::start(
+            url,
+            registry,
+            config.monitor_buffer,
+            limits,
+            shutdown,
+            tracker,
+        )
+    })
+}
+
+/// Where the bridge connects: `--upstream`, else the first TCP echo, else the default port.
+fn bridge_upstream(config: &Config, addrs: &Addrs) -> String {
+    config.upstream.clone().unwrap_or_else(|| {
+        addrs
+            .tcp
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| format!("127.0.0.1:{}", socklab_protocol::DEFAULT_ECHO_PORT))
+    })
+}
+
+/// Starts every runtime's accept loops on it, all answering with the one route table.
+fn serve_on_runtimes(
+    runtimes: &Runtimes,
+    per_runtime: Vec<RuntimeListeners>,
+    shared: &Arc<Shared>,
+) -> Vec<JoinHandle<()>> {
+    let app = app::app(Arc::clone(shared));
+    let mut tasks = Vec::new();
+    for (i, own) in per_runtime.into_iter().enumerate() {
+        tasks.extend(serve_on(&runtimes.handle(i), own, &app, shared));
+    }
+    tasks
+}
+
+/// Starts each UDP echo socket's task.
+fn serve_udp(sockets: Vec<UdpSocket>, shared: &Arc<Shared>) {
+    for s in sockets {
         // Tracked, not a listener: it owns the UDP peers' sessions and closes them itself.
-        let shared2 = Arc::clone(&shared);
+        let shared2 = Arc::clone(shared);
         shared.tracker.spawn(udp_echo::serve(s, shared2));
     }
-    if let Some(wt) = listeners.webtransport {
-        tasks.push(tokio::spawn(webtransport::serve(wt, Arc::clone(&shared))));
-    }
-    tasks.push(tokio::spawn(http::metrics::upkeep(Arc::clone(&shared))));
-    if let Some(l) = listeners.metrics {
-        let app = app::metrics_app(Arc::clone(&shared));
-        tasks.push(tokio::spawn(http::serve::serve(
-            l,
-            app,
-            Arc::clone(&shared),
-        )));
-    }
-    RunningServer {
-        addrs,
-        registry,
-        shared,
-        listeners: tasks,
-        runtimes,
+}
+
+/// Starts the metrics' upkeep and, with `--metrics`, their own listener.
+fn serve_metrics(
+    listener: Option<TcpListener>,
+    shared: &Arc<Shared>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) {
+    tasks.push(tokio::spawn(http::metrics::upkeep(Arc::clone(shared))));
+    if let Some(l) = listener {
+        let app = app::metrics_app(Arc::clone(shared));
+        tasks.push(tokio::spawn(http::serve::serve(l, app, Arc::clone(shared))));
     }
 }
 
