@@ -36,10 +36,57 @@ pub fn App() -> Html {
         move || MonitorState::new(tag)
     });
     let info = use_state(|| None::<ServerInfo>);
+    let (bridge, monitor) = use_connections(&tag, &bridge_state, &monitor_state, &info);
+    use_effect_with(*lang, |lang| lang.remember());
+    use_packets_where_captured(&monitor, &info);
+    // Made once per language, so the memoised header sees the same callback on every render.
+    let toggle_lang = use_callback(lang.clone(), |_: MouseEvent, lang| lang.set(lang.other()));
 
+    let l = *lang;
+    let upstream = monitor_state.my_upstream().map(|u| Upstream {
+        id: u.opened.id,
+        peer: u.opened.peer.clone(),
+        local: u.opened.local.clone(),
+    });
+    let feed_live = monitor_state.feed == Feed::Live;
+    let ladders = own_ladders(l, &monitor_state);
+
+    html! {
+        <div class="page">
+            <a class="skip" href="#bs-input">{ l.t("Skip to the message box", "跳到消息输入框") }</a>
+            <Header lang={l} feed={monitor_state.feed.clone()} {toggle_lang} />
+
+            <main class="panels">
+                <BsPanel lang={l} state={bridge_state.clone()} bridge={(*bridge).clone()}
+                    upstream={upstream} max_message={info.as_ref().map(|i| i.max_message)}
+                    capture={info.as_ref().map(|i| i.capture)} {ladders} />
+                <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()}
+                    feed_live={feed_live} />
+            </main>
+
+            <UdpPanel lang={l} />
+
+            <Teaching lang={l} exchange={bridge_state.exchange.clone()} info={(*info).clone()}
+                tag={(*tag).clone()} handshake={monitor_state.my_handshake}
+                own={own_packets(&monitor_state)} />
+
+            <Footer lang={l} version={info.as_ref().map(|i| i.version.clone())} />
+        </div>
+    }
+}
+
+/// The page's two connections, made once: the bridge and the monitor feed. The first
+/// connect fetches the server info before the feed's.
+#[hook]
+fn use_connections(
+    tag: &Rc<String>,
+    bridge_state: &UseReducerHandle<BridgeState>,
+    monitor_state: &UseReducerHandle<MonitorState>,
+    info: &UseStateHandle<Option<ServerInfo>>,
+) -> (Rc<BridgeHandle>, Rc<MonitorHandle>) {
     let bridge = {
         let dispatch = bridge_state.dispatcher();
-        let tag = (*tag).clone();
+        let tag = (**tag).clone();
         use_memo((), move |_| {
             BridgeHandle::new(util::ws_url(&format!("ws?tag={tag}")), dispatch)
         })
@@ -47,27 +94,11 @@ pub fn App() -> Html {
     // Set when the info was just fetched for the feed's first connect (below), so that connect
     // does not fetch it a second time.
     let info_fresh = use_memo((), |_| Rc::new(Cell::new(false)));
-    let monitor = {
-        let dispatch = monitor_state.dispatcher();
-        let setter = info.setter();
-        let fresh = (*info_fresh).clone();
-        // Each (re)connect of the feed refreshes the server info: the server may have restarted
-        // with other addresses.
-        let on_open = Callback::from(move |()| {
-            if fresh.replace(false) {
-                return;
-            }
-            let setter = setter.clone();
-            yew::platform::spawn_local(async move {
-                if let Ok(info) = api::server_info().await {
-                    setter.set(Some(info));
-                }
-            });
-        });
-        use_memo((), move |_| {
-            MonitorHandle::new(util::ws_url("api/events"), dispatch, on_open)
-        })
-    };
+    let monitor = use_monitor(
+        monitor_state.dispatcher(),
+        info.setter(),
+        (*info_fresh).clone(),
+    );
     {
         let bridge = (*bridge).clone();
         let monitor = (*monitor).clone();
@@ -88,95 +119,126 @@ pub fn App() -> Html {
             });
         });
     }
-    use_effect_with(*lang, |lang| lang.remember());
-    {
-        // Packet events only where the server captures: the feed reconnects with `?packets=1`.
-        let monitor = (*monitor).clone();
-        use_effect_with(info.as_ref().map(|i| i.capture), move |capture| {
-            if let Some(on) = *capture {
-                monitor.want_packets(on);
+    (bridge, monitor)
+}
+
+/// The monitor feed, made once (not yet connected); each (re)connect refreshes the server
+/// info, unless `fresh` says it was just fetched.
+#[hook]
+fn use_monitor(
+    dispatch: UseReducerDispatcher<MonitorState>,
+    setter: UseStateSetter<Option<ServerInfo>>,
+    fresh: Rc<Cell<bool>>,
+) -> Rc<MonitorHandle> {
+    // Each (re)connect of the feed refreshes the server info: the server may have restarted
+    // with other addresses.
+    let on_open = Callback::from(move |()| {
+        if fresh.replace(false) {
+            return;
+        }
+        let setter = setter.clone();
+        yew::platform::spawn_local(async move {
+            if let Ok(info) = api::server_info().await {
+                setter.set(Some(info));
             }
         });
-    }
-
-    let l = *lang;
-    let toggle_lang = {
-        let lang = lang.clone();
-        Callback::from(move |_: MouseEvent| lang.set(lang.other()))
-    };
-    let upstream = monitor_state.my_upstream().map(|u| Upstream {
-        id: u.opened.id,
-        peer: u.opened.peer.clone(),
-        local: u.opened.local.clone(),
     });
-    let feed_live = monitor_state.feed == Feed::Live;
-    let ladders = own_ladders(l, &monitor_state);
-    let (server_class, server_text) = match monitor_state.feed {
+    use_memo((), move |_| {
+        MonitorHandle::new(util::ws_url("api/events"), dispatch, on_open)
+    })
+}
+
+/// Asks the feed for packet events exactly where the server captures.
+#[hook]
+fn use_packets_where_captured(
+    monitor: &Rc<MonitorHandle>,
+    info: &UseStateHandle<Option<ServerInfo>>,
+) {
+    // Packet events only where the server captures: the feed reconnects with `?packets=1`.
+    let monitor = (**monitor).clone();
+    use_effect_with(info.as_ref().map(|i| i.capture), move |capture| {
+        if let Some(on) = *capture {
+            monitor.want_packets(on);
+        }
+    });
+}
+
+#[derive(Properties, PartialEq)]
+struct HeaderProps {
+    lang: Lang,
+    /// The monitor feed's state, shown as the server's pill.
+    feed: Feed,
+    /// Switches the page's language.
+    toggle_lang: Callback<MouseEvent>,
+}
+
+/// The page's banner: title, tagline, the server's pill, the language switch and the intro.
+/// A component of its own, so the App's renders on every message skip it.
+#[component]
+fn Header(props: &HeaderProps) -> Html {
+    let l = props.lang;
+    let (server_class, server_text) = match props.feed {
         Feed::Live => ("pill ok", l.t("server online", "服务器在线")),
         Feed::Connecting => ("pill wait", l.t("connecting…", "连接中…")),
         Feed::Down { .. } => ("pill bad", l.t("server unreachable", "服务器无法访问")),
     };
-
     html! {
-        <div class="page">
-            <a class="skip" href="#bs-input">{ l.t("Skip to the message box", "跳到消息输入框") }</a>
-            // One banner landmark holds the title and the intro, so no text sits outside a
-            // landmark (axe `region`).
-            <header>
-                <div class="top">
-                    <div class="brand">
-                        <Logo />
-                        <div>
-                            <h1>{ "socklab" }</h1>
-                            <p class="tagline">{ l.t(
-                                "C/S and B/S side by side — one echo server, two kinds of client",
-                                "C/S 与 B/S 并排对照——同一个回显服务器，两种客户端",
-                            ) }</p>
-                        </div>
-                    </div>
-                    <div class="top-actions">
-                        <span class={server_class} id="server-pill" role="status">
-                            <span class="dot" aria-hidden="true"></span>{ server_text }
-                        </span>
-                        <button id="lang-toggle" class="btn ghost" onclick={toggle_lang}
-                            lang={l.other().code()}
-                            aria-label={l.t("切换到中文", "Switch to English")}>
-                            { l.t("中文", "English") }
-                        </button>
+        // One banner landmark holds the title and the intro, so no text sits outside a
+        // landmark (axe `region`).
+        <header>
+            <div class="top">
+                <div class="brand">
+                    <Logo />
+                    <div>
+                        <h1>{ "socklab" }</h1>
+                        <p class="tagline">{ l.t(
+                            "C/S and B/S side by side — one echo server, two kinds of client",
+                            "C/S 与 B/S 并排对照——同一个回显服务器，两种客户端",
+                        ) }</p>
                     </div>
                 </div>
-                <p class="intro">
-                    { l.t(
-                        "Type on the left: your browser cannot open a raw TCP socket, so it speaks WebSocket to a bridge, which opens a real TCP connection to the echo service. On the right: every raw TCP/UDP client the server is serving right now — open a terminal and join.",
-                        "在左边输入：浏览器不能直接打开 TCP 套接字，所以它用 WebSocket 连到桥，由桥建立真正的 TCP 连接去访问回显服务。右边：服务器此刻正在服务的每一个原始 TCP/UDP 客户端——打开终端，一起加入。",
-                    ) }
-                </p>
-            </header>
+                <div class="top-actions">
+                    <span class={server_class} id="server-pill" role="status">
+                        <span class="dot" aria-hidden="true"></span>{ server_text }
+                    </span>
+                    <button id="lang-toggle" class="btn ghost" onclick={props.toggle_lang.clone()}
+                        lang={l.other().code()}
+                        aria-label={l.t("切换到中文", "Switch to English")}>
+                        { l.t("中文", "English") }
+                    </button>
+                </div>
+            </div>
+            <p class="intro">
+                { l.t(
+                    "Type on the left: your browser cannot open a raw TCP socket, so it speaks WebSocket to a bridge, which opens a real TCP connection to the echo service. On the right: every raw TCP/UDP client the server is serving right now — open a terminal and join.",
+                    "在左边输入：浏览器不能直接打开 TCP 套接字，所以它用 WebSocket 连到桥，由桥建立真正的 TCP 连接去访问回显服务。右边：服务器此刻正在服务的每一个原始 TCP/UDP 客户端——打开终端，一起加入。",
+                ) }
+            </p>
+        </header>
+    }
+}
 
-            <main class="panels">
-                <BsPanel lang={l} state={bridge_state.clone()} bridge={(*bridge).clone()}
-                    upstream={upstream} max_message={info.as_ref().map(|i| i.max_message)}
-                    capture={info.as_ref().map(|i| i.capture)} {ladders} />
-                <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()}
-                    feed_live={feed_live} />
-            </main>
+#[derive(Properties, PartialEq)]
+struct FooterProps {
+    lang: Lang,
+    /// The server's version, once `/api/info` answered.
+    version: Option<String>,
+}
 
-            <UdpPanel lang={l} />
-
-            <Teaching lang={l} exchange={bridge_state.exchange.clone()} info={(*info).clone()}
-                tag={(*tag).clone()} handshake={monitor_state.my_handshake}
-                own={own_packets(&monitor_state)} />
-
-            <footer class="foot">
-                <span>{ l.t(
-                    "Lesson 23 · network programming — socket, TCP vs UDP, C/S vs B/S",
-                    "第二十三课 · 网络编程——socket、TCP 与 UDP、C/S 与 B/S",
-                ) }</span>
-                <span class="muted">
-                    { info.as_ref().map(|i| format!("socklab-server {}", i.version)).unwrap_or_default() }
-                </span>
-            </footer>
-        </div>
+/// The page's footer: the lesson, and the server's version.
+#[component]
+fn Footer(props: &FooterProps) -> Html {
+    let l = props.lang;
+    html! {
+        <footer class="foot">
+            <span>{ l.t(
+                "Lesson 23 · network programming — socket, TCP vs UDP, C/S vs B/S",
+                "第二十三课 · 网络编程——socket、TCP 与 UDP、C/S 与 B/S",
+            ) }</span>
+            <span class="muted">
+                { props.version.as_ref().map(|v| format!("socklab-server {v}")).unwrap_or_default() }
+            </span>
+        </footer>
     }
 }
 
