@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use socklab_protocol::client_text::{origin_listed, origin_matches_authority};
 use socklab_protocol::{SessionKind, close_code};
+use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use wtransport::endpoint::{IncomingSession, SessionRequest};
 use wtransport::error::ConnectionError;
@@ -18,7 +19,7 @@ use wtransport::{Connection, VarInt};
 use super::stream::{Activity, bridge_stream};
 use crate::http::access::BridgeQuery;
 use crate::net::upstream::{connect_udp, udp_upstream};
-use crate::registry::{Extra, Session};
+use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
 
 /// Bidirectional streams served at once per session; more wait in QUIC's own flow control.
@@ -116,52 +117,56 @@ type StreamTask<'a> = Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>
 /// One open session: datagrams both ways, streams bridged, until the browser leaves, it is
 /// idle, or the server shuts down.
 async fn run(connection: Connection, mut session: Session, shared: &Shared) {
-    let (udp, _link) = match connect_udp(shared, session.id()).await {
-        Ok(pair) => pair,
+    let Some((udp, _link)) = open_udp(&connection, &mut session, shared).await else {
+        return;
+    };
+    let reason = relay(&connection, &udp, &session, shared).await;
+    session.set_reason(reason);
+}
+
+/// The session's own UDP socket to the upstream, and its link; when there is none to be had,
+/// the session is closed with 1011 and why.
+async fn open_udp(
+    connection: &Connection,
+    session: &mut Session,
+    shared: &Shared,
+) -> Option<(UdpSocket, LinkGuard)> {
+    match connect_udp(shared, session.id()).await {
+        Ok(pair) => Some(pair),
         Err(err) => {
             let why = format!("udp upstream {} unusable: {err}", udp_upstream(shared));
             tracing::warn!(id = session.id(), "{why}");
             session.set_reason(why.clone());
-            close(&connection, close_code::SERVER_ERROR, &why);
-            return;
+            close(connection, close_code::SERVER_ERROR, &why);
+            None
         }
-    };
+    }
+}
+
+/// Datagrams both ways and every stream bridged, until the session ends; why it ended.
+async fn relay(
+    connection: &Connection,
+    udp: &UdpSocket,
+    session: &Session,
+    shared: &Shared,
+) -> String {
     let idle = shared.config.idle_timeout();
     let activity = Activity::new();
     let mut buf = vec![0u8; UDP_BUF];
     let mut streams: FuturesUnordered<StreamTask<'_>> = FuturesUnordered::new();
-    let reason = loop {
+    loop {
         tokio::select! {
             datagram = connection.receive_datagram() => match datagram {
                 Ok(datagram) => {
                     activity.touch();
-                    session.received(&datagram);
-                    let forwarded = udp.send(&datagram).await;
-                    shared.registry.metrics().datagram_upstream(forwarded.is_ok());
-                    if let Err(err) = forwarded {
-                        // ICMP "port unreachable" from an earlier datagram, and the like: the
-                        // datagram is lost, as UDP may lose it.
-                        tracing::debug!(id = session.id(), cause = %err, "udp upstream send failed");
-                    }
+                    datagram_up(&datagram, udp, session, shared).await;
                 }
                 Err(err) => break closed_reason(&err),
             },
             received = udp.recv(&mut buf) => match received {
                 Ok(n) => {
                     activity.touch();
-                    let reply = &buf[..n];
-                    let sent = connection.send_datagram(reply);
-                    shared.registry.metrics().datagram(sent.is_ok());
-                    match sent {
-                        Ok(()) => session.sent(reply),
-                        Err(err) => tracing::debug!(
-                            id = session.id(),
-                            bytes = n,
-                            max = connection.max_datagram_size(),
-                            cause = %err,
-                            "reply not forwarded"
-                        ),
-                    }
+                    datagram_down(&buf[..n], connection, session, shared);
                 }
                 Err(err) => {
                     tracing::debug!(id = session.id(), cause = %err, "udp upstream receive error");
@@ -170,7 +175,7 @@ async fn run(connection: Connection, mut session: Session, shared: &Shared) {
             bi = connection.accept_bi(), if streams.len() < MAX_STREAMS => match bi {
                 Ok((send, recv)) => {
                     activity.touch();
-                    streams.push(Box::pin(bridge_stream(send, recv, &session, shared, &activity)));
+                    streams.push(Box::pin(bridge_stream(send, recv, session, shared, &activity)));
                 }
                 Err(err) => break closed_reason(&err),
             },
@@ -178,18 +183,47 @@ async fn run(connection: Connection, mut session: Session, shared: &Shared) {
             () = tokio::time::sleep_until(activity.last() + idle) => {
                 if activity.last() + idle <= Instant::now() {
                     let why = format!("idle for {}s", idle.as_secs());
-                    close(&connection, close_code::GOING_AWAY, &why);
+                    close(connection, close_code::GOING_AWAY, &why);
                     break why;
                 }
             }
             () = shared.shutdown.cancelled() => {
-                close(&connection, close_code::GOING_AWAY, "server shutting down");
+                close(connection, close_code::GOING_AWAY, "server shutting down");
                 break "server shutting down".to_owned();
             }
         }
-    };
-    drop(streams);
-    session.set_reason(reason);
+    }
+}
+
+/// A datagram from the browser, sent upstream as one UDP datagram.
+async fn datagram_up(datagram: &[u8], udp: &UdpSocket, session: &Session, shared: &Shared) {
+    session.received(datagram);
+    let forwarded = udp.send(datagram).await;
+    shared
+        .registry
+        .metrics()
+        .datagram_upstream(forwarded.is_ok());
+    if let Err(err) = forwarded {
+        // ICMP "port unreachable" from an earlier datagram, and the like: the
+        // datagram is lost, as UDP may lose it.
+        tracing::debug!(id = session.id(), cause = %err, "udp upstream send failed");
+    }
+}
+
+/// A reply from the upstream, sent to the browser as one datagram if it fits in one.
+fn datagram_down(reply: &[u8], connection: &Connection, session: &Session, shared: &Shared) {
+    let sent = connection.send_datagram(reply);
+    shared.registry.metrics().datagram(sent.is_ok());
+    match sent {
+        Ok(()) => session.sent(reply),
+        Err(err) => tracing::debug!(
+            id = session.id(),
+            bytes = reply.len(),
+            max = connection.max_datagram_size(),
+            cause = %err,
+            "reply not forwarded"
+        ),
+    }
 }
 
 /// Closes the session with a `/ws`-style code and reason.
