@@ -6,6 +6,7 @@ use std::rc::Rc;
 use gloo_timers::callback::Timeout;
 use socklab_protocol::{
     DEFAULT_BANNER_PORT, DEFAULT_ECHO_PORT, Direction, PREVIEW_CHARS, ServerInfo, SessionKind,
+    SessionOpened,
 };
 use yew::prelude::*;
 
@@ -58,52 +59,16 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
         }
         open.set(keys);
     });
-    let info = props.info.as_ref();
-    let capture = info.map(|i| i.capture);
-    let open: Vec<&Rc<SessionView>> = st
-        .sessions
-        .values()
-        .filter(|s| s.closed.is_none())
-        .collect();
-    let drawn = use_mut_ref(Vec::<SessionKey>::new);
-    let shown = pace_new_cards(&open, &mut drawn.borrow_mut());
-    let held_back = shown.len() < open.len().min(MAX_SHOWN);
-    let redraw = use_force_update();
-    use_effect(move || {
-        let next = held_back.then(|| Timeout::new(REVEAL_MS, move || redraw.force_update()));
-        move || drop(next)
-    });
-    let closed: Vec<&Rc<SessionView>> = st
-        .sessions
-        .values()
-        .filter(|s| s.closed.is_some())
-        .rev()
-        .collect();
-    let cards = shown.len() + closed.len();
-    let rows = (ROWS_IN_ALL / cards.max(1)).max(MIN_ROWS);
-    let my_ws = st.my_ws.as_ref();
-    // Only the card whose session (or Packets view) changed redraws: each is a keyed
-    // component whose props compare its session by pointer.
-    let card = |s: &&Rc<SessionView>| {
-        let o = &s.opened;
-        let mine =
-            my_ws.is_some_and(|(instance, id)| o.via == Some(*id) && &o.instance == instance);
-        // Packet events carry no instance: only this instance's own sessions have them.
-        let local = info.map_or(o.instance.is_none(), |i| i.instance == o.instance);
-        let packets = local.then(|| {
-            let key_id = AttrValue::from(format!("cs-{}", o.id));
-            CardPackets {
-                capture,
-                log: st.packets.of(o.id),
-                open: packets_open.contains(&key_id),
-                key_id,
-                ontoggle: ontoggle.clone(),
-            }
-        });
-        html! {
-            <SessionCard key={format!("{}/{}", o.instance.as_deref().unwrap_or(""), o.id)}
-                lang={l} session={(*s).clone()} {mine} {packets} {rows} />
-        }
+    let (open, closed) = open_and_closed(st);
+    let shown = use_paced_cards(&open);
+    let cards = Cards {
+        lang: l,
+        st,
+        info: props.info.as_ref(),
+        capture: props.info.as_ref().map(|i| i.capture),
+        packets_open: &packets_open,
+        ontoggle: &ontoggle,
+        rows: (ROWS_IN_ALL / (shown.len() + closed.len()).max(1)).max(MIN_ROWS),
     };
     let hidden = open.len() - shown.len();
     let raw_open = open.iter().filter(|s| s.opened.via.is_none()).count();
@@ -113,7 +78,98 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
         .filter(|b| b.kind == SessionKind::Ws)
         .count();
 
-    let feed_note = match st.feed {
+    html! {
+        <section class="panel cs" aria-labelledby="cs-title"
+            data-packets={st.packets_feed.to_string()}>
+            // A component of its own: the panel redraws on every message, the counts seldom.
+            <CsHead lang={l} {raw_open} {browsers} />
+            <JoinBox lang={l} info={props.info.clone()} />
+            { feed_note(l, &st.feed) }
+            { status_note(l, st) }
+            { lagged_note(l, st.lagged) }
+            if open.is_empty() && closed.is_empty() {
+                { no_sessions(l) }
+            } else {
+                <ul class="sessions" id="cs-sessions" aria-live="polite">
+                    // Each run of cards is a keyed list of its own (`{ for … }` would splice
+                    // the cards into the `<ul>`'s unkeyed children, which Yew pairs from the
+                    // end: a new card would then redraw every card).
+                    { shown.iter().map(|s| cards.card(s)).collect::<Html>() }
+                    if hidden > 0 {
+                        <li class="more">{ format!("+{hidden} {}", l.t("more open sessions", "个会话未显示")) }</li>
+                    }
+                    { closed.iter().map(|s| cards.card(s)).collect::<Html>() }
+                </ul>
+            }
+        </section>
+    }
+}
+
+/// The sessions still open, and the closed ones in reverse order.
+fn open_and_closed(st: &MonitorState) -> (Vec<&Rc<SessionView>>, Vec<&Rc<SessionView>>) {
+    let open = st
+        .sessions
+        .values()
+        .filter(|s| s.closed.is_none())
+        .collect();
+    let closed = st
+        .sessions
+        .values()
+        .filter(|s| s.closed.is_some())
+        .rev()
+        .collect();
+    (open, closed)
+}
+
+/// The open sessions to draw this render, paced by [`pace_new_cards`].
+#[hook]
+fn use_paced_cards<'a>(open: &[&'a Rc<SessionView>]) -> Vec<&'a Rc<SessionView>> {
+    let drawn = use_mut_ref(Vec::<SessionKey>::new);
+    let shown = pace_new_cards(open, &mut drawn.borrow_mut());
+    let held_back = shown.len() < open.len().min(MAX_SHOWN);
+    // While some are held back, another render follows soon to draw the next few.
+    let redraw = use_force_update();
+    use_effect(move || {
+        let next = held_back.then(|| Timeout::new(REVEAL_MS, move || redraw.force_update()));
+        move || drop(next)
+    });
+    shown
+}
+
+#[derive(Properties, PartialEq)]
+struct CsHeadProps {
+    lang: Lang,
+    /// Raw clients connected now (not a bridge's upstream).
+    raw_open: usize,
+    /// Browsers connected over WebSocket.
+    browsers: usize,
+}
+
+/// The panel's title, and how many raw clients and browsers are connected.
+#[component]
+fn CsHead(props: &CsHeadProps) -> Html {
+    let l = props.lang;
+    html! {
+        <div class="panel-head">
+            <div>
+                <h2 id="cs-title"><span class="tag cs">{ "C/S" }</span>{ l.t("Raw socket clients", "原始套接字客户端") }</h2>
+                <p class="sub">{ l.t("client → TCP → echo — no browser, no bridge", "客户端 → TCP → 回显——没有浏览器，没有桥") }</p>
+            </div>
+            <div class="counts">
+                <span class="count" id="cs-count" title={l.t("raw clients connected now", "当前连接的原始客户端")}>
+                    <b>{ props.raw_open }</b>{ l.t(" clients", " 个客户端") }
+                </span>
+                <span class="count muted" title={l.t("browsers connected over WebSocket (this one included)", "通过 WebSocket 连接的浏览器（包括本页面）")}>
+                    <b>{ props.browsers }</b>{ l.t(" browsers", " 个浏览器") }
+                </span>
+            </div>
+        </div>
+    }
+}
+
+/// How the monitor feed's connection stands, when it is not live.
+fn feed_note(l: Lang, feed: &Feed) -> Html {
+    match feed {
         Feed::Live => html! {},
         Feed::Connecting => html! {
             <div class="feed-note">{ l.t("Connecting to the monitor feed…", "正在连接监视器…") }</div>
@@ -124,63 +180,46 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
                 "监视器连接已断开——正在重试。下面的列表可能已过时。",
             ) }</div>
         },
-    };
+    }
+}
 
+/// The monitor's own status, when it is not `ok`.
+fn status_note(l: Lang, st: &MonitorState) -> Html {
     html! {
-        <section class="panel cs" aria-labelledby="cs-title"
-            data-packets={st.packets_feed.to_string()}>
-            <div class="panel-head">
-                <div>
-                    <h2 id="cs-title"><span class="tag cs">{ "C/S" }</span>{ l.t("Raw socket clients", "原始套接字客户端") }</h2>
-                    <p class="sub">{ l.t("client → TCP → echo — no browser, no bridge", "客户端 → TCP → 回显——没有浏览器，没有桥") }</p>
-                </div>
-                <div class="counts">
-                    <span class="count" id="cs-count" title={l.t("raw clients connected now", "当前连接的原始客户端")}>
-                        <b>{ raw_open }</b>{ l.t(" clients", " 个客户端") }
-                    </span>
-                    <span class="count muted" title={l.t("browsers connected over WebSocket (this one included)", "通过 WebSocket 连接的浏览器（包括本页面）")}>
-                        <b>{ browsers }</b>{ l.t(" browsers", " 个浏览器") }
-                    </span>
-                </div>
+        if let Some(status) = st.status.as_ref().filter(|s| s.state != "ok") {
+            <div class="feed-note" role="status">
+                { format!("{} {}: {}", l.t("monitor", "监视器"), status.state, status.detail) }
             </div>
-            <JoinBox lang={l} info={props.info.clone()} />
-            { feed_note }
-            if let Some(status) = st.status.as_ref().filter(|s| s.state != "ok") {
-                <div class="feed-note" role="status">
-                    { format!("{} {}: {}", l.t("monitor", "监视器"), status.state, status.detail) }
-                </div>
-            }
-            if st.lagged > 0 {
-                <div class="feed-note">{ format!("{} {}", st.lagged, l.t(
-                    "events skipped: this page could not keep up (the echo never waits for the monitor).",
-                    "个事件被跳过：本页面处理不过来（回显从不等待监视器）。",
-                )) }</div>
-            }
-            if open.is_empty() && closed.is_empty() {
-                <div class="sessions empty-state" id="cs-sessions">
-                    <svg viewBox="0 0 64 48" width="64" height="48" aria-hidden="true" class="empty-art">
-                        <rect x="2" y="4" width="60" height="40" rx="6" fill="none" stroke="currentColor" stroke-width="3" />
-                        <path d="M12 18l8 6-8 6M26 32h14" fill="none" stroke="currentColor" stroke-width="3" stroke-linecap="round" stroke-linejoin="round" />
-                    </svg>
-                    <p><b>{ l.t("No raw clients yet.", "还没有原始客户端。") }</b></p>
-                    <p>{ l.t(
-                        "Open a terminal, run one of the commands above, type a line and press Enter: it appears here as it happens.",
-                        "打开终端，运行上面的任意一条命令，输入一行并回车：它会实时出现在这里。",
-                    ) }</p>
-                </div>
-            } else {
-                <ul class="sessions" id="cs-sessions" aria-live="polite">
-                    // Each run of cards is a keyed list of its own (`{ for … }` would splice
-                    // the cards into the `<ul>`'s unkeyed children, which Yew pairs from the
-                    // end: a new card would then redraw every card).
-                    { shown.iter().map(card).collect::<Html>() }
-                    if hidden > 0 {
-                        <li class="more">{ format!("+{hidden} {}", l.t("more open sessions", "个会话未显示")) }</li>
-                    }
-                    { closed.iter().map(card).collect::<Html>() }
-                </ul>
-            }
-        </section>
+        }
+    }
+}
+
+/// How many events the feed skipped because this page fell behind.
+fn lagged_note(l: Lang, lagged: u64) -> Html {
+    html! {
+        if lagged > 0 {
+            <div class="feed-note">{ format!("{} {}", lagged, l.t(
+                "events skipped: this page could not keep up (the echo never waits for the monitor).",
+                "个事件被跳过：本页面处理不过来（回显从不等待监视器）。",
+            )) }</div>
+        }
+    }
+}
+
+/// The list's place before any raw client came: what to do to see one.
+fn no_sessions(l: Lang) -> Html {
+    html! {
+        <div class="sessions empty-state" id="cs-sessions">
+            <svg viewBox="0 0 64 48" width="64" height="48" aria-hidden="true" class="empty-art">
+                <rect x="2" y="4" width="60" height="40" rx="6" fill="none" stroke="currentColor" stroke-width="3" />
+                <path d="M12 18l8 6-8 6M26 32h14" fill="none" stroke="currentColor" stroke-width="3" stroke-linecap="round" stroke-linejoin="round" />
+            </svg>
+            <p><b>{ l.t("No raw clients yet.", "还没有原始客户端。") }</b></p>
+            <p>{ l.t(
+                "Open a terminal, run one of the commands above, type a line and press Enter: it appears here as it happens.",
+                "打开终端，运行上面的任意一条命令，输入一行并回车：它会实时出现在这里。",
+            ) }</p>
+        </div>
     }
 }
 
@@ -208,6 +247,57 @@ fn pace_new_cards<'a>(
         .map(|s| (s.opened.instance.clone(), s.opened.id))
         .collect();
     shown
+}
+
+/// What every session card of one render draws from.
+struct Cards<'a> {
+    lang: Lang,
+    st: &'a MonitorState,
+    info: Option<&'a ServerInfo>,
+    /// Whether the server captures; `None` until `/api/info` answered.
+    capture: Option<bool>,
+    /// The keys of the Packets views that are open.
+    packets_open: &'a [AttrValue],
+    ontoggle: &'a Callback<AttrValue>,
+    /// How many of its newest messages each card shows.
+    rows: usize,
+}
+
+impl Cards<'_> {
+    /// One session's card.
+    fn card(&self, s: &Rc<SessionView>) -> Html {
+        let o = &s.opened;
+        let mine = self
+            .st
+            .my_ws
+            .as_ref()
+            .is_some_and(|(instance, id)| o.via == Some(*id) && &o.instance == instance);
+        // Only the card whose session (or Packets view) changed redraws: each is a keyed
+        // component whose props compare its session by pointer.
+        html! {
+            <SessionCard key={format!("{}/{}", o.instance.as_deref().unwrap_or(""), o.id)}
+                lang={self.lang} session={s.clone()} {mine} packets={self.packets(o)}
+                rows={self.rows} />
+        }
+    }
+
+    /// What the session's Packets view needs, where it has one.
+    fn packets(&self, o: &SessionOpened) -> Option<CardPackets> {
+        // Packet events carry no instance: only this instance's own sessions have them.
+        let local = self
+            .info
+            .map_or(o.instance.is_none(), |i| i.instance == o.instance);
+        local.then(|| {
+            let key_id = AttrValue::from(format!("cs-{}", o.id));
+            CardPackets {
+                capture: self.capture,
+                log: self.st.packets.of(o.id),
+                open: self.packets_open.contains(&key_id),
+                key_id,
+                ontoggle: self.ontoggle.clone(),
+            }
+        })
+    }
 }
 
 /// What a card's Packets view needs (only this instance's own sessions have one).
@@ -253,22 +343,7 @@ fn SessionCard(props: &SessionCardProps) -> Html {
     let o = &s.opened;
     // The data- attributes carry the same counts the text shows, unrounded, for tests and tools.
     let c = &s.counts;
-    let (kind_class, kind_text) = match o.kind {
-        SessionKind::Tcp => ("kind tcp", "TCP"),
-        SessionKind::Udp => ("kind udp", "UDP"),
-        SessionKind::Banner => ("kind banner", "BANNER"),
-        SessionKind::Ws => ("kind ws", "WS"),
-        SessionKind::Wt => ("kind wt", "WT"),
-    };
-    let role = match (mine, o.via) {
-        (true, _) => {
-            html! { <span class="role mine">{ l.t("this page, via the bridge", "本页面（经由桥）") }</span> }
-        }
-        (false, Some(ws)) => html! {
-            <span class="role via">{ format!("{} #{ws}", l.t("bridge upstream of browser", "桥的上游，浏览器")) }</span>
-        },
-        (false, None) => html! {},
-    };
+    let kind = kind_badge(o.kind);
     let class = classes!(
         "session",
         mine.then_some("mine"),
@@ -279,21 +354,7 @@ fn SessionCard(props: &SessionCardProps) -> Html {
         <li {class} data-session-id={o.id.to_string()} data-kind={o.kind.as_str()}
             data-instance={o.instance.clone()}
             data-bytes-in={c.bytes_in.to_string()} data-bytes-out={c.bytes_out.to_string()}>
-            <div class="s-head">
-                <span class={kind_class}>{ kind_text }</span>
-                <b class="s-id">{ format!("#{}", o.id) }</b>
-                if let Some(instance) = &o.instance {
-                    <span class="s-instance" title={l.t("the server instance that serves it", "为它服务的服务器实例")}>{ format!("@{instance}") }</span>
-                }
-                <code class="s-addr" title={l.t("client → server", "客户端 → 服务器")}>{ format!("{} → {}", o.peer, o.local) }</code>
-                { role }
-                <span class="spacer"></span>
-                <span class="s-bytes" title={format!("{}: {} / {}",
-                    l.t("bytes from the client / to the client", "来自客户端 / 发往客户端的字节数"),
-                    c.bytes_in, c.bytes_out)}>
-                    { format!("↑{} ↓{}", fmt_bytes(c.bytes_in), fmt_bytes(c.bytes_out)) }
-                </span>
-            </div>
+            { card_head(l, s, mine, kind) }
             if !s.messages.is_empty() {
                 <ol class="s-msgs">
                     // Keyed by the message's place modulo the rows shown: one new message
@@ -316,11 +377,58 @@ fn SessionCard(props: &SessionCardProps) -> Html {
                     open={p.open} ontoggle={p.ontoggle.clone()}
                     ladders={vec![Ladder {
                         id: o.id,
-                        title: kind_text.into(),
+                        title: kind.1.into(),
                         log: p.log.clone(),
                     }]} />
             }
         </li>
+    }
+}
+
+/// A session kind's badge: its CSS classes and its name.
+fn kind_badge(kind: SessionKind) -> (&'static str, &'static str) {
+    match kind {
+        SessionKind::Tcp => ("kind tcp", "TCP"),
+        SessionKind::Udp => ("kind udp", "UDP"),
+        SessionKind::Banner => ("kind banner", "BANNER"),
+        SessionKind::Ws => ("kind ws", "WS"),
+        SessionKind::Wt => ("kind wt", "WT"),
+    }
+}
+
+/// A card's first line: kind, id, instance, addresses, whose it is, and the byte counts.
+fn card_head(l: Lang, s: &SessionView, mine: bool, kind: (&'static str, &'static str)) -> Html {
+    let (kind_class, kind_text) = kind;
+    let (o, c) = (&s.opened, &s.counts);
+    html! {
+        <div class="s-head">
+            <span class={kind_class}>{ kind_text }</span>
+            <b class="s-id">{ format!("#{}", o.id) }</b>
+            if let Some(instance) = &o.instance {
+                <span class="s-instance" title={l.t("the server instance that serves it", "为它服务的服务器实例")}>{ format!("@{instance}") }</span>
+            }
+            <code class="s-addr" title={l.t("client → server", "客户端 → 服务器")}>{ format!("{} → {}", o.peer, o.local) }</code>
+            { role_badge(l, mine, o.via) }
+            <span class="spacer"></span>
+            <span class="s-bytes" title={format!("{}: {} / {}",
+                l.t("bytes from the client / to the client", "来自客户端 / 发往客户端的字节数"),
+                c.bytes_in, c.bytes_out)}>
+                { format!("↑{} ↓{}", fmt_bytes(c.bytes_in), fmt_bytes(c.bytes_out)) }
+            </span>
+        </div>
+    }
+}
+
+/// Whose session it is, when a bridge opened it: this page's, or another browser's.
+fn role_badge(l: Lang, mine: bool, via: Option<u64>) -> Html {
+    match (mine, via) {
+        (true, _) => {
+            html! { <span class="role mine">{ l.t("this page, via the bridge", "本页面（经由桥）") }</span> }
+        }
+        (false, Some(ws)) => html! {
+            <span class="role via">{ format!("{} #{ws}", l.t("bridge upstream of browser", "桥的上游，浏览器")) }</span>
+        },
+        (false, None) => html! {},
     }
 }
 
