@@ -1,4 +1,5 @@
-//! `cargo xtask`: socklab's automation (see `HELP`). Std and anyhow only, so it compiles fast.
+//! `cargo xtask`: socklab's automation (see `HELP`). Few dependencies, so it compiles fast:
+//! anyhow and serde_json, and for `bench-page` a WebDriver client on tokio with plain HTTP.
 //!
 //! Adding a subcommand: one arm in [`dispatch`], one function, one paragraph in `HELP`.
 

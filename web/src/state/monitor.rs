@@ -227,7 +227,7 @@ impl MonitorState {
             let view = Rc::make_mut(view);
             view.counts.bytes_in = c.bytes_in;
             view.counts.bytes_out = c.bytes_out;
-            view.closed = Some(c.clone());
+            view.closed = Some(c);
             self.closed_order.push_back(key);
             self.forget_old_closed();
         }
