@@ -252,6 +252,95 @@ fn WireBytes(props: &WireProps) -> Html {
     let ipv6 = use_state(|| server_v6);
     let (cs, bs) = rows(l, s, *ipv6, &props.own);
     let any_measured = bs.iter().any(|p| p.measured);
+    let capture = props.info.as_ref().is_some_and(|i| i.capture);
+
+    html! {
+        <div class="card wire-card" id="wire-bytes">
+            <div class="card-head">
+                <h3>{ l.t("Bytes on the wire", "线上的字节") }</h3>
+                { ip_toggle(l, &ipv6) }
+            </div>
+            { message_line(l, s) }
+            { row_sources(l, any_measured, capture) }
+            <div class="seg-legend" aria-hidden="true">
+                <span class="seg net">{ if *ipv6 { "IPv6" } else { "IPv4" } }</span>
+                <span class="seg tr">{ "TCP" }</span>
+                <span class="seg ws">{ l.t("WS header", "WS 帧头") }</span>
+                <span class="seg mask">{ l.t("mask", "掩码") }</span>
+                <span class="seg pay">{ l.t("payload", "数据") }</span>
+            </div>
+            { packet_bars(l, &cs, &bs) }
+            { frame_anatomy(l, s.msg) }
+            // A component of its own: the message changes on every send, the upgrade (and the
+            // browser's request rebuilt to estimate it) only with the language or the session.
+            <OncePerConnection lang={l} tag={props.tag.clone()} handshake={props.handshake} />
+        </div>
+    }
+}
+
+/// The IPv4 / IPv6 switch the computed rows follow.
+fn ip_toggle(l: Lang, ipv6: &UseStateHandle<bool>) -> Html {
+    let set_v4 = {
+        let ipv6 = ipv6.clone();
+        Callback::from(move |_: MouseEvent| ipv6.set(false))
+    };
+    let set_v6 = {
+        let ipv6 = ipv6.clone();
+        Callback::from(move |_: MouseEvent| ipv6.set(true))
+    };
+    let v6 = **ipv6;
+    html! {
+        <div class="seg-toggle" role="group" aria-label={l.t("IP version", "IP 版本")}>
+            <button class={classes!("btn","small", (!v6).then_some("active"))} onclick={set_v4}
+                aria-pressed={(!v6).to_string()}>{ "IPv4" }</button>
+            <button class={classes!("btn","small", v6.then_some("active"))} onclick={set_v6}
+                aria-pressed={v6.to_string()}>{ "IPv6" }</button>
+        </div>
+    }
+}
+
+/// Which message the rows are for: the last one sent (its first 40 characters), or the example.
+fn message_line(l: Lang, s: &Sizes) -> Html {
+    let shown = if s.text.chars().count() > 40 {
+        format!("{}…", s.text.chars().take(40).collect::<String>())
+    } else {
+        s.text.clone()
+    };
+    html! {
+        <p class="card-sub">
+            { if s.example { l.t("For the example message ", "以示例消息 ") } else { l.t("For your last message ", "你的上一条消息 ") } }
+            <code class="wire-msg">{ shown }</code>
+            { format!(" ({} B) ", s.msg) }
+            { l.t("and its reply, one packet per row.", "及其回复，每行一个数据包。") }
+        </p>
+    }
+}
+
+/// What "measured" and "computed" rows are, and why no row is measured yet, when none is.
+fn row_sources(l: Lang, any_measured: bool, capture: bool) -> Html {
+    html! {
+        <p class="card-sub wire-source">
+            <span class="measured">{ l.t("measured", "实测") }</span>
+            { l.t(" rows are this page's own packets as the server captured them (IP and TCP headers as sent). ",
+                  " 的行是服务器抓到的本页面自己的数据包（IP 头与 TCP 头按实际发送）。") }
+            <span class="estimate">{ l.t("computed", "计算") }</span>
+            { l.t(" rows are what Linux sends for that payload (TCP header with timestamps).",
+                  " 的行是 Linux 发送这段数据时的大小（TCP 头含时间戳选项）。") }
+            if !any_measured {
+                { format!(" {}", if capture {
+                    l.t("The B/S rows become measured once this message's packets are captured.",
+                        "本消息的数据包被抓到后，B/S 各行即为实测。")
+                } else {
+                    l.t("This server does not capture packets (see Packets above), so every row is computed.",
+                        "本服务器没有开启抓包（见上方“数据包”），所以每一行都是计算值。")
+                }) }
+            }
+        </p>
+    }
+}
+
+/// The C/S and B/S packets as bars on one scale, each style with its total.
+fn packet_bars(l: Lang, cs: &[Packet], bs: &[Packet]) -> Html {
     let scale = cs
         .iter()
         .chain(bs.iter())
@@ -261,6 +350,50 @@ fn WireBytes(props: &WireProps) -> Html {
         .max(1);
     let cs_total: usize = cs.iter().map(Packet::total).sum();
     let bs_total: usize = bs.iter().map(Packet::total).sum();
+    html! {
+        <div class="packets">
+            <div class="packets-title"><span class="tag cs">{ "C/S" }</span>
+                { format!("{} {}", l.t("total", "合计"), fmt_bytes(cs_total as u64)) }</div>
+            { for cs.iter().map(|p| packet_view(l, p, scale)) }
+            <div class="packets-title"><span class="tag bs">{ "B/S" }</span>
+                { format!("{} {}", l.t("total", "合计"), fmt_bytes(bs_total as u64)) }</div>
+            { for bs.iter().map(|p| packet_view(l, p, scale)) }
+        </div>
+    }
+}
+
+/// The browser's frame for a `msg`-byte text message, byte by byte.
+fn frame_anatomy(l: Lang, msg: usize) -> Html {
+    html! {
+        <div class="anatomy">
+            <div class="anatomy-title">{ l.t("The browser's frame, byte by byte", "浏览器发出的帧，逐字节") }</div>
+            <div class="bytes">
+                <span class="byte ws" title="FIN=1, opcode=1 (text)">{ "81" }<small>{ l.t("FIN+text", "FIN+文本") }</small></span>
+                { ws_len_bytes(msg) }
+                <span class="byte mask">{ "?? ?? ?? ??" }<small>{ l.t("random mask key", "随机掩码") }</small></span>
+                <span class="byte pay">{ format!("{msg} B") }<small>{ l.t("payload XOR mask", "数据 XOR 掩码") }</small></span>
+            </div>
+            <p class="small muted">{ l.t(
+                "Browsers must mask every frame they send (so a confused proxy can't be fooled into caching attacker bytes); servers never mask.",
+                "浏览器发出的每一帧都必须加掩码（防止被混淆的代理缓存攻击者构造的字节）；服务器发出的帧不加掩码。",
+            ) }</p>
+        </div>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct OnceProps {
+    lang: Lang,
+    /// This page's bridge tag (part of the upgrade request's size).
+    tag: AttrValue,
+    /// The upgrade's real size, as the server saw it (else the page estimates it).
+    handshake: Option<HandshakeSize>,
+}
+
+/// What each style costs once per connection: handshakes, and B/S's HTTP upgrade.
+#[component]
+fn OncePerConnection(props: &OnceProps) -> Html {
+    let l = props.lang;
     let (est_req, est_resp, up_text) = upgrade_estimate(&props.tag);
     // The server's count when it sent one, else the page's reconstruction.
     let (up_req, up_resp, measured) = match props.handshake {
@@ -268,108 +401,31 @@ fn WireBytes(props: &WireProps) -> Html {
         None => (est_req, est_resp, false),
     };
     let approx = if measured { "=" } else { "≈" };
-
-    let set_v4 = {
-        let ipv6 = ipv6.clone();
-        Callback::from(move |_: MouseEvent| ipv6.set(false))
-    };
-    let set_v6 = {
-        let ipv6 = ipv6.clone();
-        Callback::from(move |_: MouseEvent| ipv6.set(true))
-    };
-    let shown = if s.text.chars().count() > 40 {
-        format!("{}…", s.text.chars().take(40).collect::<String>())
-    } else {
-        s.text.clone()
-    };
-
     html! {
-        <div class="card wire-card" id="wire-bytes">
-            <div class="card-head">
-                <h3>{ l.t("Bytes on the wire", "线上的字节") }</h3>
-                <div class="seg-toggle" role="group" aria-label={l.t("IP version", "IP 版本")}>
-                    <button class={classes!("btn","small", (!*ipv6).then_some("active"))} onclick={set_v4}
-                        aria-pressed={(!*ipv6).to_string()}>{ "IPv4" }</button>
-                    <button class={classes!("btn","small", (*ipv6).then_some("active"))} onclick={set_v6}
-                        aria-pressed={(*ipv6).to_string()}>{ "IPv6" }</button>
-                </div>
-            </div>
-            <p class="card-sub">
-                { if s.example { l.t("For the example message ", "以示例消息 ") } else { l.t("For your last message ", "你的上一条消息 ") } }
-                <code class="wire-msg">{ shown }</code>
-                { format!(" ({} B) ", s.msg) }
-                { l.t("and its reply, one packet per row.", "及其回复，每行一个数据包。") }
-            </p>
-            <p class="card-sub wire-source">
-                <span class="measured">{ l.t("measured", "实测") }</span>
-                { l.t(" rows are this page's own packets as the server captured them (IP and TCP headers as sent). ",
-                      " 的行是服务器抓到的本页面自己的数据包（IP 头与 TCP 头按实际发送）。") }
-                <span class="estimate">{ l.t("computed", "计算") }</span>
-                { l.t(" rows are what Linux sends for that payload (TCP header with timestamps).",
-                      " 的行是 Linux 发送这段数据时的大小（TCP 头含时间戳选项）。") }
-                if !any_measured {
-                    { format!(" {}", if props.info.as_ref().is_some_and(|i| i.capture) {
-                        l.t("The B/S rows become measured once this message's packets are captured.",
-                            "本消息的数据包被抓到后，B/S 各行即为实测。")
-                    } else {
-                        l.t("This server does not capture packets (see Packets above), so every row is computed.",
-                            "本服务器没有开启抓包（见上方“数据包”），所以每一行都是计算值。")
-                    }) }
-                }
-            </p>
-            <div class="seg-legend" aria-hidden="true">
-                <span class="seg net">{ if *ipv6 { "IPv6" } else { "IPv4" } }</span>
-                <span class="seg tr">{ "TCP" }</span>
-                <span class="seg ws">{ l.t("WS header", "WS 帧头") }</span>
-                <span class="seg mask">{ l.t("mask", "掩码") }</span>
-                <span class="seg pay">{ l.t("payload", "数据") }</span>
-            </div>
-            <div class="packets">
-                <div class="packets-title"><span class="tag cs">{ "C/S" }</span>
-                    { format!("{} {}", l.t("total", "合计"), fmt_bytes(cs_total as u64)) }</div>
-                { for cs.iter().map(|p| packet_view(l, p, scale)) }
-                <div class="packets-title"><span class="tag bs">{ "B/S" }</span>
-                    { format!("{} {}", l.t("total", "合计"), fmt_bytes(bs_total as u64)) }</div>
-                { for bs.iter().map(|p| packet_view(l, p, scale)) }
-            </div>
-            <div class="anatomy">
-                <div class="anatomy-title">{ l.t("The browser's frame, byte by byte", "浏览器发出的帧，逐字节") }</div>
-                <div class="bytes">
-                    <span class="byte ws" title="FIN=1, opcode=1 (text)">{ "81" }<small>{ l.t("FIN+text", "FIN+文本") }</small></span>
-                    { ws_len_bytes(s.msg) }
-                    <span class="byte mask">{ "?? ?? ?? ??" }<small>{ l.t("random mask key", "随机掩码") }</small></span>
-                    <span class="byte pay">{ format!("{} B", s.msg) }<small>{ l.t("payload XOR mask", "数据 XOR 掩码") }</small></span>
-                </div>
-                <p class="small muted">{ l.t(
-                    "Browsers must mask every frame they send (so a confused proxy can't be fooled into caching attacker bytes); servers never mask.",
-                    "浏览器发出的每一帧都必须加掩码（防止被混淆的代理缓存攻击者构造的字节）；服务器发出的帧不加掩码。",
-                ) }</p>
-            </div>
-            <div class="once">
-                <div class="once-title">{ l.t("Once per connection", "每个连接只有一次") }</div>
-                <ul>
-                    <li><span class="tag cs">{ "C/S" }</span>{ l.t(
-                        "TCP three-way handshake (SYN, SYN-ACK, ACK) — then the bytes flow.",
-                        "TCP 三次握手（SYN、SYN-ACK、ACK）——然后就开始传数据。",
-                    ) }</li>
-                    <li><span class="tag bs">{ "B/S" }</span>{ format!("{} {approx} {} B + {} {approx} {} B, {}",
-                        l.t("TCP handshake, then the HTTP upgrade: request", "TCP 握手，然后 HTTP 升级：请求"),
-                        up_req,
-                        l.t("101 answer", "101 响应"),
-                        up_resp,
-                        l.t("then a second TCP handshake from the bridge to the echo.", "再加上桥到回显服务的第二次 TCP 握手。"),
-                    ) }
-                    if measured {
-                        <span class="measured">{ l.t("measured by the server", "服务器实测") }</span>
-                    } else {
-                        <span class="estimate">{ l.t("estimate", "估算") }</span>
-                    }</li>
-                </ul>
-                <details>
-                    <summary>{ l.t("The upgrade request, as this browser likely sent it", "本浏览器大概发出的升级请求") }</summary>
-                    <pre class="http"><code>{ up_text }</code></pre>
-                </details>
-            </div>
+        <div class="once">
+            <div class="once-title">{ l.t("Once per connection", "每个连接只有一次") }</div>
+            <ul>
+                <li><span class="tag cs">{ "C/S" }</span>{ l.t(
+                    "TCP three-way handshake (SYN, SYN-ACK, ACK) — then the bytes flow.",
+                    "TCP 三次握手（SYN、SYN-ACK、ACK）——然后就开始传数据。",
+                ) }</li>
+                <li><span class="tag bs">{ "B/S" }</span>{ format!("{} {approx} {} B + {} {approx} {} B, {}",
+                    l.t("TCP handshake, then the HTTP upgrade: request", "TCP 握手，然后 HTTP 升级：请求"),
+                    up_req,
+                    l.t("101 answer", "101 响应"),
+                    up_resp,
+                    l.t("then a second TCP handshake from the bridge to the echo.", "再加上桥到回显服务的第二次 TCP 握手。"),
+                ) }
+                if measured {
+                    <span class="measured">{ l.t("measured by the server", "服务器实测") }</span>
+                } else {
+                    <span class="estimate">{ l.t("estimate", "估算") }</span>
+                }</li>
+            </ul>
+            <details>
+                <summary>{ l.t("The upgrade request, as this browser likely sent it", "本浏览器大概发出的升级请求") }</summary>
+                <pre class="http"><code>{ up_text }</code></pre>
+            </details>
         </div>
     }
 }
@@ -378,16 +434,70 @@ fn WireBytes(props: &WireProps) -> Html {
 /// (each measured where the capture shows this message's packet, else computed for IPv4 or
 /// IPv6 as `ipv6` says).
 fn rows(l: Lang, s: &Sizes, ipv6: bool, own: &OwnPackets) -> ([Packet; 2], [Packet; 4]) {
-    let ip = if ipv6 {
-        wire::IPV6_HEADER
-    } else {
-        wire::IPV4_HEADER
-    };
-    let tcp = wire::TCP_HEADER_WITH_TIMESTAMPS;
     let ws_req = wire::ws_frame_overhead(s.msg, true) - wire::WS_MASK_KEY;
     let ws_rep = wire::ws_frame_overhead(s.reply, false);
+    let row = |from_to, parts, seen| packet(s, ipv6, from_to, parts, seen);
+    let cs = [
+        row(
+            l.t("client → echo", "客户端 → 回显"),
+            vec![payload(l, s.line)],
+            None,
+        ),
+        row(
+            l.t("echo → client", "回显 → 客户端"),
+            vec![payload(l, s.reply + 1)],
+            None,
+        ),
+    ];
+    let bs = [
+        row(
+            l.t("browser → bridge", "浏览器 → 桥"),
+            vec![ws_head(l, ws_req), mask(l), payload(l, s.msg)],
+            seen(own.ws.as_deref(), Direction::In, true),
+        ),
+        row(
+            l.t("bridge → echo", "桥 → 回显"),
+            vec![payload(l, s.line)],
+            seen(own.upstream.as_deref(), Direction::In, false),
+        ),
+        row(
+            l.t("echo → bridge", "回显 → 桥"),
+            vec![payload(l, s.reply + 1)],
+            seen(own.upstream.as_deref(), Direction::Out, false),
+        ),
+        row(
+            l.t("bridge → browser", "桥 → 浏览器"),
+            vec![ws_head(l, ws_rep), payload(l, s.reply)],
+            seen(own.ws.as_deref(), Direction::Out, true),
+        ),
+    ];
+    (cs, bs)
+}
 
-    let headers = |seen: Option<&PacketEvent>| match seen {
+/// One packet of the message `s` with these payload parts, under its IP and TCP headers.
+fn packet(
+    s: &Sizes,
+    ipv6: bool,
+    from_to: &str,
+    parts: Vec<Seg>,
+    seen: Option<&PacketEvent>,
+) -> Packet {
+    // Measured when `seen` is this message's (its payload has exactly their size: until the
+    // capture shows it, the newest is the one before).
+    let payload: usize = parts.iter().map(|p| p.bytes).sum();
+    let seen = seen.filter(|p| !s.example && p.payload_len as usize == payload);
+    let mut segs = Vec::from(headers(seen, ipv6));
+    segs.extend(parts);
+    Packet {
+        from_to: from_to.into(),
+        segs,
+        measured: seen.is_some(),
+    }
+}
+
+/// A packet's IP and TCP headers: as captured in `seen`, else as Linux sends them.
+fn headers(seen: Option<&PacketEvent>, ipv6: bool) -> [Seg; 2] {
+    match seen {
         Some(p) => [
             Seg {
                 class: "net",
@@ -404,78 +514,46 @@ fn rows(l: Lang, s: &Sizes, ipv6: bool, own: &OwnPackets) -> ([Packet; 2], [Pack
             Seg {
                 class: "net",
                 label: if ipv6 { "IPv6" } else { "IPv4" },
-                bytes: ip,
+                bytes: if ipv6 {
+                    wire::IPV6_HEADER
+                } else {
+                    wire::IPV4_HEADER
+                },
             },
             Seg {
                 class: "tr",
                 label: "TCP",
-                bytes: tcp,
+                bytes: wire::TCP_HEADER_WITH_TIMESTAMPS,
             },
         ],
-    };
-    // A packet with these payload parts; measured when `seen` is this message's (its payload
-    // has exactly their size: until the capture shows it, the newest is the one before).
-    let packet = |from_to: &str, parts: Vec<Seg>, seen: Option<&PacketEvent>| {
-        let payload: usize = parts.iter().map(|p| p.bytes).sum();
-        let seen = seen.filter(|p| !s.example && p.payload_len as usize == payload);
-        let mut segs = Vec::from(headers(seen));
-        segs.extend(parts);
-        Packet {
-            from_to: from_to.into(),
-            segs,
-            measured: seen.is_some(),
-        }
-    };
-    let payload = |bytes| Seg {
+    }
+}
+
+/// A payload segment of `bytes`.
+fn payload(l: Lang, bytes: usize) -> Seg {
+    Seg {
         class: "pay",
         label: l.t("payload", "数据"),
         bytes,
-    };
-    let ws_head = |bytes| Seg {
+    }
+}
+
+/// A WebSocket frame header segment of `bytes`.
+fn ws_head(l: Lang, bytes: usize) -> Seg {
+    Seg {
         class: "ws",
         label: l.t("WS header", "WS 帧头"),
         bytes,
-    };
-    let mask = || Seg {
+    }
+}
+
+/// The client frame's mask key segment.
+fn mask(l: Lang) -> Seg {
+    Seg {
         class: "mask",
         label: l.t("mask", "掩码"),
         bytes: wire::WS_MASK_KEY,
-    };
-    let cs = [
-        packet(
-            l.t("client → echo", "客户端 → 回显"),
-            vec![payload(s.line)],
-            None,
-        ),
-        packet(
-            l.t("echo → client", "回显 → 客户端"),
-            vec![payload(s.reply + 1)],
-            None,
-        ),
-    ];
-    let bs = [
-        packet(
-            l.t("browser → bridge", "浏览器 → 桥"),
-            vec![ws_head(ws_req), mask(), payload(s.msg)],
-            seen(own.ws.as_deref(), Direction::In, true),
-        ),
-        packet(
-            l.t("bridge → echo", "桥 → 回显"),
-            vec![payload(s.line)],
-            seen(own.upstream.as_deref(), Direction::In, false),
-        ),
-        packet(
-            l.t("echo → bridge", "回显 → 桥"),
-            vec![payload(s.reply + 1)],
-            seen(own.upstream.as_deref(), Direction::Out, false),
-        ),
-        packet(
-            l.t("bridge → browser", "桥 → 浏览器"),
-            vec![ws_head(ws_rep), payload(s.reply)],
-            seen(own.ws.as_deref(), Direction::Out, true),
-        ),
-    ];
-    (cs, bs)
+    }
 }
 
 /// The newest data segment that went `dir` in `log`, if the page has the log.
