@@ -87,15 +87,7 @@ pub fn UdpPanel(props: &UdpPanelProps) -> Html {
         });
     }
     if !has_wt {
-        return html! {
-            <section class="panel udp" id="udp-panel" aria-labelledby="udp-title">
-                { head(l) }
-                <p class="warn" id="udp-unsupported">{ l.t(
-                    "This browser has no WebTransport, so this page cannot send UDP datagrams. A page has no raw UDP socket; WebTransport (HTTP/3 over QUIC over UDP) is its only datagram path. Try a recent Chrome, Edge or Firefox.",
-                    "这个浏览器不支持 WebTransport，所以本页面无法发送 UDP 数据报。网页没有原始 UDP 套接字；WebTransport（基于 QUIC、再基于 UDP 的 HTTP/3）是它唯一的数据报通道。请换用较新的 Chrome、Edge 或 Firefox。",
-                ) }</p>
-            </section>
-        };
+        return unsupported(l);
     }
 
     let reconnect = {
@@ -110,19 +102,42 @@ pub fn UdpPanel(props: &UdpPanelProps) -> Html {
         let (burst, n) = (state.burst + 1, (*burst_size).clamp(1, MAX_BURST));
         Callback::from(move |_: MouseEvent| links.send_burst(burst, n))
     };
-    let on_size = {
-        let burst_size = burst_size.clone();
-        Callback::from(move |e: InputEvent| {
-            let value = e
-                .target()
-                .and_then(|t| js_sys::Reflect::get(&t, &"value".into()).ok())
-                .and_then(|v| v.as_string());
-            if let Some(n) = value.and_then(|v| v.trim().parse::<usize>().ok()) {
-                burst_size.set(n.clamp(1, MAX_BURST));
+    let is_open = state.status == Status::Open;
+
+    html! {
+        <section class="panel udp" id="udp-panel" aria-labelledby="udp-title">
+            { head(l) }
+            { conn_bar(l, &state.status, reconnect) }
+            { composer(l, is_open, &burst_size, send_one, send_burst) }
+            { last_reply(l, &state.last) }
+            <p class="hint" id="udp-drop-note">{ drop_note(l, state.drop_percent) }</p>
+            if let Some(run) = state.udp.clone() {
+                <BurstView lang={l} id="udp" title="WebTransport · UDP" {run} />
             }
-        })
-    };
-    let (status_key, pill_class, status_text) = match &state.status {
+            if let Some(run) = state.ws.clone() {
+                <BurstView lang={l} id="ws" title="WebSocket · TCP" {run} />
+            }
+            <Wire lang={l} />
+        </section>
+    }
+}
+
+/// The panel in a browser without WebTransport: why this page cannot send a datagram.
+fn unsupported(l: Lang) -> Html {
+    html! {
+        <section class="panel udp" id="udp-panel" aria-labelledby="udp-title">
+            { head(l) }
+            <p class="warn" id="udp-unsupported">{ l.t(
+                "This browser has no WebTransport, so this page cannot send UDP datagrams. A page has no raw UDP socket; WebTransport (HTTP/3 over QUIC over UDP) is its only datagram path. Try a recent Chrome, Edge or Firefox.",
+                "这个浏览器不支持 WebTransport，所以本页面无法发送 UDP 数据报。网页没有原始 UDP 套接字；WebTransport（基于 QUIC、再基于 UDP 的 HTTP/3）是它唯一的数据报通道。请换用较新的 Chrome、Edge 或 Firefox。",
+            ) }</p>
+        </section>
+    }
+}
+
+/// The WebTransport session's status pill, and a Reconnect button while it is not open.
+fn conn_bar(l: Lang, status: &Status, reconnect: Callback<MouseEvent>) -> Html {
+    let (status_key, pill_class, status_text) = match status {
         Status::Connecting => (
             "connecting",
             "pill wait",
@@ -135,39 +150,49 @@ pub fn UdpPanel(props: &UdpPanelProps) -> Html {
             format!("{} {why}", l.t("closed:", "已关闭：")),
         ),
     };
-    let is_open = state.status == Status::Open;
-
     html! {
-        <section class="panel udp" id="udp-panel" aria-labelledby="udp-title">
-            { head(l) }
-            <div class="conn-bar">
-                <span class={pill_class} id="udp-status" data-status={status_key} role="status">
-                    <span class="dot" aria-hidden="true"></span>{ status_text }
-                </span>
-                if !is_open {
-                    <button class="btn ghost" id="udp-reconnect" onclick={reconnect}>{ l.t("Reconnect", "重新连接") }</button>
-                }
-            </div>
-            <div class="composer">
-                <button class="btn primary" id="udp-send-one" disabled={!is_open} onclick={send_one}>
-                    { l.t("Send one datagram", "发送一个数据报") }
-                </button>
-                <label for="udp-burst-size">{ l.t("Burst of", "连发") }</label>
-                <input id="udp-burst-size" type="number" min="1" max={MAX_BURST.to_string()}
-                    value={burst_size.to_string()} oninput={on_size} />
-                <button class="btn" id="udp-send-burst" disabled={!is_open} onclick={send_burst}>
-                    { l.t("Send burst: UDP vs WebSocket", "连发：UDP 对比 WebSocket") }
-                </button>
-            </div>
-            { last_reply(l, &state.last) }
-            <p class="hint" id="udp-drop-note">{ drop_note(l, state.drop_percent) }</p>
-            if let Some(run) = state.udp.clone() {
-                <BurstView lang={l} id="udp" title="WebTransport · UDP" {run} />
+        <div class="conn-bar">
+            <span class={pill_class} id="udp-status" data-status={status_key} role="status">
+                <span class="dot" aria-hidden="true"></span>{ status_text }
+            </span>
+            if *status != Status::Open {
+                <button class="btn ghost" id="udp-reconnect" onclick={reconnect}>{ l.t("Reconnect", "重新连接") }</button>
             }
-            if let Some(run) = state.ws.clone() {
-                <BurstView lang={l} id="ws" title="WebSocket · TCP" {run} />
+        </div>
+    }
+}
+
+/// The send buttons and the burst's size, which the size box sets (1 to [`MAX_BURST`]).
+fn composer(
+    l: Lang,
+    is_open: bool,
+    burst_size: &UseStateHandle<usize>,
+    send_one: Callback<MouseEvent>,
+    send_burst: Callback<MouseEvent>,
+) -> Html {
+    let on_size = {
+        let burst_size = burst_size.clone();
+        Callback::from(move |e: InputEvent| {
+            let value = e
+                .target()
+                .and_then(|t| js_sys::Reflect::get(&t, &"value".into()).ok())
+                .and_then(|v| v.as_string());
+            if let Some(n) = value.and_then(|v| v.trim().parse::<usize>().ok()) {
+                burst_size.set(n.clamp(1, MAX_BURST));
             }
-            <Wire lang={l} />
-        </section>
+        })
+    };
+    html! {
+        <div class="composer">
+            <button class="btn primary" id="udp-send-one" disabled={!is_open} onclick={send_one}>
+                { l.t("Send one datagram", "发送一个数据报") }
+            </button>
+            <label for="udp-burst-size">{ l.t("Burst of", "连发") }</label>
+            <input id="udp-burst-size" type="number" min="1" max={MAX_BURST.to_string()}
+                value={burst_size.to_string()} oninput={on_size} />
+            <button class="btn" id="udp-send-burst" disabled={!is_open} onclick={send_burst}>
+                { l.t("Send burst: UDP vs WebSocket", "连发：UDP 对比 WebSocket") }
+            </button>
+        </div>
     }
 }
