@@ -54,6 +54,8 @@ pub fn App() -> Html {
     html! {
         <div class="page">
             <a class="skip" href="#bs-input">{ l.t("Skip to the message box", "跳到消息输入框") }</a>
+            // The header and the footer are components of their own: the App redraws on every
+            // bridge or monitor change, they only when the language, feed or version does.
             <Header lang={l} feed={monitor_state.feed.clone()} {toggle_lang} />
 
             <main class="panels">
@@ -75,8 +77,7 @@ pub fn App() -> Html {
     }
 }
 
-/// The page's two connections, made once: the bridge and the monitor feed. The first
-/// connect fetches the server info before the feed's.
+/// The page's two connections, the bridge and the monitor feed, made and connected once.
 #[hook]
 fn use_connections(
     tag: &Rc<String>,
@@ -122,8 +123,7 @@ fn use_connections(
     (bridge, monitor)
 }
 
-/// The monitor feed, made once (not yet connected); each (re)connect refreshes the server
-/// info, unless `fresh` says it was just fetched.
+/// The monitor feed, made once; `fresh` spares its first connect a second info fetch.
 #[hook]
 fn use_monitor(
     dispatch: UseReducerDispatcher<MonitorState>,
@@ -148,7 +148,7 @@ fn use_monitor(
     })
 }
 
-/// Asks the feed for packet events exactly where the server captures.
+/// Turns the feed's packet events on or off as the server info's `capture` says.
 #[hook]
 fn use_packets_where_captured(
     monitor: &Rc<MonitorHandle>,
@@ -163,6 +163,7 @@ fn use_packets_where_captured(
     });
 }
 
+/// What the [`Header`] shows.
 #[derive(Properties, PartialEq)]
 struct HeaderProps {
     lang: Lang,
@@ -173,7 +174,6 @@ struct HeaderProps {
 }
 
 /// The page's banner: title, tagline, the server's pill, the language switch and the intro.
-/// A component of its own, so the App's renders on every message skip it.
 #[component]
 fn Header(props: &HeaderProps) -> Html {
     let l = props.lang;
@@ -218,6 +218,7 @@ fn Header(props: &HeaderProps) -> Html {
     }
 }
 
+/// What the [`Footer`] shows.
 #[derive(Properties, PartialEq)]
 struct FooterProps {
     lang: Lang,

@@ -136,6 +136,7 @@ fn use_paced_cards<'a>(open: &[&'a Rc<SessionView>]) -> Vec<&'a Rc<SessionView>>
     shown
 }
 
+/// What the [`CsHead`] shows.
 #[derive(Properties, PartialEq)]
 struct CsHeadProps {
     lang: Lang,

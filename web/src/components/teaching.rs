@@ -381,6 +381,7 @@ fn frame_anatomy(l: Lang, msg: usize) -> Html {
     }
 }
 
+/// What [`OncePerConnection`] shows.
 #[derive(Properties, PartialEq)]
 struct OnceProps {
     lang: Lang,
