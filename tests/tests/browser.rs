@@ -655,9 +655,33 @@ async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
         first.as_str().is_some_and(|t| t.contains("connecting to")),
         "{first}"
     );
-    // What a screen reader is told: the newest rows are in the log's live region, which
-    // Chromium's accessibility tree has as polite; the older ones are not in any, so they
-    // are not announced as news.
+    assert_only_the_newest_rows_are_live(&browser).await;
+
+    // More messages while every row is drawn: no row moves from the live list to the older
+    // one (it would be drawn again), so a row marked now is the same element after them.
+    let marked = browser
+        .js(
+            "const r = document.querySelectorAll('#bs-log .entry')[70]; \
+             r.dataset.mark = 'kept'; return r.textContent;",
+        )
+        .await;
+    browser.send_messages("more", 30, 0).await;
+    browser
+        .wait_true(&format!("{rows} === 154"), "all 154 rows drawn")
+        .await;
+    let kept = browser
+        .js("const r = document.querySelector('#bs-log [data-mark=kept]'); return r && r.textContent;")
+        .await;
+    assert_eq!(kept, marked, "the marked row was drawn again");
+    assert_only_the_newest_rows_are_live(&browser).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+/// What a screen reader is told of the B/S log: its newest row is in the log's live region,
+/// which Chromium's accessibility tree has as polite; its oldest is in none, so older rows
+/// drawn on request are not announced as news.
+async fn assert_only_the_newest_rows_are_live(browser: &Browser) {
     let live_root = |row: &str| {
         format!(
             "const rows = document.querySelectorAll('#bs-log .entry'); \
@@ -672,15 +696,13 @@ async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
     );
     let newest = browser.js(&live_root("rows.length - 1")).await;
     assert_eq!(newest, serde_json::json!("bs-log-live"));
-    let live = ax_props(&browser, "#bs-log-live").await;
+    let live = ax_props(browser, "#bs-log-live").await;
     assert!(
         live.as_array().is_some_and(|props| props
             .iter()
             .any(|p| p["name"] == "live" && p["value"]["value"] == "polite")),
         "{live}"
     );
-    browser.quit().await;
-    server.stop().await;
 }
 
 /// The accessibility properties Chromium computed for the first element `css` matches.

@@ -446,7 +446,7 @@ impl Browser {
     }
 
     /// One Chrome DevTools Protocol command, through chromedriver's `goog/cdp/execute`.
-    #[allow(dead_code)] // browser_load.rs only
+    #[allow(dead_code)] // not every test binary uses it
     pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
         let body = json!({ "cmd": cmd, "params": params });
         let reply = self

@@ -1,6 +1,7 @@
 //! The message log: one row per message or connection note, newest at the bottom, following
-//! new rows unless the user scrolled up to read (by CSS: see [`MessageLog`]). Each row is its
-//! own component, so a new message draws one row, not the whole log.
+//! new rows unless the user scrolled up to read (by CSS: see [`use_follow`]). Each row is its
+//! own component, so a new message draws one row, not the whole log; only the newest rows are
+//! drawn until the reader asks for the older ones ([`first_drawn`]).
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -45,15 +46,17 @@ fn first_drawn(newest: u64) -> u64 {
 /// How far from its end (px) the log still counts as following new rows.
 const FOLLOW_SLACK_PX: i32 = 24;
 
+/// The B/S log: its newest rows in a live region, the older ones the log keeps on request.
 #[component]
 pub fn MessageLog(props: &MessageLogProps) -> Html {
     let l = props.lang;
     let log_ref = use_node_ref();
     let (following, onscroll) = use_follow(&log_ref, last_sent(&props.log));
-    let show_all = use_show_all(props.log.is_empty());
-    // The oldest `seq` of the newest rows (older ones are drawn only on request); it moves on
+    let (show_all, onshow) = use_show_all(props.log.is_empty(), &log_ref);
+    // The oldest `seq` of the newest rows (older ones are drawn only on request). It moves on
     // only while the log follows its end, so rows never vanish above a reader scrolled up
-    // (they go once the reader is back at the end).
+    // (they go once the reader is back at the end), and not while every row is drawn, so no
+    // row moves from one list to the other (which would draw it again).
     let first = use_mut_ref(|| 0);
     if props.unreachable {
         return unreachable_state(l);
@@ -63,25 +66,15 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     let older = {
         let due = first_drawn(props.log.back().map_or(0, |e| e.seq));
         let mut first = first.borrow_mut();
-        if following || due < *first {
+        if !show_all && (following || due < *first) {
             *first = due;
         }
         matching.partition_point(|e| e.seq < *first)
     };
     let (older_rows, newest_rows) = matching.split_at(older);
-    let onshow = {
-        let (show_all, log_ref) = (show_all.clone(), log_ref.clone());
-        Callback::from(move |_: MouseEvent| {
-            show_all.set(true);
-            // The button goes: keyboard and screen-reader users continue in the log.
-            if let Some(log) = log_ref.cast::<web_sys::HtmlElement>() {
-                let _ = log.focus();
-            }
-        })
-    };
     html! {
         <>
-        if !*show_all {
+        if !show_all {
             { older_button(l, older, onshow) }
         }
         // A focusable box that scrolls (its name for the keyboard's sake); the live region
@@ -92,10 +85,10 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
             aria-label={l.t("Message log", "消息记录")}>
             <div class="log-rows">
             { dropped_note(l, props.dropped) }
-            if *show_all && !older_rows.is_empty() {
+            if show_all && !older_rows.is_empty() {
                 <ol class="log-list" id="bs-log-earlier">{ rows(l, older_rows) }</ol>
             }
-            <div role="log" id="bs-log-live">
+            <div role="log" id="bs-log-live" aria-label={l.t("Newest rows", "最新的行")}>
             <ol class="log-list">
                 if props.log.is_empty() {
                     <li class="log-hint">{ l.t(
@@ -150,10 +143,10 @@ fn use_follow(log_ref: &NodeRef, last_sent: Option<u64>) -> (bool, Callback<Even
     (following, onscroll)
 }
 
-/// Whether the reader asked for every row the log keeps; cleared, the log goes back to its
-/// newest rows.
+/// Whether the reader asked for every row the log keeps, and the click that asks; cleared,
+/// the log goes back to its newest rows.
 #[hook]
-fn use_show_all(empty: bool) -> UseStateHandle<bool> {
+fn use_show_all(empty: bool, log_ref: &NodeRef) -> (bool, Callback<MouseEvent>) {
     let show_all = use_state(|| false);
     {
         let show_all = show_all.clone();
@@ -163,7 +156,17 @@ fn use_show_all(empty: bool) -> UseStateHandle<bool> {
             }
         });
     }
-    show_all
+    let onshow = {
+        let (show_all, log_ref) = (show_all.clone(), log_ref.clone());
+        Callback::from(move |_: MouseEvent| {
+            show_all.set(true);
+            // The button goes: keyboard and screen-reader users continue in the log.
+            if let Some(log) = log_ref.cast::<web_sys::HtmlElement>() {
+                let _ = log.focus();
+            }
+        })
+    };
+    (*show_all, onshow)
 }
 
 /// What the log shows while the server has never been reached: how to start it.
