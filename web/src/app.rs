@@ -48,7 +48,6 @@ pub fn App() -> Html {
         peer: u.opened.peer.clone(),
         local: u.opened.local.clone(),
     });
-    let feed_live = monitor_state.feed == Feed::Live;
     let ladders = own_ladders(l, &monitor_state);
 
     html! {
@@ -62,8 +61,7 @@ pub fn App() -> Html {
                 <BsPanel lang={l} state={bridge_state.clone()} bridge={(*bridge).clone()}
                     upstream={upstream} max_message={info.as_ref().map(|i| i.max_message)}
                     capture={info.as_ref().map(|i| i.capture)} {ladders} />
-                <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()}
-                    feed_live={feed_live} />
+                <CsPanel lang={l} state={monitor_state.clone()} info={(*info).clone()} />
             </main>
 
             <UdpPanel lang={l} />
@@ -130,20 +128,20 @@ fn use_monitor(
     setter: UseStateSetter<Option<ServerInfo>>,
     fresh: Rc<Cell<bool>>,
 ) -> Rc<MonitorHandle> {
-    // Each (re)connect of the feed refreshes the server info: the server may have restarted
-    // with other addresses.
-    let on_open = Callback::from(move |()| {
-        if fresh.replace(false) {
-            return;
-        }
-        let setter = setter.clone();
-        yew::platform::spawn_local(async move {
-            if let Ok(info) = api::server_info().await {
-                setter.set(Some(info));
-            }
-        });
-    });
     use_memo((), move |_| {
+        // Each (re)connect of the feed refreshes the server info: the server may have
+        // restarted with other addresses.
+        let on_open = Callback::from(move |()| {
+            if fresh.replace(false) {
+                return;
+            }
+            let setter = setter.clone();
+            yew::platform::spawn_local(async move {
+                if let Ok(info) = api::server_info().await {
+                    setter.set(Some(info));
+                }
+            });
+        });
         MonitorHandle::new(util::ws_url("api/events"), dispatch, on_open)
     })
 }

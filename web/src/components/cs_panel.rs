@@ -42,7 +42,6 @@ pub struct CsPanelProps {
     pub lang: Lang,
     pub state: UseReducerHandle<MonitorState>,
     pub info: Option<ServerInfo>,
-    pub feed_live: bool,
 }
 
 #[component]
