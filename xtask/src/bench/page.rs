@@ -587,8 +587,7 @@ fn layers_markdown(md: &mut String, layers: &Value) {
     );
     for l in layers.iter().take(LAYERS_SHOWN) {
         md.push_str(&format!(
-            "| `{}` | {} | {} |
-",
+            "| `{}` | {} | {} |\n",
             l["element"].as_str().unwrap_or("?"),
             f(&l["repaints_per_msg"], 2),
             f(&l["ms_per_msg"], 2)
