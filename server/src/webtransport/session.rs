@@ -30,29 +30,70 @@ const UDP_BUF: usize = 4096;
 /// One session from the QUIC handshake to its close.
 pub async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Shared>) {
     let peer = incoming.remote_address();
+    let Some(request) = receive(incoming, peer, &shared).await else {
+        return;
+    };
+    let tag = match admit(&request, peer, &shared) {
+        Ok(tag) => tag,
+        Err(Refused::UnknownPath) => return request.not_found().await,
+        Err(Refused::ForeignOrigin) => return request.forbidden().await,
+    };
+    let Some(connection) = accept(request, peer, &shared).await else {
+        return;
+    };
+    let extra = Extra {
+        tag,
+        handshake: None,
+    };
+    let session = shared.registry.open(SessionKind::Wt, peer, local, extra);
+    run(connection, session, &shared).await;
+}
+
+/// The session's request, within the header timeout; `None` when the handshake failed, timed
+/// out, or the server is shutting down.
+async fn receive(
+    incoming: IncomingSession,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Option<SessionRequest> {
     let timeout = shared.config.header_timeout();
-    let request = tokio::select! {
-        () = shared.shutdown.cancelled() => return,
+    tokio::select! {
+        () = shared.shutdown.cancelled() => None,
         r = tokio::time::timeout(timeout, incoming) => match r {
-            Ok(Ok(request)) => request,
+            Ok(Ok(request)) => Some(request),
             Ok(Err(err)) => {
                 tracing::debug!(%peer, cause = %err, "webtransport handshake failed");
-                return;
+                None
             }
             Err(_) => {
                 tracing::debug!(%peer, "webtransport handshake timed out");
-                return;
+                None
             }
         },
-    };
+    }
+}
+
+/// Why a session request is refused.
+enum Refused {
+    /// A path other than `/`: 404.
+    UnknownPath,
+    /// An Origin `/ws` would refuse too: 403 (logged and counted in [`admit`]).
+    ForeignOrigin,
+}
+
+/// The request's `?tag=` (if any) when its path and Origin are allowed.
+fn admit(
+    request: &SessionRequest,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Result<Option<String>, Refused> {
     let path = request
         .path()
         .split_once('?')
         .map_or(request.path(), |(p, _)| p);
     if path != "/" {
         tracing::debug!(%peer, path, "webtransport request for an unknown path");
-        request.not_found().await;
-        return;
+        return Err(Refused::UnknownPath);
     }
     // Read as `/ws` reads it. A query `/ws` would refuse (400) costs only the tag here: a
     // WebTransport session can be refused with 403, 404 or 429, none of which would say why.
@@ -60,7 +101,7 @@ pub async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Sh
         .inspect_err(|why| tracing::debug!(%peer, why, "webtransport ?tag= not read"))
         .ok()
         .and_then(|q| q.tag());
-    if !origin_allowed(&request, &shared) {
+    if !origin_allowed(request, shared) {
         tracing::warn!(
             %peer,
             origin = request.origin().unwrap_or(""),
@@ -71,30 +112,26 @@ pub async fn handle(incoming: IncomingSession, local: SocketAddr, shared: Arc<Sh
             .registry
             .metrics()
             .refused(crate::metrics::Refusal::Origin, "webtransport");
-        request.forbidden().await;
-        return;
+        return Err(Refused::ForeignOrigin);
     }
-    let connection = tokio::select! {
-        () = shared.shutdown.cancelled() => return,
+    Ok(tag)
+}
+
+/// The accepted session's connection, within the header timeout; `None` when accepting failed,
+/// timed out, or the server is shutting down.
+async fn accept(request: SessionRequest, peer: SocketAddr, shared: &Shared) -> Option<Connection> {
+    let timeout = shared.config.header_timeout();
+    tokio::select! {
+        () = shared.shutdown.cancelled() => None,
         c = tokio::time::timeout(timeout, request.accept()) => match c {
-            Ok(Ok(connection)) => connection,
+            Ok(Ok(connection)) => Some(connection),
             Ok(Err(err)) => {
                 tracing::debug!(%peer, cause = %err, "webtransport accept failed");
-                return;
+                None
             }
-            Err(_) => return,
+            Err(_) => None,
         },
-    };
-    let session = shared.registry.open(
-        SessionKind::Wt,
-        peer,
-        local,
-        Extra {
-            tag,
-            handshake: None,
-        },
-    );
-    run(connection, session, &shared).await;
+    }
 }
 
 /// The Origin rule of `/ws`, for WebTransport: a browser session may come only from a page this
