@@ -508,53 +508,127 @@ async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one
     };
     let (haproxy, redis_server) = (&bins[0], &bins[1]);
     let redis = Redis::start(redis_server, Arc::new(tempdir::Dir::new("redis"))).await;
-    let i1 = start_instance("i1", &redis.url()).await;
-    let i2 = start_instance("i2", &redis.url()).await;
-    let i3 = start_instance("i3", &redis.url()).await;
+    let [i1, i2, i3] = start_three_instances(&redis.url()).await;
+    let seen = watch_monitor(&i1).await;
+    until(&seen, "instance 1's feed never said ok", |s| s.ok).await;
+    let proxy = start_haproxy(haproxy, &[&i1, &i2, &i3]).await;
+
+    // 300 clients, all connected at once, each a few round trips through the proxy.
+    let (closed_tx, mut closed_rx) = mpsc::channel(TCP_CLIENTS + WS_CLIENTS);
+    let mut clients = Clients::spawn(0, TCP_CLIENTS, WS_CLIENTS, &proxy, &closed_tx);
+    let ids = clients
+        .all_ready(Duration::from_secs(30), "every client served in time")
+        .await;
+    let at = placement(&[("i1", &i1), ("i2", &i2), ("i3", &i3)]);
+    assert_every_client_placed_and_spread(&ids, &at);
+    assert_monitor_shows_remote_sessions(&seen, &at).await;
+
+    // Stop instance 3 mid-run: its clients see a clean close; the others carry on.
+    let on_i3: HashSet<Id> = at
+        .iter()
+        .filter(|(_, i)| *i == "i3")
+        .map(|(id, _)| id.clone())
+        .collect();
+    i3.stop().await;
+    wait_closed_exactly(&mut closed_rx, &on_i3).await;
+    let completed = clients
+        .finish()
+        .await
+        .into_iter()
+        .filter(|o| *o == Outcome::Completed)
+        .count();
+    assert_eq!(completed, TCP_CLIENTS + WS_CLIENTS - on_i3.len());
+    eprintln!(
+        "i3 stopped: {} clients closed cleanly, {completed} others completed every round trip",
+        on_i3.len()
+    );
+    assert_monitor_dropped_instance_3(&seen).await;
+
+    // New clients go to the instances that are left (HAProxy retries a refused connection
+    // elsewhere, then its health check takes instance 3 out).
+    late_clients_go_to_the_instances_left(&proxy, &closed_tx, &i1, &i2).await;
+    i1.stop().await;
+    i2.stop().await;
+}
+
+/// Starts instances i1, i2 and i3 on one Redis, then waits until each says `status ok`.
+async fn start_three_instances(redis: &str) -> [RunningServer; 3] {
+    let i1 = start_instance("i1", redis).await;
+    let i2 = start_instance("i2", redis).await;
+    let i3 = start_instance("i3", redis).await;
     for s in [&i1, &i2, &i3] {
         wait_cluster_ok(s).await;
     }
-    let seen = watch_monitor(&i1).await;
-    until(&seen, "instance 1's feed never said ok", |s| s.ok).await;
+    [i1, i2, i3]
+}
 
-    let proxy = start_haproxy(haproxy, &[&i1, &i2, &i3]).await;
-    let (echo, http) = (proxy.echo, proxy.http);
+/// A batch of clients through the proxy, each held after its first round trips until `go`.
+struct Clients {
+    tasks: Vec<tokio::task::JoinHandle<Outcome>>,
+    ready: mpsc::Receiver<Id>,
+    /// Kept, so that waiting for `ready` runs into its timeout even if every client failed.
+    _ready_tx: mpsc::Sender<Id>,
+    go: watch::Sender<bool>,
+    /// Kept, so that `go` can be sent even when every client has been closed.
+    _go_rx: watch::Receiver<bool>,
+}
 
-    // 300 clients, all connected at once, each a few round trips through the proxy.
-    let (ready_tx, mut ready_rx) = mpsc::channel(TCP_CLIENTS + WS_CLIENTS);
-    let (closed_tx, mut closed_rx) = mpsc::channel(TCP_CLIENTS + WS_CLIENTS);
-    let (go_tx, go_rx) = watch::channel(false);
-    let mut clients = Vec::new();
-    for n in 0..TCP_CLIENTS {
-        clients.push(tokio::spawn(tcp_client(
-            n,
-            echo,
-            ready_tx.clone(),
-            closed_tx.clone(),
-            go_rx.clone(),
-        )));
-    }
-    for n in 0..WS_CLIENTS {
-        clients.push(tokio::spawn(ws_client(
-            n,
-            http,
-            ready_tx.clone(),
-            closed_tx.clone(),
-            go_rx.clone(),
-        )));
-    }
-    let mut ids = Vec::new();
-    while ids.len() < TCP_CLIENTS + WS_CLIENTS {
-        let id = tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
-            .await
-            .expect("every client served in time")
-            .unwrap();
-        ids.push(id);
+impl Clients {
+    /// Starts `tcp` raw clients and `ws` bridge clients, numbered from `first`.
+    fn spawn(
+        first: usize,
+        tcp: usize,
+        ws: usize,
+        proxy: &Proxy,
+        closed: &mpsc::Sender<Id>,
+    ) -> Self {
+        let (ready_tx, ready) = mpsc::channel(tcp + ws);
+        let (go, go_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        for n in first..first + tcp {
+            let (r, c, g) = (ready_tx.clone(), closed.clone(), go_rx.clone());
+            tasks.push(tokio::spawn(tcp_client(n, proxy.echo, r, c, g)));
+        }
+        for n in first..first + ws {
+            let (r, c, g) = (ready_tx.clone(), closed.clone(), go_rx.clone());
+            tasks.push(tokio::spawn(ws_client(n, proxy.http, r, c, g)));
+        }
+        Clients {
+            tasks,
+            ready,
+            _ready_tx: ready_tx,
+            go,
+            _go_rx: go_rx,
+        }
     }
 
-    // Every client is on exactly one instance, and every instance has some of each kind.
-    let at = placement(&[("i1", &i1), ("i2", &i2), ("i3", &i3)]);
-    for id in &ids {
+    /// Waits, at most `within` for each, until every client is ready; fails with `what`.
+    async fn all_ready(&mut self, within: Duration, what: &str) -> Vec<Id> {
+        let mut ids = Vec::new();
+        while ids.len() < self.tasks.len() {
+            let id = tokio::time::timeout(within, self.ready.recv())
+                .await
+                .expect(what)
+                .unwrap();
+            ids.push(id);
+        }
+        ids
+    }
+
+    /// Sends `go`, then waits for every client's outcome.
+    async fn finish(self) -> Vec<Outcome> {
+        self.go.send(true).unwrap();
+        let mut outcomes = Vec::new();
+        for c in self.tasks {
+            outcomes.push(c.await.expect("client task"));
+        }
+        outcomes
+    }
+}
+
+/// Every client is on exactly one instance, and every instance has some of each kind.
+fn assert_every_client_placed_and_spread(ids: &[Id], at: &HashMap<Id, String>) {
+    for id in ids {
         assert!(
             at.contains_key(id),
             "{id:?} is on no instance (PROXY header lost?)"
@@ -573,7 +647,6 @@ async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one
             );
         }
     }
-
     let per_instance = |name: &str| at.values().filter(|i| *i == name).count();
     eprintln!(
         "300 clients through HAProxy: i1 {}, i2 {}, i3 {}",
@@ -581,27 +654,25 @@ async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one
         per_instance("i2"),
         per_instance("i3")
     );
+}
 
-    // Instance 1's monitor shows the sessions of instances 2 and 3, with the real clients.
+/// Instance 1's monitor shows the sessions of instances 2 and 3, with the real clients.
+async fn assert_monitor_shows_remote_sessions(seen: &Mutex<Seen>, at: &HashMap<Id, String>) {
     let remote: Vec<(String, Id)> = at
         .iter()
         .filter(|(_, i)| *i != "i1")
         .map(|(id, i)| (i.clone(), id.clone()))
         .collect();
     until(
-        &seen,
+        seen,
         "instance 1's monitor misses sessions of instances 2 and 3",
         |seen| remote.iter().all(|r| seen.opened.contains(r)),
     )
     .await;
+}
 
-    // Stop instance 3 mid-run: its clients see a clean close; the others carry on.
-    let on_i3: HashSet<Id> = at
-        .iter()
-        .filter(|(_, i)| *i == "i3")
-        .map(|(id, _)| id.clone())
-        .collect();
-    i3.stop().await;
+/// Waits until every client of `on_i3` has seen its close, and no other client has.
+async fn wait_closed_exactly(closed_rx: &mut mpsc::Receiver<Id>, on_i3: &HashSet<Id>) {
     let mut closed = HashSet::new();
     while closed.len() < on_i3.len() {
         let id = tokio::time::timeout(TIMEOUT, closed_rx.recv())
@@ -614,23 +685,12 @@ async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one
         );
         closed.insert(id);
     }
-    go_tx.send(true).unwrap();
-    let mut completed = 0;
-    for c in clients {
-        match c.await.expect("client task") {
-            Outcome::Completed => completed += 1,
-            Outcome::Closed => {}
-        }
-    }
-    assert_eq!(completed, TCP_CLIENTS + WS_CLIENTS - on_i3.len());
-    eprintln!(
-        "i3 stopped: {} clients closed cleanly, {completed} others completed every round trip",
-        on_i3.len()
-    );
+}
 
-    // Instance 1's monitor closed every session of instance 3, and missed nothing.
+/// Instance 1's monitor closed every session of instance 3, and missed nothing.
+async fn assert_monitor_dropped_instance_3(seen: &Mutex<Seen>) {
     until(
-        &seen,
+        seen,
         "instance 1's monitor still shows instance 3's sessions",
         |seen| !seen.open.iter().any(|(i, _)| i == "i3"),
     )
@@ -640,35 +700,22 @@ async fn three_instances_behind_haproxy_share_one_monitor_and_survive_losing_one
         0,
         "instance 1's monitor lagged"
     );
+}
 
-    // New clients go to the instances that are left (HAProxy retries a refused connection
-    // elsewhere, then its health check takes instance 3 out).
-    let (ready_tx, mut ready_rx) = mpsc::channel(2 * LATE_CLIENTS);
-    let (go_tx, go_rx) = watch::channel(false);
-    let mut late = Vec::new();
-    for n in 0..LATE_CLIENTS {
-        let (r, c, g) = (ready_tx.clone(), closed_tx.clone(), go_rx.clone());
-        late.push(tokio::spawn(tcp_client(1000 + n, echo, r, c, g)));
-        let (r, c, g) = (ready_tx.clone(), closed_tx.clone(), go_rx.clone());
-        late.push(tokio::spawn(ws_client(1000 + n, http, r, c, g)));
-    }
-    let mut late_ids = Vec::new();
-    while late_ids.len() < 2 * LATE_CLIENTS {
-        late_ids.push(
-            tokio::time::timeout(TIMEOUT, ready_rx.recv())
-                .await
-                .expect("late clients served in time")
-                .unwrap(),
-        );
-    }
-    let at = placement(&[("i1", &i1), ("i2", &i2)]);
+/// New clients go to the instances that are left and complete every round trip.
+async fn late_clients_go_to_the_instances_left(
+    proxy: &Proxy,
+    closed_tx: &mpsc::Sender<Id>,
+    i1: &RunningServer,
+    i2: &RunningServer,
+) {
+    let mut late = Clients::spawn(1000, LATE_CLIENTS, LATE_CLIENTS, proxy, closed_tx);
+    let late_ids = late.all_ready(TIMEOUT, "late clients served in time").await;
+    let at = placement(&[("i1", i1), ("i2", i2)]);
     assert!(late_ids.iter().all(|id| at.contains_key(id)));
-    go_tx.send(true).unwrap();
-    for c in late {
-        assert_eq!(c.await.unwrap(), Outcome::Completed);
+    for outcome in late.finish().await {
+        assert_eq!(outcome, Outcome::Completed);
     }
-    i1.stop().await;
-    i2.stop().await;
 }
 
 #[tokio::test]
@@ -828,10 +875,13 @@ fn publish_cmd(out: &mut Vec<u8>, channel: &str, payload: &str) {
     }
 }
 
+/// Fake `session_opened` events published in the flood test.
+const FAKES: usize = 100_000;
+/// The flood test's instance keeps at most this many remote sessions.
+const CAP: usize = 1_000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_fake_sessions_on_redis_is_capped_and_the_echo_goes_on() {
-    const FAKES: usize = 100_000;
-    const CAP: usize = 1_000;
     let Some(bins) = tools("a_flood_of_fake_sessions_on_redis", &["redis-server"]) else {
         return;
     };
@@ -850,59 +900,11 @@ async fn a_flood_of_fake_sessions_on_redis_is_capped_and_the_echo_goes_on() {
     let rss_before = rss_kib();
 
     // Round trips on the echo all through the flood.
-    let echo = a.addrs.tcp[0];
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let echoing = tokio::spawn(async move {
-        let mut c = socklab_tests::LineClient::connect(echo).await;
-        let mut rounds = 0u32;
-        while !*stop_rx.borrow_and_update() {
-            c.send(format!("during {rounds}\n").as_bytes()).await;
-            assert_stamped(&c.line().await, format!("during {rounds}\n").as_bytes());
-            rounds += 1;
-        }
-        (c, rounds)
-    });
-
-    // 100,000 `session_opened` from 10 made-up instances, as anyone with PUBLISH could send.
-    let mut publisher = tokio::net::UnixStream::connect(&redis.socket)
-        .await
-        .unwrap();
-    for batch in 0..FAKES / 1000 {
-        let mut cmds = Vec::new();
-        for i in 0..1000 {
-            let n = batch * 1000 + i;
-            let event = format!(
-                r#"{{"type":"session_opened","id":{n},"kind":"tcp","peer":"192.0.2.{}:{}","local":"127.0.0.1:21566","at":"2026-01-01T00:00:00+00:00","instance":"fake{}"}}"#,
-                n % 250,
-                n % 60_000,
-                n % 10
-            );
-            publish_cmd(&mut cmds, "socklab:events", &event);
-        }
-        publisher.write_all(&cmds).await.unwrap();
-        // 1000 integer replies (`:N\r\n`): read them so Redis is not kept waiting.
-        let mut replies = 0;
-        let mut buf = [0u8; 8192];
-        while replies < 1000 {
-            let n = publisher.read(&mut buf).await.unwrap();
-            assert!(n > 0, "redis closed the publisher");
-            replies += buf[..n].iter().filter(|&&b| b == b'\n').count();
-        }
-    }
+    let (stop_tx, echoing) = echo_until_stopped(a.addrs.tcp[0]);
+    publish_fake_sessions(&redis.socket).await;
 
     // Every fake taken or refused, and no more than the cap kept.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let info = loop {
-        let info = cluster_info(&a).await;
-        if info.remote_sessions as u64 + info.dropped_over_cap >= FAKES as u64 {
-            break info;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the fakes were not all handled: {info:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let info = wait_every_fake_handled(&a).await;
     assert_eq!(info.remote_sessions, CAP, "{info:?}");
     assert_eq!(info.instances, 4, "{info:?}");
     assert_eq!(info.dropped_over_cap, (FAKES - CAP) as u64, "{info:?}");
@@ -926,6 +928,71 @@ async fn a_flood_of_fake_sessions_on_redis_is_capped_and_the_echo_goes_on() {
     c.send(b"after\n").await;
     assert_stamped(&c.line().await, b"after\n");
     a.stop().await;
+}
+
+/// One echo client doing round trips until told to stop; then its client and round count.
+fn echo_until_stopped(
+    echo: SocketAddr,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<(socklab_tests::LineClient, u32)>,
+) {
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let echoing = tokio::spawn(async move {
+        let mut c = socklab_tests::LineClient::connect(echo).await;
+        let mut rounds = 0u32;
+        while !*stop_rx.borrow_and_update() {
+            c.send(format!("during {rounds}\n").as_bytes()).await;
+            assert_stamped(&c.line().await, format!("during {rounds}\n").as_bytes());
+            rounds += 1;
+        }
+        (c, rounds)
+    });
+    (stop_tx, echoing)
+}
+
+/// Publishes [`FAKES`] `session_opened` from 10 made-up instances, as anyone with PUBLISH
+/// could send.
+async fn publish_fake_sessions(socket: &Path) {
+    let mut publisher = tokio::net::UnixStream::connect(socket).await.unwrap();
+    for batch in 0..FAKES / 1000 {
+        let mut cmds = Vec::new();
+        for i in 0..1000 {
+            let n = batch * 1000 + i;
+            let event = format!(
+                r#"{{"type":"session_opened","id":{n},"kind":"tcp","peer":"192.0.2.{}:{}","local":"127.0.0.1:21566","at":"2026-01-01T00:00:00+00:00","instance":"fake{}"}}"#,
+                n % 250,
+                n % 60_000,
+                n % 10
+            );
+            publish_cmd(&mut cmds, "socklab:events", &event);
+        }
+        publisher.write_all(&cmds).await.unwrap();
+        // 1000 integer replies (`:N\r\n`): read them so Redis is not kept waiting.
+        let mut replies = 0;
+        let mut buf = [0u8; 8192];
+        while replies < 1000 {
+            let n = publisher.read(&mut buf).await.unwrap();
+            assert!(n > 0, "redis closed the publisher");
+            replies += buf[..n].iter().filter(|&&b| b == b'\n').count();
+        }
+    }
+}
+
+/// Polls `/api/info` until every fake is counted as kept or dropped; its cluster part then.
+async fn wait_every_fake_handled(a: &RunningServer) -> socklab_protocol::events::ClusterInfo {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = cluster_info(a).await;
+        if info.remote_sessions as u64 + info.dropped_over_cap >= FAKES as u64 {
+            return info;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fakes were not all handled: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
