@@ -134,14 +134,58 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
     assert_stamped(&reply, b"hi\n");
     let id = raw_session(&server, SessionKind::Tcp).await;
     let card = format!(".session[data-session-id=\"{id}\"]");
-    browser
-        .wait_for(&format!("{card} .pkts-toggle"), "the card's Packets button")
-        .await;
-    browser.click(&format!("{card} .pkts-toggle")).await;
+    open_packets(&browser, &card, "the card's Packets button").await;
     let labels = wait_ladder(&browser, id).await;
     assert!(labels.iter().any(|l| l == "PSH/ACK len 3"), "{labels:?}");
 
-    // A row opens into its layers.
+    assert_a_row_opens_into_its_layers(&browser, &card).await;
+    assert_the_pcap_link_gives_a_pcap(&browser, &card, id).await;
+    assert_fits_360_px_and_passes_axe(&browser, &axe).await;
+
+    // A UDP peer: datagrams, no handshake.
+    let (_udp, uid) = udp_peer(&server).await;
+    let ucard = format!(".session[data-session-id=\"{uid}\"]");
+    open_packets(&browser, &ucard, "the UDP card's Packets button").await;
+    browser
+        .wait_true(
+            &format!(
+                "const rows = [...document.querySelectorAll('{ucard} .pkt')]\
+                 .map(r => r.dataset.label); \
+                 return rows.length >= 2 && rows.every(l => l.startsWith('UDP len'));"
+            ),
+            "the UDP session's datagrams, with no handshake",
+        )
+        .await;
+    // A new card in the list leaves an open view open.
+    let still_open = browser
+        .js(&format!(
+            "return !!document.querySelector('{card} .ladder');"
+        ))
+        .await;
+    assert_eq!(
+        still_open, true,
+        "the TCP card's ladder closed when the UDP card came"
+    );
+
+    assert_two_bs_ladders(&browser).await;
+    // For a reviewer's eyes: the page at 360 px with the three ladders open.
+    screenshot_for_review(&browser, "packets-360.png", 360, 800).await;
+
+    drop(nc);
+    browser.quit().await;
+    server.stop().await;
+}
+
+/// Waits for the Packets button of the session card `card` (`what`), and opens its view.
+async fn open_packets(browser: &Browser, card: &str, what: &str) {
+    browser
+        .wait_for(&format!("{card} .pkts-toggle"), what)
+        .await;
+    browser.click(&format!("{card} .pkts-toggle")).await;
+}
+
+/// A row opens into its layers.
+async fn assert_a_row_opens_into_its_layers(browser: &Browser, card: &str) {
     browser
         .click(&format!("{card} .pkt[data-len=\"3\"] summary"))
         .await;
@@ -151,8 +195,10 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
     for part in ["IPv4", "TCP", "B", "hi\\n", "68 69 0a"] {
         assert!(layers.contains(part), "{part:?} not in {layers:?}");
     }
+}
 
-    // The download link: the session's pcap, a real pcap file.
+/// The download link: the session's pcap, a real pcap file.
+async fn assert_the_pcap_link_gives_a_pcap(browser: &Browser, card: &str, id: u64) {
     let link = browser
         .js(&format!(
             "const a = document.querySelector('{card} a.pcap'); \
@@ -180,8 +226,10 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
         ["d4c3b2a1", "a1b2c3d4", "4d3cb2a1", "a1b23c4d"].contains(&magic.as_str()),
         "not a pcap: {magic}"
     );
+}
 
-    // 360 px: nothing wider than the screen; and the open view passes axe.
+/// 360 px: nothing wider than the screen; and the open view passes axe.
+async fn assert_fits_360_px_and_passes_axe(browser: &Browser, axe: &str) {
     let overflow = browser
         .js("return document.documentElement.scrollWidth - window.innerWidth;")
         .await;
@@ -189,10 +237,12 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
         overflow.as_i64().unwrap() <= 0,
         "overflows by {overflow} px"
     );
-    let violations = browser.axe_violations(&axe, &WCAG_21_AA, &ALSO).await;
+    let violations = browser.axe_violations(axe, &WCAG_21_AA, &ALSO).await;
     assert!(violations.is_empty(), "{violations:#?}");
+}
 
-    // A UDP peer: datagrams, no handshake.
+/// A UDP peer that sent `hi\n` and got its reply, and its session's id (keep the socket).
+async fn udp_peer(server: &RunningServer) -> (UdpSocket, u64) {
     let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     udp.send_to(b"hi\n", server.addrs.udp[0]).await.unwrap();
     let mut buf = [0u8; 256];
@@ -200,37 +250,12 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
         .await
         .unwrap()
         .unwrap();
-    let uid = raw_session(&server, SessionKind::Udp).await;
-    let ucard = format!(".session[data-session-id=\"{uid}\"]");
-    browser
-        .wait_for(
-            &format!("{ucard} .pkts-toggle"),
-            "the UDP card's Packets button",
-        )
-        .await;
-    browser.click(&format!("{ucard} .pkts-toggle")).await;
-    browser
-        .wait_true(
-            &format!(
-                "const rows = [...document.querySelectorAll('{ucard} .pkt')]\
-                 .map(r => r.dataset.label); \
-                 return rows.length >= 2 && rows.every(l => l.startsWith('UDP len'));"
-            ),
-            "the UDP session's datagrams, with no handshake",
-        )
-        .await;
-    // A new card in the list leaves an open view open.
-    let still_open = browser
-        .js(&format!(
-            "return !!document.querySelector('{card} .ladder');"
-        ))
-        .await;
-    assert_eq!(
-        still_open, true,
-        "the TCP card's ladder closed when the UDP card came"
-    );
+    let uid = raw_session(server, SessionKind::Udp).await;
+    (udp, uid)
+}
 
-    // The B/S side: this page's WebSocket session and the bridge's TCP hop, each with its pcap.
+/// The B/S side: this page's WebSocket session and the bridge's TCP hop, each with its pcap.
+async fn assert_two_bs_ladders(browser: &Browser) {
     browser
         .click("[data-packets-for=\"bs\"] .pkts-toggle")
         .await;
@@ -241,17 +266,15 @@ async fn a_raw_clients_packets_show_as_a_ladder_with_a_pcap_to_download() {
             "two B/S ladders (WebSocket and TCP hop)",
         )
         .await;
+}
 
-    // For a reviewer's eyes: the page at 360 px with the three ladders open.
+/// Saves a full-page screenshot `name` at `width`×`height` for a reviewer.
+async fn screenshot_for_review(browser: &Browser, name: &str, width: u32, height: u32) {
     let dir = webdriver::screenshot_dir();
     std::fs::create_dir_all(&dir).unwrap();
     browser
-        .screenshot(&dir.join("packets-360.png"), 360, 800, true)
+        .screenshot(&dir.join(name), width, height, true)
         .await;
-
-    drop(nc);
-    browser.quit().await;
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -323,6 +346,11 @@ fn pcap_packets(file: &[u8]) -> Vec<Wire> {
     out
 }
 
+/// The teaching strip's rows, in order, as a JS expression: whether each is measured, and its
+/// bytes.
+const STRIP_ROWS: &str = "[...document.querySelectorAll('#wire-bytes .packet-row')]\
+                          .map(r => [r.dataset.measured === 'true', Number(r.dataset.bytes)])";
+
 #[tokio::test]
 async fn the_teaching_strip_shows_this_pages_own_packets_as_measured() {
     let test = "the_teaching_strip_shows_this_pages_own_packets_as_measured";
@@ -331,22 +359,18 @@ async fn the_teaching_strip_shows_this_pages_own_packets_as_measured() {
         return;
     };
     // Before any message: the example, every row computed.
-    let rows = "[...document.querySelectorAll('#wire-bytes .packet-row')]\
-                .map(r => [r.dataset.measured === 'true', Number(r.dataset.bytes)])";
-    let before: Vec<(bool, usize)> =
-        serde_json::from_value(browser.js(&format!("return {rows};")).await).unwrap();
+    let before = strip_rows(&browser).await;
     assert!(before.iter().all(|(m, _)| !m), "{before:?}");
 
     browser.type_into("#bs-input", "measure me").await;
     browser.type_into("#bs-input", "\u{E007}").await;
     browser
         .wait_true(
-            &format!("return {rows}.filter(r => r[0]).length === 4;"),
+            &format!("return {STRIP_ROWS}.filter(r => r[0]).length === 4;"),
             "the four B/S rows measured",
         )
         .await;
-    let after: Vec<(bool, usize)> =
-        serde_json::from_value(browser.js(&format!("return {rows};")).await).unwrap();
+    let after = strip_rows(&browser).await;
     // C/S first (this page has no raw client: computed), then B/S, all measured.
     let measured: Vec<bool> = after.iter().map(|(m, _)| *m).collect();
     assert_eq!(measured, [false, false, true, true, true, true]);
@@ -358,6 +382,24 @@ async fn the_teaching_strip_shows_this_pages_own_packets_as_measured() {
 
     // Each measured row is the length on the wire of the newest data segment that went its
     // way, in the page's WebSocket session's pcap (which holds the bridge's TCP hop too).
+    let packets = page_ws_pcap(&server).await;
+    let expected = newest_data_lengths(&server, &packets);
+    let shown: Vec<usize> = after[2..].iter().map(|(_, b)| *b).collect();
+    assert_eq!(shown, expected, "B/S rows vs the pcap: {packets:#?}");
+
+    // For a reviewer's eyes: the strip with its measured rows.
+    screenshot_for_review(&browser, "teaching-measured.png", 1366, 900).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+/// The teaching strip's rows now: (measured, bytes) each.
+async fn strip_rows(browser: &Browser) -> Vec<(bool, usize)> {
+    serde_json::from_value(browser.js(&format!("return {STRIP_ROWS};")).await).unwrap()
+}
+
+/// The packets of the page's WebSocket session's pcap, from the server's API.
+async fn page_ws_pcap(server: &RunningServer) -> Vec<Wire> {
     let ws = server
         .registry
         .snapshot()
@@ -373,7 +415,12 @@ async fn the_teaching_strip_shows_this_pages_own_packets_as_measured() {
     )
     .await;
     assert_eq!(pcap.status, 200);
-    let packets = pcap_packets(&pcap.body);
+    pcap_packets(&pcap.body)
+}
+
+/// The wire lengths of the newest data segments page→bridge, bridge→echo, echo→bridge and
+/// bridge→page, in `packets`.
+fn newest_data_lengths(server: &RunningServer, packets: &[Wire]) -> [usize; 4] {
     let (http_port, echo) = (server.addrs.http[0].port(), server.addrs.tcp[0].port());
     // A WebSocket data frame's first byte has an opcode below 8 (pings and pongs: 8 and up).
     let newest = |way: &dyn Fn(&Wire) -> bool, websocket: bool| {
@@ -384,21 +431,10 @@ async fn the_teaching_strip_shows_this_pages_own_packets_as_measured() {
             .unwrap_or_else(|| panic!("no such packet in {packets:#?}"))
             .len
     };
-    let expected = [
+    [
         newest(&|p| p.dst == http_port, true),
         newest(&|p| p.dst == echo, false),
         newest(&|p| p.src == echo, false),
         newest(&|p| p.src == http_port, true),
-    ];
-    let shown: Vec<usize> = after[2..].iter().map(|(_, b)| *b).collect();
-    assert_eq!(shown, expected, "B/S rows vs the pcap: {packets:#?}");
-
-    // For a reviewer's eyes: the strip with its measured rows.
-    let dir = webdriver::screenshot_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    browser
-        .screenshot(&dir.join("teaching-measured.png"), 1366, 900, true)
-        .await;
-    browser.quit().await;
-    server.stop().await;
+    ]
 }
