@@ -1,6 +1,7 @@
 //! The page end to end: the real Trunk build (`SOCKLAB_DIST`) served by the real server, in
 //! real headless Chromium driven over WebDriver (see `webdriver/mod.rs` for the harness and for
 //! when these tests skip).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // Shared with the other browser test files; the accessibility helpers are theirs.
 #[allow(dead_code)]
@@ -9,6 +10,7 @@ mod webdriver;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use socklab_tests::socklab_server::RunningServer;
 use socklab_tests::{LineClient, assert_stamped, start_server_with};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -63,12 +65,30 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
     browser.open_connected(&server).await;
-    // The console probe works (so "no console errors" below means something), and is emptied.
+    assert_the_console_probe_works(&browser).await;
+    assert_server_info_fetched_once(&browser).await;
+
+    let reply = send_from_page(&browser, "hello from chromium").await;
+    assert_stamped(reply.as_bytes(), b"hello from chromium");
+    assert_the_log_says_who_what_size_and_rtt(&browser).await;
+    shift_enter_makes_two_lines_with_two_replies(&browser).await;
+    assert_the_filter_keeps_only_matching_messages(&browser).await;
+    assert_the_page_marks_its_upstream_session(&browser).await;
+
+    assert_no_console_errors(&browser).await;
+    browser.quit().await;
+    server.stop().await;
+}
+
+/// The console probe works (so "no console errors" means something), and is emptied.
+async fn assert_the_console_probe_works(browser: &Browser) {
     browser.js("console.error('probe'); return null;").await;
     let probe = browser.console_errors().await;
     assert!(probe.iter().any(|e| e.contains("probe")), "{probe:?}");
+}
 
-    // The server info is fetched once at load, not again when the monitor feed first opens.
+/// The server info is fetched once at load, not again when the monitor feed first opens.
+async fn assert_server_info_fetched_once(browser: &Browser) {
     browser
         .wait_for("#server-pill.ok", "the monitor feed live")
         .await;
@@ -76,11 +96,10 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
         .js("return performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.endsWith('/api/info')).length;")
         .await;
     assert_eq!(info_fetches, 1, "GET /api/info at load");
+}
 
-    let reply = send_from_page(&browser, "hello from chromium").await;
-    assert_stamped(reply.as_bytes(), b"hello from chromium");
-
-    // The log says who sent what, how big it was, and how long the round trip took.
+/// The log says who sent what, how big it was, and how long the round trip took.
+async fn assert_the_log_says_who_what_size_and_rtt(browser: &Browser) {
     let sent = browser.text("#bs-log .entry.sent").await;
     assert!(
         sent.contains("hello from chromium") && sent.contains("19 B"),
@@ -93,7 +112,10 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
             t.contains("RTT p50")
         })
         .await;
-    // Shift+Enter makes a new line; the two lines get two replies.
+}
+
+/// Shift+Enter makes a new line; the two lines get two replies.
+async fn shift_enter_makes_two_lines_with_two_replies(browser: &Browser) {
     browser.type_into("#bs-input", "first").await;
     browser
         .client
@@ -109,8 +131,11 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
             t.contains("]:first") && t.contains("]:second")
         })
         .await;
+}
 
-    // The filter keeps only matching messages (case-insensitive) and says how many of all.
+/// The filter keeps only matching messages (case-insensitive) and says how many of all;
+/// emptied, it shows the whole log again.
+async fn assert_the_filter_keeps_only_matching_messages(browser: &Browser) {
     browser.type_into("#bs-filter", "SECOND").await;
     let filtered = browser
         .wait_text("#bs-log", PAGE_TIMEOUT, "the filtered log", |t| {
@@ -124,19 +149,16 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
     let (shown, all) = count.trim().split_once('/').expect("shown/all");
     assert_eq!(shown, "2", "sent + reply of `second`: {count:?}");
     assert!(all.parse::<usize>().unwrap() >= 6, "{count:?}");
-    browser
-        .js(
-            "const f = document.querySelector('#bs-filter'); f.value = ''; \
-             f.dispatchEvent(new InputEvent('input', {bubbles: true})); return null;",
-        )
-        .await;
+    clear_input(browser, "#bs-filter").await;
     browser
         .wait_text("#bs-log", PAGE_TIMEOUT, "the whole log again", |t| {
             t.contains("hello from chromium") && t.contains("]:first")
         })
         .await;
+}
 
-    // The page finds its own upstream TCP session on the monitor and marks it in the C/S panel.
+/// The page finds its own upstream TCP session on the monitor and marks it in the C/S panel.
+async fn assert_the_page_marks_its_upstream_session(browser: &Browser) {
     browser
         .wait_for(
             "#cs-sessions .session.mine[data-kind=tcp]",
@@ -158,10 +180,6 @@ async fn typing_a_message_and_pressing_enter_shows_the_stamped_reply() {
             |t| t.contains("hello from chromium\\n"),
         )
         .await;
-
-    assert_no_console_errors(&browser).await;
-    browser.quit().await;
-    server.stop().await;
 }
 
 /// Empties an input the way typing would (so the page's state follows).
@@ -517,32 +535,9 @@ async fn screenshots_at_desktop_and_phone_widths() {
         })
         .await;
 
-    // A banner visit (opens and closes at once).
-    let mut banner = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
-    let mut welcome = Vec::new();
-    tokio::time::timeout(PAGE_TIMEOUT, banner.read_to_end(&mut welcome))
-        .await
-        .expect("the banner in time")
-        .unwrap();
-    assert_eq!(welcome, "欢迎访问菜鸟教程!\r\n".as_bytes());
-    // A raw TCP client, like `nc`.
-    let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
-    nc.send("你好，socklab\n".as_bytes()).await;
-    assert_stamped(&nc.line().await, "你好，socklab\n".as_bytes());
-    nc.send(b"hello from nc\n").await;
-    assert_stamped(&nc.line().await, b"hello from nc\n");
-    // A UDP peer (loopback, no --udp-drop: the reply comes).
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    udp.send_to(b"a datagram", server.addrs.udp[0])
-        .await
-        .unwrap();
-    let mut buf = [0u8; 256];
-    let (n, from) = tokio::time::timeout(PAGE_TIMEOUT, udp.recv_from(&mut buf))
-        .await
-        .expect("the UDP reply in time")
-        .unwrap();
-    assert_eq!(from, server.addrs.udp[0]);
-    assert_stamped(&buf[..n], b"a datagram");
+    visit_the_banner(&server).await;
+    let nc = raw_tcp_client_like_nc(&server).await;
+    let _udp = udp_peer(&server).await;
     // The page's own messages.
     send_from_page(&browser, "hi").await;
     send_from_page(&browser, "How does my message travel?").await;
@@ -556,6 +551,57 @@ async fn screenshots_at_desktop_and_phone_widths() {
         .await;
 
     let dir = screenshot_dir();
+    desktop_screenshots(&browser, &dir).await;
+    phone_screenshots(&browser, &dir).await;
+    if std::env::var("SOCKLAB_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        copy_screenshots_to_docs(&dir);
+    }
+
+    assert_no_console_errors(&browser).await;
+    drop(nc);
+    browser.quit().await;
+    server.stop().await;
+}
+
+/// A banner visit (opens and closes at once).
+async fn visit_the_banner(server: &RunningServer) {
+    let mut banner = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
+    let mut welcome = Vec::new();
+    tokio::time::timeout(PAGE_TIMEOUT, banner.read_to_end(&mut welcome))
+        .await
+        .expect("the banner in time")
+        .unwrap();
+    assert_eq!(welcome, "欢迎访问菜鸟教程!\r\n".as_bytes());
+}
+
+/// A raw TCP client, like `nc`, after two stamped round trips.
+async fn raw_tcp_client_like_nc(server: &RunningServer) -> LineClient {
+    let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
+    nc.send("你好，socklab\n".as_bytes()).await;
+    assert_stamped(&nc.line().await, "你好，socklab\n".as_bytes());
+    nc.send(b"hello from nc\n").await;
+    assert_stamped(&nc.line().await, b"hello from nc\n");
+    nc
+}
+
+/// A UDP peer after one stamped datagram (loopback, no --udp-drop: the reply comes).
+async fn udp_peer(server: &RunningServer) -> UdpSocket {
+    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.send_to(b"a datagram", server.addrs.udp[0])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let (n, from) = tokio::time::timeout(PAGE_TIMEOUT, udp.recv_from(&mut buf))
+        .await
+        .expect("the UDP reply in time")
+        .unwrap();
+    assert_eq!(from, server.addrs.udp[0]);
+    assert_stamped(&buf[..n], b"a datagram");
+    udp
+}
+
+/// Desktop screenshots in `dir`: the screen, the full page, and the screen in Chinese.
+async fn desktop_screenshots(browser: &Browser, dir: &Path) {
     browser
         .screenshot(&dir.join("desktop.png"), 1366, 900, false)
         .await;
@@ -572,8 +618,10 @@ async fn screenshots_at_desktop_and_phone_widths() {
         .screenshot(&dir.join("desktop-zh.png"), 1366, 900, false)
         .await;
     browser.click("#lang-toggle").await;
+}
 
-    // Phone width: nothing may stick out sideways.
+/// Phone width: nothing may stick out sideways; the screen and the full page in `dir`.
+async fn phone_screenshots(browser: &Browser, dir: &Path) {
     browser.resize(360, 780).await;
     browser.settle().await;
     let overflow = browser
@@ -586,22 +634,18 @@ async fn screenshots_at_desktop_and_phone_widths() {
     browser
         .screenshot(&dir.join("phone-full.png"), 360, 780, true)
         .await;
+}
 
-    if std::env::var("SOCKLAB_UPDATE_DOCS").is_ok_and(|v| v == "1") {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
-        std::fs::create_dir_all(&docs).unwrap();
-        std::fs::copy(dir.join("desktop.png"), docs.join("screenshot-desktop.png")).unwrap();
-        std::fs::copy(
-            dir.join("phone-full.png"),
-            docs.join("screenshot-phone.png"),
-        )
-        .unwrap();
-    }
-
-    assert_no_console_errors(&browser).await;
-    drop(nc);
-    browser.quit().await;
-    server.stop().await;
+/// Refreshes `docs/screenshot-{desktop,phone}.png` from the screenshots in `dir`.
+fn copy_screenshots_to_docs(dir: &Path) {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::copy(dir.join("desktop.png"), docs.join("screenshot-desktop.png")).unwrap();
+    std::fs::copy(
+        dir.join("phone-full.png"),
+        docs.join("screenshot-phone.png"),
+    )
+    .unwrap();
 }
 
 #[tokio::test]
