@@ -341,17 +341,7 @@ async fn other_loopback_traffic_is_never_captured_nor_shown() {
     };
     let mut packets = Monitor::connect_to(&server, "/api/events?packets=1").await;
     let mut plain = Monitor::connect(&server).await;
-    // A TCP connection between two loopback ports that are not socklab's.
-    let other = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let other_port = other.local_addr().unwrap().port();
-    let mut a = TcpStream::connect(other.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (mut b, _) = other.accept().await.unwrap();
-    a.write_all(b"not socklab's\n").await.unwrap();
-    let mut got = [0u8; 14];
-    b.read_exact(&mut got).await.unwrap();
-    drop((a, b));
+    let other_port = other_loopback_connection().await;
     // Then one echo session, whose last packet ends the wait.
     let mut client = LineClient::connect(server.addrs.tcp[0]).await;
     let id = session_of(
@@ -362,7 +352,44 @@ async fn other_loopback_traffic_is_never_captured_nor_shown() {
     .await;
     client.send(b"hi\n").await;
     client.line().await;
-    // Every packet event is the echo session's (its handshake first).
+    assert_only_the_echo_sessions_packets_are_shown(&mut packets, client, id).await;
+    assert_no_pcap_holds_the_port(&server, id, other_port).await;
+    // A subscriber that did not ask for packets gets none.
+    plain
+        .wait_for(|e| {
+            assert!(
+                !matches!(e, MonitorEvent::Packet(_)),
+                "not asked for: {e:?}"
+            );
+            matches!(e, MonitorEvent::SessionClosed(c) if c.id == id)
+        })
+        .await;
+    server.stop().await;
+}
+
+/// A TCP connection between two loopback ports that are not socklab's, one line sent over
+/// it, then closed; the listening port.
+async fn other_loopback_connection() -> u16 {
+    let other = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_port = other.local_addr().unwrap().port();
+    let mut a = TcpStream::connect(other.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (mut b, _) = other.accept().await.unwrap();
+    a.write_all(b"not socklab's\n").await.unwrap();
+    let mut got = [0u8; 14];
+    b.read_exact(&mut got).await.unwrap();
+    drop((a, b));
+    other_port
+}
+
+/// Every packet event up to the close of `client` (session `id`) is that session's (its
+/// handshake first), and its `hi\n` segment is shown as it went.
+async fn assert_only_the_echo_sessions_packets_are_shown(
+    packets: &mut Monitor,
+    client: LineClient,
+    id: u64,
+) {
     let only_echo = |e: &MonitorEvent| {
         if let MonitorEvent::Packet(p) = e {
             assert_eq!(p.id, id, "only the echo session's packets are shown: {p:?}");
@@ -392,9 +419,12 @@ async fn other_loopback_traffic_is_never_captured_nor_shown() {
             matches!(e, MonitorEvent::Packet(p) if p.flags.contains(&"FIN".to_owned()))
         })
         .await;
-    // No pcap of any session holds the other connection's port.
+}
+
+/// No pcap of any session up to `id` holds the other connection's port.
+async fn assert_no_pcap_holds_the_port(server: &RunningServer, id: u64, other_port: u16) {
     for s in 1..=id {
-        let r = pcap(&server, s).await;
+        let r = pcap(server, s).await;
         if r.status == 200 {
             let ports = tshark(&r.body, &["-T", "fields", "-e", "tcp.port"]);
             assert!(
@@ -405,17 +435,6 @@ async fn other_loopback_traffic_is_never_captured_nor_shown() {
             );
         }
     }
-    // A subscriber that did not ask for packets gets none.
-    plain
-        .wait_for(|e| {
-            assert!(
-                !matches!(e, MonitorEvent::Packet(_)),
-                "not asked for: {e:?}"
-            );
-            matches!(e, MonitorEvent::SessionClosed(c) if c.id == id)
-        })
-        .await;
-    server.stop().await;
 }
 
 /// `/api/info`'s capture counters.
