@@ -718,8 +718,34 @@ async fn a_long_log_draws_its_newest_rows_and_the_older_ones_on_request() {
         .await;
     assert_eq!(kept, marked, "the marked row was drawn again");
     assert_only_the_newest_rows_are_live(&browser).await;
+
+    past_500_rows_the_dropped_note_is_not_live(&browser).await;
     browser.quit().await;
     server.stop().await;
+}
+
+/// Past the 500 rows the log keeps (504 after the long-log test's 251 messages), the note
+/// on dropped rows, which changes with every message from then on, is in no live region.
+async fn past_500_rows_the_dropped_note_is_not_live(browser: &Browser) {
+    browser.send_messages("last", 175, 0).await;
+    let note = "#bs-log-trimmed";
+    browser.wait_for(note, "the note on dropped rows").await;
+    browser
+        .wait_text(note, PAGE_TIMEOUT, "4 rows dropped", |t| {
+            t.contains(": 4 older ones were dropped")
+        })
+        .await;
+    let live = browser
+        .js(&format!(
+            "const r = document.querySelector({note:?}).closest('[role=log], [aria-live]'); \
+             return r && r.id;"
+        ))
+        .await;
+    assert_eq!(
+        live,
+        serde_json::Value::Null,
+        "the note is in a live region"
+    );
 }
 
 /// What a screen reader is told of the B/S log: its newest row is in the log's live region,
