@@ -19,10 +19,10 @@ pub const NOFILE: u64 = 65_536;
 /// The goals are stated at 100 connections (sessions).
 pub const GOAL_CONNECTIONS: usize = 100;
 
-/// How much to measure.
 /// Messages typed into the page before the measured ones (`bench-page --long-log`: more).
 pub const PAGE_WARM_UP: usize = 3;
 
+/// How much to measure.
 pub struct Plan {
     /// `--quick`: a smoke run.
     pub quick: bool,
