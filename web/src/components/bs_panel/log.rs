@@ -72,11 +72,10 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
         matching.partition_point(|e| e.seq < *first)
     };
     let (older_rows, newest_rows) = matching.split_at(older);
+    let hidden = if show_all { 0 } else { older };
     html! {
         <>
-        if !show_all {
-            { older_button(l, older, onshow) }
-        }
+        { older_button(l, hidden, onshow) }
         // A focusable box that scrolls (its name for the keyboard's sake); the live region
         // inside it holds the newest rows only. The older rows a reader asked for, and the note
         // on dropped rows (which changes with every message once the log is full), are not
