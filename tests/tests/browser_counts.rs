@@ -1,7 +1,8 @@
 //! The C/S panel's counters are exact from the first frame: a page opened after a raw client
 //! has talked shows that client's bytes so far (the snapshot's counts), not zero, and keeps
 //! counting each later message once; each session card's `data-` attributes carry the same
-//! numbers as its text. Same harness and skip rules as `browser.rs`.
+//! numbers as its text; a full card rewrites its oldest rows for new messages instead of
+//! building new ones. Same harness and skip rules as `browser.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 // Shared with browser.rs; this file uses only part of it.
@@ -113,6 +114,80 @@ async fn a_page_opened_later_shows_a_raw_clients_exact_bytes_so_far() {
         after["text"],
         format!("↑{} B ↓{} B", sent + more_in, got + more_out).as_str(),
         "{after}"
+    );
+    browser.quit().await;
+    server.stop().await;
+}
+
+/// The texts of the message rows of card `id`, oldest first; each row not yet marked is
+/// marked, so [`unmarked_rows`] can tell a row rewritten in place from one built anew.
+async fn mark_rows(browser: &Browser, id: u64) -> Vec<String> {
+    let rows = browser
+        .js(&format!(
+            "return Array.from(document.querySelectorAll(\
+             '#cs-sessions .session[data-session-id=\"{id}\"] .s-msgs > li'))\
+             .map(li => {{ li.socklabMark = true; return li.querySelector('.msg').innerText; }});"
+        ))
+        .await;
+    serde_json::from_value(rows).expect("row texts")
+}
+
+/// How many message rows of card `id` were not there when [`mark_rows`] last ran.
+async fn unmarked_rows(browser: &Browser, id: u64) -> u64 {
+    browser
+        .js(&format!(
+            "return Array.from(document.querySelectorAll(\
+             '#cs-sessions .session[data-session-id=\"{id}\"] .s-msgs > li'))\
+             .filter(li => !li.socklabMark).length;"
+        ))
+        .await
+        .as_u64()
+        .expect("a count")
+}
+
+/// A card keeps its newest 20 messages. Once it has them, a new message moves its oldest row
+/// to the end and rewrites it: the page builds no new elements for a busy client's messages.
+#[tokio::test]
+async fn a_full_card_rewrites_its_oldest_rows_for_new_messages() {
+    let Some(setup) = setup("a_full_card_rewrites_its_oldest_rows_for_new_messages") else {
+        return;
+    };
+    let server = serve_page(&setup).await;
+    let browser = Browser::start(&setup, 1366, 900).await;
+    browser.open(server.addrs.http[0]).await;
+    // The feed shows messages from when it is live: the snapshot carries counts, not lines.
+    browser
+        .wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
+            t.contains("online")
+        })
+        .await;
+    let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
+    let lines: Vec<String> = (0..15).map(|i| format!("m{i}\n")).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let (sent, got) = exchange(&mut nc, &lines[..12]).await;
+    let id = raw_session_after(&server, 12).await;
+    wait_card(&browser, id, sent, got).await;
+    let rows = mark_rows(&browser, id).await;
+    assert_eq!(
+        rows.len(),
+        20,
+        "a card shows its newest 20 messages: {rows:?}"
+    );
+    assert!(rows[0].starts_with("m2"), "{rows:?}");
+
+    let (more_in, more_out) = exchange(&mut nc, &lines[12..]).await;
+    wait_card(&browser, id, sent + more_in, got + more_out).await;
+    assert_eq!(
+        unmarked_rows(&browser, id).await,
+        0,
+        "the rows of the three new messages were built anew, not rewritten"
+    );
+    let rows = mark_rows(&browser, id).await;
+    assert_eq!(rows.len(), 20, "{rows:?}");
+    assert!(rows[0].starts_with("m5"), "the oldest rows went: {rows:?}");
+    assert!(
+        rows[19].contains("m14"),
+        "the newest reply is last: {rows:?}"
     );
     browser.quit().await;
     server.stop().await;

@@ -67,7 +67,7 @@ pub fn CsPanel(props: &CsPanelProps) -> Html {
         capture: props.info.as_ref().map(|i| i.capture),
         packets_open: &packets_open,
         ontoggle: &ontoggle,
-        rows: (ROWS_IN_ALL / (shown.len() + closed.len()).max(1)).max(MIN_ROWS),
+        rows: (ROWS_IN_ALL / (shown.len() + closed.len()).max(1)).clamp(MIN_ROWS, MAX_MESSAGES),
     };
     let hidden = open.len() - shown.len();
     let raw_open = open.iter().filter(|s| s.opened.via.is_none()).count();
