@@ -337,3 +337,96 @@ async fn a_subscriber_that_never_reads_does_not_slow_echo_clients() {
         .await;
     server.stop().await;
 }
+
+/// The events of one `?batch=` frame: it must be a JSON array of events.
+async fn batch_frame(ws: &mut socklab_tests::Ws) -> Vec<MonitorEvent> {
+    match socklab_tests::next_message(ws).await {
+        Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => serde_json::from_str(t.as_str())
+            .unwrap_or_else(|e| panic!("a `?batch=` frame is an array of events ({e}): {t}")),
+        other => panic!("expected a frame of events, got {other:?}"),
+    }
+}
+
+/// `?batch=2`: the snapshot in arrays of two, and live events two to a frame, in order: a
+/// line's `in` and its reply's `out` are published in one poll of the echo, on the one
+/// runtime the feed shares, so they are both waiting when the feed runs.
+#[tokio::test]
+async fn a_batched_feed_sends_arrays_of_the_events_waiting_at_most_n_each() {
+    let server = start_server_with(|c| c.threads = Some(1)).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        clients.push(LineClient::connect(server.addrs.tcp[0]).await);
+    }
+    tokio::time::timeout(TIMEOUT, async {
+        while server.registry.snapshot().sessions.len() < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let mut ws = socklab_tests::ws_connect(&server, "/api/events?batch=2", &[])
+        .await
+        .expect("a batched feed");
+    let mut sizes = Vec::new();
+    while sizes.iter().sum::<usize>() < 5 {
+        let frame = batch_frame(&mut ws).await;
+        assert!(
+            frame
+                .iter()
+                .all(|e| matches!(e, MonitorEvent::SessionOpened(_))),
+            "{frame:?}"
+        );
+        sizes.push(frame.len());
+    }
+    assert_eq!(
+        sizes,
+        [2, 2, 1],
+        "the snapshot of 5 sessions, two to a frame"
+    );
+
+    let lines: Vec<String> = (0..3).map(|i| format!("b{i}\n")).collect();
+    for (c, line) in clients.iter_mut().zip(&lines) {
+        c.send(line.as_bytes()).await;
+        c.line().await;
+    }
+    let (mut ins, mut outs, mut sizes) = (Vec::new(), 0, Vec::new());
+    while ins.len() < 3 || outs < 3 {
+        let frame = batch_frame(&mut ws).await;
+        sizes.push(frame.len());
+        for e in frame {
+            match e {
+                MonitorEvent::Message(m) if m.dir == Direction::In => ins.push(m.preview),
+                MonitorEvent::Message(_) => outs += 1,
+                other => panic!("only the lines' messages, not {other:?}"),
+            }
+        }
+    }
+    assert_eq!(ins, lines, "every line once, in order");
+    assert!(sizes.iter().all(|&n| (1..=2).contains(&n)), "{sizes:?}");
+    assert!(
+        sizes.contains(&2),
+        "waiting events share a frame: {sizes:?}"
+    );
+    server.stop().await;
+}
+
+/// A `batch` that is not a whole number from 1 to 1024 is refused with a 400 that says so.
+#[tokio::test]
+async fn a_bad_batch_is_refused_with_a_400_naming_it() {
+    let server = start_server().await;
+    for bad in ["0", "1025", "x", ""] {
+        let path = format!("/api/events?batch={bad}");
+        match socklab_tests::ws_connect(&server, &path, &[]).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 400, "{path}");
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+                assert!(
+                    body.contains("`batch` must be a whole number from 1 to 1024"),
+                    "{path}: {body}"
+                );
+            }
+            other => panic!("{path}: expected a 400, got {other:?}"),
+        }
+    }
+    server.stop().await;
+}

@@ -4,23 +4,30 @@
 //! it never slows the services. Like `/ws`, the feed holds a `--max-connections` slot, so a
 //! subscriber that stops answering pings, or stops reading for `--write-timeout` (the
 //! snapshot included), is dropped.
-//! `?packets=1` adds the `packet` events of `--capture`.
+//! `?packets=1` adds the `packet` events of `--capture`. `?batch=N` makes each text frame a
+//! JSON array of up to N events: the one that woke the feed and those already waiting behind
+//! it. Nothing waits to fill a frame, so a quiet feed still sends each event as it happens,
+//! while a burst of thousands goes out (and is received) as a few frames.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use socklab_protocol::{MonitorEvent, close_code};
 use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::http::access::Admitted;
 use crate::state::Shared;
 use crate::ws::liveness::{Beat, Liveness, ping};
 use crate::ws::socket::{answer_close, close, tune};
+
+/// The most events a subscriber may ask for in one frame (`?batch=`).
+pub const MAX_BATCH: usize = 1024;
 
 /// The query of `/api/events`.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -28,6 +35,25 @@ pub(crate) struct FeedQuery {
     /// `1` (or `true`): also send `packet` events (when capture is on).
     #[serde(default)]
     packets: Option<String>,
+    /// `N`: frames are JSON arrays of up to N events (1 to [`MAX_BATCH`]).
+    #[serde(default)]
+    batch: Option<String>,
+}
+
+impl FeedQuery {
+    /// The most events per frame, if the subscriber asked for arrays; why not, for a value
+    /// that is not a whole number from 1 to [`MAX_BATCH`].
+    fn batch(&self) -> Result<Option<usize>, String> {
+        let Some(text) = &self.batch else {
+            return Ok(None);
+        };
+        match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_BATCH).contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "`batch` must be a whole number from 1 to {MAX_BATCH} (events per frame), not {text:?}"
+            )),
+        }
+    }
 }
 
 /// `GET /api/events` (Origin rule and connection slot: [`Admitted`]).
@@ -37,6 +63,10 @@ pub(crate) async fn handler(
     State(shared): State<Arc<Shared>>,
     Admitted { permit }: Admitted<false>,
 ) -> Response {
+    let batch = match query.batch() {
+        Ok(batch) => batch,
+        Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+    };
     let tracked = shared.tracker.token();
     // Subscribed before the `101` goes out: a client that saw the feed open, then acted (sent
     // a line, opened a session), is sure to hear of it.
@@ -45,7 +75,7 @@ pub(crate) async fn handler(
         matches!(query.packets.as_deref(), Some("1" | "true")),
     );
     tune(ws, &shared).on_upgrade(move |socket| async move {
-        feed(socket, shared, buses).await;
+        feed(socket, shared, buses, batch).await;
         drop(permit);
         drop(tracked);
     })
@@ -75,7 +105,9 @@ impl Buses {
     }
 }
 
-async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses) {
+/// Sends the snapshot, then each event as it comes (with `batch`, with those waiting behind
+/// it), until the subscriber leaves, stops cooperating, or the server shuts down.
+async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses, batch: Option<usize>) {
     let Buses {
         mut events,
         mut packets,
@@ -83,7 +115,7 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses) {
     } = buses;
     let _counted = shared.registry.metrics().subscriber();
     let write_timeout = shared.config.write_timeout();
-    if !send_snapshot(&mut socket, &shared, write_timeout).await {
+    if !send_snapshot(&mut socket, &shared, write_timeout, batch).await {
         return;
     }
     let mut liveness = Liveness::new(shared.config.ping_interval());
@@ -119,36 +151,91 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses) {
         };
         let json = match event {
             Ok(json) => json,
-            Err(RecvError::Lagged(skipped)) => {
-                shared.registry.metrics().events_dropped(skipped);
-                match to_json(&MonitorEvent::Lagged { skipped }) {
-                    Some(json) => json,
-                    None => continue,
-                }
-            }
+            Err(RecvError::Lagged(skipped)) => match lagged(&shared, skipped) {
+                Some(json) => json,
+                None => continue,
+            },
             Err(RecvError::Closed) => break,
         };
-        let sent = tokio::time::timeout(write_timeout, socket.send(Message::Text(json))).await;
+        let frame = match batch {
+            Some(max) => {
+                let mut waiting = [Some(&mut events), remote.as_mut(), packets.as_mut()];
+                with_waiting(json, max, &mut waiting, &shared)
+            }
+            None => json,
+        };
+        let sent = tokio::time::timeout(write_timeout, socket.send(Message::Text(frame))).await;
         if !matches!(sent, Ok(Ok(()))) {
             return;
         }
     }
 }
 
-/// Sends a `session_opened` for every open session (the cluster's too), each write bounded
-/// by `--write-timeout`: a subscriber that stops reading during a large snapshot is dropped
-/// like one that stops reading live events. `false` when the subscriber is gone.
-async fn send_snapshot(socket: &mut WebSocket, shared: &Shared, write_timeout: Duration) -> bool {
+/// The `lagged` event for `skipped` events a subscriber missed, which are counted.
+fn lagged(shared: &Shared, skipped: u64) -> Option<Utf8Bytes> {
+    shared.registry.metrics().events_dropped(skipped);
+    to_json(&MonitorEvent::Lagged { skipped })
+}
+
+/// A frame of `first` and the events already waiting on `buses` (each bus's in order), at
+/// most `max` in all, as one JSON array. It never waits for more.
+fn with_waiting(
+    first: Utf8Bytes,
+    max: usize,
+    buses: &mut [Option<&mut broadcast::Receiver<Utf8Bytes>>],
+    shared: &Shared,
+) -> Utf8Bytes {
+    let mut jsons = vec![first];
+    for bus in buses.iter_mut().flatten() {
+        while jsons.len() < max {
+            match bus.try_recv() {
+                Ok(json) => jsons.push(json),
+                Err(TryRecvError::Lagged(skipped)) => jsons.extend(lagged(shared, skipped)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+    }
+    array(&jsons)
+}
+
+/// Events' JSON texts as one JSON array.
+fn array(jsons: &[Utf8Bytes]) -> Utf8Bytes {
+    let len = jsons.iter().map(|j| j.len() + 1).sum::<usize>() + 1;
+    let mut frame = String::with_capacity(len);
+    frame.push('[');
+    for (i, json) in jsons.iter().enumerate() {
+        if i > 0 {
+            frame.push(',');
+        }
+        frame.push_str(json.as_str());
+    }
+    frame.push(']');
+    Utf8Bytes::from(frame)
+}
+
+/// Sends a `session_opened` for every open session (the cluster's too; with `batch`, as
+/// arrays of that many), each write bounded by `--write-timeout`: a subscriber that stops
+/// reading during a large snapshot is dropped like one that stops reading live events.
+/// `false` when the subscriber is gone.
+async fn send_snapshot(
+    socket: &mut WebSocket,
+    shared: &Shared,
+    write_timeout: Duration,
+    batch: Option<usize>,
+) -> bool {
     let mut snapshot = shared.registry.opened_events();
     if let Some(cluster) = &shared.cluster {
         snapshot.extend(cluster.snapshot());
     }
-    for event in snapshot {
-        if let Some(json) = to_json(&event) {
-            let fed = tokio::time::timeout(write_timeout, socket.feed(Message::Text(json))).await;
-            if !matches!(fed, Ok(Ok(()))) {
-                return false;
-            }
+    let jsons: Vec<Utf8Bytes> = snapshot.iter().filter_map(to_json).collect();
+    let frames: Vec<Utf8Bytes> = match batch {
+        Some(max) => jsons.chunks(max).map(array).collect(),
+        None => jsons,
+    };
+    for frame in frames {
+        let fed = tokio::time::timeout(write_timeout, socket.feed(Message::Text(frame))).await;
+        if !matches!(fed, Ok(Ok(()))) {
+            return false;
         }
     }
     matches!(
