@@ -347,9 +347,21 @@ async fn batch_frame(ws: &mut socklab_tests::Ws) -> Vec<MonitorEvent> {
     }
 }
 
-/// `?batch=2`: the snapshot in arrays of two, and live events two to a frame, in order: a
-/// line's `in` and its reply's `out` are published in one poll of the echo, on the one
-/// runtime the feed shares, so they are both waiting when the feed runs.
+/// Waits until the server has `n` sessions open.
+async fn sessions_open(server: &socklab_tests::socklab_server::RunningServer, n: usize) {
+    tokio::time::timeout(TIMEOUT, async {
+        while server.registry.snapshot().sessions.len() < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// `?batch=N`: the snapshot in arrays of at most N, and live events at most N to a frame, in
+/// order. On one runtime, shared with the feed, a line's `in` and its reply's `out` are
+/// published in one poll of the echo, so both wait when the feed runs: `?batch=2` sends them
+/// in one frame and `?batch=1` in two.
 #[tokio::test]
 async fn a_batched_feed_sends_arrays_of_the_events_waiting_at_most_n_each() {
     let server = start_server_with(|c| c.threads = Some(1)).await;
@@ -357,56 +369,90 @@ async fn a_batched_feed_sends_arrays_of_the_events_waiting_at_most_n_each() {
     for _ in 0..5 {
         clients.push(LineClient::connect(server.addrs.tcp[0]).await);
     }
-    tokio::time::timeout(TIMEOUT, async {
-        while server.registry.snapshot().sessions.len() < 5 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap();
-    let mut ws = socklab_tests::ws_connect(&server, "/api/events?batch=2", &[])
+    sessions_open(&server, 5).await;
+    let mut two = socklab_tests::ws_connect(&server, "/api/events?batch=2", &[])
         .await
         .expect("a batched feed");
-    let mut sizes = Vec::new();
-    while sizes.iter().sum::<usize>() < 5 {
-        let frame = batch_frame(&mut ws).await;
-        assert!(
-            frame
-                .iter()
-                .all(|e| matches!(e, MonitorEvent::SessionOpened(_))),
-            "{frame:?}"
-        );
-        sizes.push(frame.len());
-    }
+    let mut one = socklab_tests::ws_connect(&server, "/api/events?batch=1", &[])
+        .await
+        .expect("a batched feed");
+    let (snapshot, sizes) = batch_frames(&mut two, 5).await;
+    assert!(
+        snapshot
+            .iter()
+            .all(|e| matches!(e, MonitorEvent::SessionOpened(_))),
+        "{snapshot:?}"
+    );
     assert_eq!(
         sizes,
         [2, 2, 1],
         "the snapshot of 5 sessions, two to a frame"
     );
+    assert_eq!(batch_frames(&mut one, 5).await.1, [1; 5]);
 
     let lines: Vec<String> = (0..3).map(|i| format!("b{i}\n")).collect();
     for (c, line) in clients.iter_mut().zip(&lines) {
         c.send(line.as_bytes()).await;
         c.line().await;
     }
-    let (mut ins, mut outs, mut sizes) = (Vec::new(), 0, Vec::new());
-    while ins.len() < 3 || outs < 3 {
-        let frame = batch_frame(&mut ws).await;
-        sizes.push(frame.len());
-        for e in frame {
-            match e {
-                MonitorEvent::Message(m) if m.dir == Direction::In => ins.push(m.preview),
-                MonitorEvent::Message(_) => outs += 1,
+    for (ws, most) in [(&mut two, 2), (&mut one, 1)] {
+        let (events, sizes) = batch_frames(ws, 6).await;
+        let ins: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                MonitorEvent::Message(m) if m.dir == Direction::In => Some(m.preview.as_str()),
+                MonitorEvent::Message(_) => None,
                 other => panic!("only the lines' messages, not {other:?}"),
-            }
-        }
+            })
+            .collect();
+        assert_eq!(ins, lines, "every line once, in order");
+        assert!(sizes.iter().all(|&n| n <= most), "{sizes:?}");
+        assert!(
+            sizes.contains(&most),
+            "waiting events share a frame: {sizes:?}"
+        );
     }
-    assert_eq!(ins, lines, "every line once, in order");
-    assert!(sizes.iter().all(|&n| (1..=2).contains(&n)), "{sizes:?}");
-    assert!(
-        sizes.contains(&2),
-        "waiting events share a frame: {sizes:?}"
-    );
+    server.stop().await;
+}
+
+/// The next `n` events of a `?batch=` feed, and how many each frame carried.
+async fn batch_frames(ws: &mut socklab_tests::Ws, n: usize) -> (Vec<MonitorEvent>, Vec<usize>) {
+    let (mut events, mut sizes) = (Vec::new(), Vec::new());
+    while events.len() < n {
+        let frame = batch_frame(ws).await;
+        sizes.push(frame.len());
+        events.extend(frame);
+    }
+    (events, sizes)
+}
+
+/// A frame never holds more than half the feed's write buffer (twice `--max-message`, at
+/// least 16 KiB), which it must fit to be sent: 100 sessions' snapshot with `?batch=1024`
+/// and 16 KiB comes in frames of at most 8 KiB.
+#[tokio::test]
+async fn a_batched_frame_stays_within_half_the_feeds_write_buffer() {
+    let server = start_server_with(|c| c.max_message = 4096).await;
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        clients.push(LineClient::connect(server.addrs.tcp[0]).await);
+    }
+    sessions_open(&server, 100).await;
+    let mut ws = socklab_tests::ws_connect(&server, "/api/events?batch=1024", &[])
+        .await
+        .expect("a batched feed");
+    let (mut opened, mut lengths) = (0, Vec::new());
+    while opened < 100 {
+        let text = match socklab_tests::next_message(&mut ws).await {
+            Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => t,
+            other => panic!("expected a frame of events, got {other:?}"),
+        };
+        lengths.push(text.len());
+        let frame: Vec<MonitorEvent> = serde_json::from_str(text.as_str()).expect("an array");
+        opened += frame.len();
+    }
+    assert_eq!(opened, 100);
+    assert!(lengths.iter().all(|&n| n <= 8 * 1024), "{lengths:?}");
+    assert!(lengths.len() > 1, "{lengths:?}");
     server.stop().await;
 }
 
@@ -414,19 +460,22 @@ async fn a_batched_feed_sends_arrays_of_the_events_waiting_at_most_n_each() {
 #[tokio::test]
 async fn a_bad_batch_is_refused_with_a_400_naming_it() {
     let server = start_server().await;
+    let addr = server.addrs.http[0];
     for bad in ["0", "1025", "x", ""] {
         let path = format!("/api/events?batch={bad}");
-        match socklab_tests::ws_connect(&server, &path, &[]).await {
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status(), 400, "{path}");
-                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
-                assert!(
-                    body.contains("`batch` must be a whole number from 1 to 1024"),
-                    "{path}: {body}"
-                );
-            }
-            other => panic!("{path}: expected a 400, got {other:?}"),
-        }
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        let response = socklab_tests::http::fetch(addr, request.as_bytes())
+            .await
+            .unwrap_or_else(|| panic!("{path}: no whole response"));
+        assert_eq!(response.status, 400, "{path}");
+        let body = response.text();
+        assert!(
+            body.contains("`batch` must be a whole number from 1 to 1024"),
+            "{path}: {body}"
+        );
     }
     server.stop().await;
 }

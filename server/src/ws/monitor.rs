@@ -6,8 +6,9 @@
 //! snapshot included), is dropped.
 //! `?packets=1` adds the `packet` events of `--capture`. `?batch=N` makes each text frame a
 //! JSON array of up to N events: the one that woke the feed and those already waiting behind
-//! it. Nothing waits to fill a frame, so a quiet feed still sends each event as it happens,
-//! while a burst of thousands goes out (and is received) as a few frames.
+//! it (and never more bytes than half the feed's write buffer, so a frame can always be
+//! sent). Nothing waits to fill a frame, so a quiet feed still sends each event as it
+//! happens, while a burst of thousands goes out (and is received) as a few frames.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use crate::http::access::Admitted;
 use crate::state::Shared;
 use crate::ws::liveness::{Beat, Liveness, ping};
-use crate::ws::socket::{answer_close, close, tune};
+use crate::ws::socket::{answer_close, close, tune, write_buffer};
 
 /// The most events a subscriber may ask for in one frame (`?batch=`).
 pub const MAX_BATCH: usize = 1024;
@@ -49,11 +50,24 @@ impl FeedQuery {
         };
         match text.parse::<usize>() {
             Ok(n) if (1..=MAX_BATCH).contains(&n) => Ok(Some(n)),
-            _ => Err(format!(
-                "`batch` must be a whole number from 1 to {MAX_BATCH} (events per frame), not {text:?}"
-            )),
+            _ => {
+                let shown: String = text.chars().take(32).collect();
+                Err(format!(
+                    "`batch` must be a whole number from 1 to {MAX_BATCH} (events per frame), not {shown:?}"
+                ))
+            }
         }
     }
+}
+
+/// How a `?batch=` subscriber's frames are cut.
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    /// The most events in one frame: the subscriber's `N`.
+    events: usize,
+    /// The most bytes in one frame (one event alone may be more): half the feed's write
+    /// buffer, which a frame must fit.
+    bytes: usize,
 }
 
 /// `GET /api/events` (Origin rule and connection slot: [`Admitted`]).
@@ -64,7 +78,10 @@ pub(crate) async fn handler(
     Admitted { permit }: Admitted<false>,
 ) -> Response {
     let batch = match query.batch() {
-        Ok(batch) => batch,
+        Ok(events) => events.map(|events| Batch {
+            events,
+            bytes: write_buffer(&shared) / 2,
+        }),
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
     let tracked = shared.tracker.token();
@@ -107,7 +124,7 @@ impl Buses {
 
 /// Sends the snapshot, then each event as it comes (with `batch`, with those waiting behind
 /// it), until the subscriber leaves, stops cooperating, or the server shuts down.
-async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses, batch: Option<usize>) {
+async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses, batch: Option<Batch>) {
     let Buses {
         mut events,
         mut packets,
@@ -157,81 +174,22 @@ async fn feed(mut socket: WebSocket, shared: Arc<Shared>, buses: Buses, batch: O
             },
             Err(RecvError::Closed) => break,
         };
-        let frame = match batch {
-            Some(max) => {
-                let mut waiting = [Some(&mut events), remote.as_mut(), packets.as_mut()];
-                with_waiting(json, max, &mut waiting, &shared)
+        let frames = match batch {
+            Some(batch) => {
+                let mut buses = [Some(&mut events), remote.as_mut(), packets.as_mut()];
+                cut(with_waiting(json, batch.events, &mut buses, &shared), batch)
             }
-            None => json,
+            None => vec![json],
         };
-        let sent = tokio::time::timeout(write_timeout, socket.send(Message::Text(frame))).await;
-        if !matches!(sent, Ok(Ok(()))) {
+        if !send_all(&mut socket, frames, write_timeout).await {
             return;
         }
     }
 }
 
-/// The `lagged` event for `skipped` events a subscriber missed, which are counted.
-fn lagged(shared: &Shared, skipped: u64) -> Option<Utf8Bytes> {
-    shared.registry.metrics().events_dropped(skipped);
-    to_json(&MonitorEvent::Lagged { skipped })
-}
-
-/// A frame of `first` and the events already waiting on `buses` (each bus's in order), at
-/// most `max` in all, as one JSON array. It never waits for more.
-fn with_waiting(
-    first: Utf8Bytes,
-    max: usize,
-    buses: &mut [Option<&mut broadcast::Receiver<Utf8Bytes>>],
-    shared: &Shared,
-) -> Utf8Bytes {
-    let mut jsons = vec![first];
-    for bus in buses.iter_mut().flatten() {
-        while jsons.len() < max {
-            match bus.try_recv() {
-                Ok(json) => jsons.push(json),
-                Err(TryRecvError::Lagged(skipped)) => jsons.extend(lagged(shared, skipped)),
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
-        }
-    }
-    array(&jsons)
-}
-
-/// Events' JSON texts as one JSON array.
-fn array(jsons: &[Utf8Bytes]) -> Utf8Bytes {
-    let len = jsons.iter().map(|j| j.len() + 1).sum::<usize>() + 1;
-    let mut frame = String::with_capacity(len);
-    frame.push('[');
-    for (i, json) in jsons.iter().enumerate() {
-        if i > 0 {
-            frame.push(',');
-        }
-        frame.push_str(json.as_str());
-    }
-    frame.push(']');
-    Utf8Bytes::from(frame)
-}
-
-/// Sends a `session_opened` for every open session (the cluster's too; with `batch`, as
-/// arrays of that many), each write bounded by `--write-timeout`: a subscriber that stops
-/// reading during a large snapshot is dropped like one that stops reading live events.
-/// `false` when the subscriber is gone.
-async fn send_snapshot(
-    socket: &mut WebSocket,
-    shared: &Shared,
-    write_timeout: Duration,
-    batch: Option<usize>,
-) -> bool {
-    let mut snapshot = shared.registry.opened_events();
-    if let Some(cluster) = &shared.cluster {
-        snapshot.extend(cluster.snapshot());
-    }
-    let jsons: Vec<Utf8Bytes> = snapshot.iter().filter_map(to_json).collect();
-    let frames: Vec<Utf8Bytes> = match batch {
-        Some(max) => jsons.chunks(max).map(array).collect(),
-        None => jsons,
-    };
+/// Sends `frames`, each write bounded by `--write-timeout`; `false` when the subscriber is
+/// gone or stopped reading.
+async fn send_all(socket: &mut WebSocket, frames: Vec<Utf8Bytes>, write_timeout: Duration) -> bool {
     for frame in frames {
         let fed = tokio::time::timeout(write_timeout, socket.feed(Message::Text(frame))).await;
         if !matches!(fed, Ok(Ok(()))) {
@@ -242,6 +200,86 @@ async fn send_snapshot(
         tokio::time::timeout(write_timeout, socket.flush()).await,
         Ok(Ok(()))
     )
+}
+
+/// The `lagged` event for `skipped` events a subscriber missed, which are counted.
+fn lagged(shared: &Shared, skipped: u64) -> Option<Utf8Bytes> {
+    shared.registry.metrics().events_dropped(skipped);
+    to_json(&MonitorEvent::Lagged { skipped })
+}
+
+/// `first` and the events already waiting on `buses`, at most `max` in all. The buses take
+/// turns, one event each while any has one: each keeps its order, and none waits behind
+/// another's burst. It never waits for more.
+fn with_waiting(
+    first: Utf8Bytes,
+    max: usize,
+    buses: &mut [Option<&mut broadcast::Receiver<Utf8Bytes>>],
+    shared: &Shared,
+) -> Vec<Utf8Bytes> {
+    let mut jsons = vec![first];
+    let mut more = true;
+    while more && jsons.len() < max {
+        more = false;
+        for bus in buses.iter_mut().flatten() {
+            if jsons.len() == max {
+                break;
+            }
+            match bus.try_recv() {
+                Ok(json) => jsons.push(json),
+                Err(TryRecvError::Lagged(skipped)) => jsons.extend(lagged(shared, skipped)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => continue,
+            }
+            more = true;
+        }
+    }
+    jsons
+}
+
+/// Events' JSON texts as JSON arrays of at most `batch.events` events and `batch.bytes`
+/// bytes (an event larger than that goes alone), in order.
+fn cut(jsons: Vec<Utf8Bytes>, batch: Batch) -> Vec<Utf8Bytes> {
+    let mut frames = Vec::new();
+    let (mut frame, mut n) = (String::new(), 0);
+    for json in jsons {
+        // The comma (or `[`) and the closing `]` come with it.
+        let full = n == batch.events || frame.len() + json.len() + 2 > batch.bytes;
+        if n > 0 && full {
+            frame.push(']');
+            frames.push(Utf8Bytes::from(std::mem::take(&mut frame)));
+            n = 0;
+        }
+        frame.push(if n == 0 { '[' } else { ',' });
+        frame.push_str(json.as_str());
+        n += 1;
+    }
+    if n > 0 {
+        frame.push(']');
+        frames.push(Utf8Bytes::from(frame));
+    }
+    frames
+}
+
+/// Sends a `session_opened` for every open session (the cluster's too; with `batch`, in
+/// arrays), each write bounded by `--write-timeout`: a subscriber that stops reading during
+/// a large snapshot is dropped like one that stops reading live events. `false` when the
+/// subscriber is gone.
+async fn send_snapshot(
+    socket: &mut WebSocket,
+    shared: &Shared,
+    write_timeout: Duration,
+    batch: Option<Batch>,
+) -> bool {
+    let mut snapshot = shared.registry.opened_events();
+    if let Some(cluster) = &shared.cluster {
+        snapshot.extend(cluster.snapshot());
+    }
+    let jsons: Vec<Utf8Bytes> = snapshot.iter().filter_map(to_json).collect();
+    let frames = match batch {
+        Some(batch) => cut(jsons, batch),
+        None => jsons,
+    };
+    send_all(socket, frames, write_timeout).await
 }
 
 /// The next event of an optional bus (the cluster's, the packets'); never, without one.

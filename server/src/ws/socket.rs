@@ -22,6 +22,16 @@ const MIN_WRITE_BUFFER: usize = 16 * 1024;
 /// How long a closing peer gets to answer our close frame.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The most a WebSocket queues unsent before its sends wait: twice `--max-message`, at least
+/// [`MIN_WRITE_BUFFER`]. A frame larger than this cannot be sent at all.
+pub fn write_buffer(shared: &Shared) -> usize {
+    shared
+        .config
+        .max_message
+        .saturating_mul(2)
+        .max(MIN_WRITE_BUFFER)
+}
+
 /// Small buffers and the message limit for one WebSocket.
 pub fn tune(ws: WebSocketUpgrade, shared: &Shared) -> WebSocketUpgrade {
     let max = shared.config.max_message;
@@ -29,7 +39,7 @@ pub fn tune(ws: WebSocketUpgrade, shared: &Shared) -> WebSocketUpgrade {
         // Write frames out at once rather than gathering 128 KiB first.
         .write_buffer_size(0)
         // A browser that stops reading makes sends wait, not this buffer grow.
-        .max_write_buffer_size(max.saturating_mul(2).max(MIN_WRITE_BUFFER))
+        .max_write_buffer_size(write_buffer(shared))
         .max_message_size(max)
         .max_frame_size(max)
 }
