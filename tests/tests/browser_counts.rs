@@ -180,7 +180,7 @@ async fn a_full_card_rewrites_its_oldest_rows_for_new_messages() {
     assert_eq!(
         unmarked_rows(&browser, id).await,
         0,
-        "the rows of the three new messages were built anew, not rewritten"
+        "rows of the three new messages (six rows) were built anew, not rewritten"
     );
     let rows = mark_rows(&browser, id).await;
     assert_eq!(rows.len(), 20, "{rows:?}");

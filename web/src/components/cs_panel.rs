@@ -30,6 +30,8 @@ const MAX_SHOWN: usize = 40;
 const ROWS_IN_ALL: usize = 160;
 /// Message rows a card shows at least.
 const MIN_ROWS: usize = 3;
+// A card shows between MIN_ROWS and the MAX_MESSAGES it keeps (`clamp` needs them in order).
+const _: () = assert!(MIN_ROWS <= MAX_MESSAGES);
 /// New cards one render adds, at most: when hundreds of clients connect (or the shown ones
 /// close and hidden ones move up) at once, their cards are built a few per frame rather than
 /// in one long task that would keep a keypress waiting.

@@ -47,7 +47,7 @@ struct Monitor {
     /// Identifies the current socket and retry timer.
     generation: u64,
     attempt: u32,
-    /// Events (JSON text) waiting for the next batch.
+    /// Frames (JSON text: arrays of events) waiting for the next batch.
     buffer: Vec<String>,
     flush_scheduled: bool,
     /// The current batch interval (grows with the cost of a redraw).
@@ -199,7 +199,8 @@ impl MonitorHandle {
         while let Some(text) = texts.next() {
             let before = events.len();
             parse(&text, &mut events);
-            // The clock is read every 64 events: reading it costs a call into the browser.
+            // The clock is read after every 64 events or more: reading it costs a call into
+            // the browser.
             unclocked += events.len() - before;
             if unclocked < 64 || texts.len() == 0 {
                 continue;
@@ -267,9 +268,12 @@ fn parse(text: &str, events: &mut Vec<(MonitorEvent, String)>) {
         let clock = clock_of(&event);
         (event, clock)
     };
-    match json::Json::items(value.clone()) {
-        Some(items) => events.extend(items.iter().filter_map(decode).map(with_clock)),
-        None => events.extend(decode(&value).map(with_clock)),
+    // `?batch=` frames are arrays; an older server's, one event each.
+    if text.starts_with('[') {
+        let items = json::Json::items(value).unwrap_or_default();
+        events.extend(items.iter().filter_map(decode).map(with_clock));
+    } else {
+        events.extend(decode(&value).map(with_clock));
     }
 }
 
