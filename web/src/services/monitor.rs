@@ -31,8 +31,8 @@ const MAX_BACKOFF_MS: u32 = 10_000;
 /// Parsing a batch yields to the browser after this long, so that a burst of thousands of
 /// events never keeps a keystroke waiting behind it.
 const PARSE_SLICE_MS: f64 = 8.0;
-/// The most events the server puts in one frame (`?batch=`): one `JSON.parse` of a frame
-/// stays well within a parse slice.
+/// The most events the server puts in one frame (`?batch=`): a frame is parsed whole (the
+/// parse yields only between frames), so frames are kept small.
 const FRAME_EVENTS: usize = 256;
 
 struct Monitor {
