@@ -194,15 +194,7 @@ async fn a_raw_tcp_clients_messages_appear_on_the_monitor() {
 #[tokio::test]
 async fn a_new_subscriber_first_sees_sessions_already_open() {
     let server = start_server().await;
-    let _c = LineClient::connect(server.addrs.tcp[0]).await;
-    // Wait until the server registered it.
-    tokio::time::timeout(TIMEOUT, async {
-        while server.registry.is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap();
+    let _c = clients_open(&server, 1).await;
     let mut mon = Monitor::connect(&server).await;
     match mon.next().await {
         MonitorEvent::SessionOpened(o) => assert_eq!(o.kind, SessionKind::Tcp),
@@ -338,24 +330,46 @@ async fn a_subscriber_that_never_reads_does_not_slow_echo_clients() {
     server.stop().await;
 }
 
-/// The events of one `?batch=` frame: it must be a JSON array of events.
-async fn batch_frame(ws: &mut socklab_tests::Ws) -> Vec<MonitorEvent> {
-    match socklab_tests::next_message(ws).await {
-        Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => serde_json::from_str(t.as_str())
-            .unwrap_or_else(|e| panic!("a `?batch=` frame is an array of events ({e}): {t}")),
-        other => panic!("expected a frame of events, got {other:?}"),
+/// `n` raw TCP clients, once the server has registered them.
+async fn clients_open(
+    server: &socklab_tests::socklab_server::RunningServer,
+    n: usize,
+) -> Vec<LineClient> {
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        clients.push(LineClient::connect(server.addrs.tcp[0]).await);
     }
-}
-
-/// Waits until the server has `n` sessions open.
-async fn sessions_open(server: &socklab_tests::socklab_server::RunningServer, n: usize) {
     tokio::time::timeout(TIMEOUT, async {
-        while server.registry.snapshot().sessions.len() < n {
+        while server.registry.len() < n {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await
     .unwrap();
+    clients
+}
+
+/// A subscriber to `/api/events?batch={n}`.
+async fn batched_feed(
+    server: &socklab_tests::socklab_server::RunningServer,
+    n: usize,
+) -> socklab_tests::Ws {
+    socklab_tests::ws_connect(server, &format!("/api/events?batch={n}"), &[])
+        .await
+        .expect("a batched feed")
+}
+
+/// The events of one `?batch=` frame (it must be a JSON array of events), and its length in
+/// bytes.
+async fn batch_frame(ws: &mut socklab_tests::Ws) -> (Vec<MonitorEvent>, usize) {
+    match socklab_tests::next_message(ws).await {
+        Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => {
+            let events = serde_json::from_str(t.as_str())
+                .unwrap_or_else(|e| panic!("a `?batch=` frame is an array of events ({e}): {t}"));
+            (events, t.len())
+        }
+        other => panic!("expected a frame of events, got {other:?}"),
+    }
 }
 
 /// `?batch=N`: the snapshot in arrays of at most N, and live events at most N to a frame, in
@@ -365,17 +379,9 @@ async fn sessions_open(server: &socklab_tests::socklab_server::RunningServer, n:
 #[tokio::test]
 async fn a_batched_feed_sends_arrays_of_the_events_waiting_at_most_n_each() {
     let server = start_server_with(|c| c.threads = Some(1)).await;
-    let mut clients = Vec::new();
-    for _ in 0..5 {
-        clients.push(LineClient::connect(server.addrs.tcp[0]).await);
-    }
-    sessions_open(&server, 5).await;
-    let mut two = socklab_tests::ws_connect(&server, "/api/events?batch=2", &[])
-        .await
-        .expect("a batched feed");
-    let mut one = socklab_tests::ws_connect(&server, "/api/events?batch=1", &[])
-        .await
-        .expect("a batched feed");
+    let mut clients = clients_open(&server, 5).await;
+    let mut two = batched_feed(&server, 2).await;
+    let mut one = batched_feed(&server, 1).await;
     let (snapshot, sizes) = batch_frames(&mut two, 5).await;
     assert!(
         snapshot
@@ -419,7 +425,7 @@ async fn a_batched_feed_sends_arrays_of_the_events_waiting_at_most_n_each() {
 async fn batch_frames(ws: &mut socklab_tests::Ws, n: usize) -> (Vec<MonitorEvent>, Vec<usize>) {
     let (mut events, mut sizes) = (Vec::new(), Vec::new());
     while events.len() < n {
-        let frame = batch_frame(ws).await;
+        let (frame, _) = batch_frame(ws).await;
         sizes.push(frame.len());
         events.extend(frame);
     }
@@ -432,22 +438,12 @@ async fn batch_frames(ws: &mut socklab_tests::Ws, n: usize) -> (Vec<MonitorEvent
 #[tokio::test]
 async fn a_batched_frame_stays_within_half_the_feeds_write_buffer() {
     let server = start_server_with(|c| c.max_message = 4096).await;
-    let mut clients = Vec::new();
-    for _ in 0..100 {
-        clients.push(LineClient::connect(server.addrs.tcp[0]).await);
-    }
-    sessions_open(&server, 100).await;
-    let mut ws = socklab_tests::ws_connect(&server, "/api/events?batch=1024", &[])
-        .await
-        .expect("a batched feed");
+    let _clients = clients_open(&server, 100).await;
+    let mut ws = batched_feed(&server, 1024).await;
     let (mut opened, mut lengths) = (0, Vec::new());
     while opened < 100 {
-        let text = match socklab_tests::next_message(&mut ws).await {
-            Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => t,
-            other => panic!("expected a frame of events, got {other:?}"),
-        };
-        lengths.push(text.len());
-        let frame: Vec<MonitorEvent> = serde_json::from_str(text.as_str()).expect("an array");
+        let (frame, length) = batch_frame(&mut ws).await;
+        lengths.push(length);
         opened += frame.len();
     }
     assert_eq!(opened, 100);
