@@ -280,11 +280,7 @@ async fn a_line_from_a_raw_tcp_client_appears_in_the_cs_panel_within_2s() {
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1280, 900).await;
     browser.open(server.addrs.http[0]).await;
-    browser
-        .wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
-            t.contains("online")
-        })
-        .await;
+    browser.wait_feed_live().await;
 
     // The page notes when the line reaches its DOM (a MutationObserver's callback runs right
     // after the change), so the 2 s are the page's and not WebDriver's polling.
@@ -529,11 +525,7 @@ async fn screenshots_at_desktop_and_phone_widths() {
     let server = serve_page(&setup).await;
     let browser = Browser::start(&setup, 1366, 900).await;
     browser.open_connected(&server).await;
-    browser
-        .wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
-            t.contains("online")
-        })
-        .await;
+    browser.wait_feed_live().await;
 
     visit_the_banner(&server).await;
     let nc = raw_tcp_client_like_nc(&server).await;

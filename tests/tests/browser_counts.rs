@@ -156,11 +156,7 @@ async fn a_full_card_rewrites_its_oldest_rows_for_new_messages() {
     let browser = Browser::start(&setup, 1366, 900).await;
     browser.open(server.addrs.http[0]).await;
     // The feed shows messages from when it is live: the snapshot carries counts, not lines.
-    browser
-        .wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
-            t.contains("online")
-        })
-        .await;
+    browser.wait_feed_live().await;
     let mut nc = LineClient::connect(server.addrs.tcp[0]).await;
     let lines: Vec<String> = (0..15).map(|i| format!("m{i}\n")).collect();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();

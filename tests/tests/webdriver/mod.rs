@@ -274,6 +274,14 @@ impl Browser {
         .await;
     }
 
+    /// Waits until the page's server pill says its monitor feed is live (in English).
+    pub async fn wait_feed_live(&self) {
+        self.wait_text("#server-pill", PAGE_TIMEOUT, "the monitor feed", |t| {
+            t.contains("online")
+        })
+        .await;
+    }
+
     /// Runs `script` (a function body; `return` gives the value) in the page.
     pub async fn js(&self, script: &str) -> Value {
         self.client
