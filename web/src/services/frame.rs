@@ -29,6 +29,9 @@ thread_local! {
     static AWAITING: Cell<Option<f64>> = const { Cell::new(None) };
     /// Jobs that wait for the owed reply ([`after_reply`]).
     static PARKED: RefCell<Vec<Once>> = const { RefCell::new(Vec::new()) };
+    /// The one timer that ends the hold for every parked job; cancelled when the reply comes
+    /// first, so a reply on time costs no timer task.
+    static HOLD_TIMER: RefCell<Option<Timeout>> = const { RefCell::new(None) };
     /// Jobs waiting for a frame, run by the fallback timer if no frame comes first.
     static FALLBACK: RefCell<Vec<Once>> = const { RefCell::new(Vec::new()) };
     /// Whether the fallback timer is armed (one for all queues, not one per frame asked).
@@ -45,12 +48,15 @@ pub fn awaiting_reply(waiting: bool) {
             (false, _) => None,
         })
     });
+    if waiting {
+        return;
+    }
+    // Dropping the timer cancels it: the jobs it would have released go at the next frame.
+    drop(HOLD_TIMER.with(|t| t.borrow_mut().take()));
     let parked = PARKED.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    if !waiting && !parked.is_empty() {
+    if !parked.is_empty() {
         // At the next frame, not here: this runs inside the socket's callback.
         next_frame(move || parked.iter().for_each(run));
-    } else if !parked.is_empty() {
-        PARKED.with(|p| p.borrow_mut().extend(parked));
     }
 }
 
@@ -82,10 +88,27 @@ pub fn after_reply(f: impl FnOnce() + 'static) {
         f();
         return;
     };
-    let job = once(f);
-    PARKED.with(|p| p.borrow_mut().push(job.clone()));
-    let left = (HOLD_MS - (util::now_ms() - since)).max(0.0);
-    Timeout::new(left.ceil() as u32, move || run(&job)).forget();
+    PARKED.with(|p| p.borrow_mut().push(once(f)));
+    HOLD_TIMER.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.is_none() {
+            // Every job parked during one wait has the same deadline: the wait's start + hold.
+            let left = (HOLD_MS - (util::now_ms() - since)).max(0.0);
+            *t = Some(Timeout::new(left.ceil() as u32, hold_ended));
+        }
+    });
+}
+
+/// The hold ran out before the reply came: the parked jobs go now.
+fn hold_ended() {
+    // Let go of the timer without dropping the closure that is running: `forget` leaves it
+    // allocated, as for every `Timeout` forgotten here (this one only when a reply is late).
+    if let Some(fired) = HOLD_TIMER.with(|t| t.borrow_mut().take()) {
+        fired.forget();
+    }
+    for job in PARKED.with(|p| std::mem::take(&mut *p.borrow_mut())) {
+        run(&job);
+    }
 }
 
 /// Runs `f` once, at the next animation frame, or (a hidden tab gets none) at the latest
