@@ -208,8 +208,6 @@ async fn the_page_downloads_its_bs_session_and_a_cs_card_as_text_and_json() {
     nc.send(b"raw line\n").await;
     let reply = nc.line().await;
     assert_eq!(reply.len(), 31);
-    nc.send(format!("{}\n", "x".repeat(300)).as_bytes()).await;
-    assert_eq!(nc.line().await.len(), 323);
     let id = server
         .registry
         .snapshot()
@@ -218,6 +216,15 @@ async fn the_page_downloads_its_bs_session_and_a_cs_card_as_text_and_json() {
         .find(|s| s.kind == SessionKind::Tcp && s.via.is_none())
         .map(|s| s.id)
         .unwrap();
+    // The card is drawn before the next exchange: its download must have what came later too.
+    browser
+        .wait_for(
+            &format!("#cs-sessions .session[data-session-id=\"{id}\"][data-bytes-in=\"9\"]"),
+            "the raw client's first line on its card",
+        )
+        .await;
+    nc.send(format!("{}\n", "x".repeat(300)).as_bytes()).await;
+    assert_eq!(nc.line().await.len(), 323);
     check_cs(&browser, &dir, id).await;
     // Nothing overflows the phone-wide page.
     let wide = browser

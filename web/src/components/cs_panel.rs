@@ -6,7 +6,7 @@ use std::rc::Rc;
 use gloo_timers::callback::Timeout;
 use socklab_protocol::{
     DEFAULT_BANNER_PORT, DEFAULT_ECHO_PORT, Direction, PREVIEW_CHARS, ServerInfo, SessionKind,
-    SessionOpened,
+    SessionOpened, Transcript,
 };
 use yew::prelude::*;
 
@@ -342,6 +342,16 @@ impl PartialEq for SessionCardProps {
 #[component]
 fn SessionCard(props: &SessionCardProps) -> Html {
     let (l, s, mine) = (props.lang, &props.session, props.mine);
+    // The Download builds from the card's newest view when pressed, so its props stay equal
+    // while messages come and it is not drawn again for each one.
+    let latest = use_mut_ref(|| Rc::clone(s));
+    *latest.borrow_mut() = Rc::clone(s);
+    let build = {
+        let latest = Rc::clone(&latest);
+        use_callback((), move |(), ()| {
+            transcript::cs_transcript(&latest.borrow(), &download::iso_now())
+        })
+    };
     let o = &s.opened;
     // The data- attributes carry the same counts the text shows, unrounded, for tests and tools.
     let c = &s.counts;
@@ -367,7 +377,7 @@ fn SessionCard(props: &SessionCardProps) -> Html {
                 </ol>
             }
             if !s.messages.is_empty() {
-                { download_view(l, s) }
+                { download_view(l, s, build) }
             }
             if let Some(c) = &s.closed {
                 <div class="s-closed">
@@ -454,10 +464,8 @@ fn message_row(l: Lang, m: &MessageView, rows: usize) -> Html {
     }
 }
 
-/// The card's Download: what the monitor showed of the session.
-fn download_view(l: Lang, s: &Rc<SessionView>) -> Html {
-    let view = Rc::clone(s);
-    let build = Callback::from(move |()| transcript::cs_transcript(&view, &download::iso_now()));
+/// The card's Download: what the monitor showed of the session, as `build` makes it.
+fn download_view(l: Lang, s: &SessionView, build: Callback<(), Transcript>) -> Html {
     let note = match l {
         Lang::En => format!(
             "what the monitor showed: the newest {MAX_MESSAGES} messages, text cut at {PREVIEW_CHARS} characters; sizes exact"
