@@ -339,7 +339,9 @@ async fn when_the_upstream_stops_the_1011_close_is_explained() {
     let Some(setup) = setup("when_the_upstream_stops_the_1011_close_is_explained") else {
         return;
     };
-    // An upstream the test controls: it accepts and holds connections until it is stopped.
+    // An upstream the test controls: it accepts connections and reads what they send, never
+    // answering, until it is stopped (its readers go with it, so every connection then ends
+    // with a FIN: nothing is left unread to turn it into a reset).
     // A second socket on its port (SO_REUSEPORT, never listening) keeps the port from being
     // taken by anything else once it is stopped, so every reconnect is refused.
     let reuse_port_socket = || {
@@ -358,9 +360,9 @@ async fn when_the_upstream_stops_the_1011_close_is_explained() {
     listening.set_nonblocking(true).unwrap();
     let upstream = TcpListener::from_std(listening.into()).unwrap();
     let upstream_task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((conn, _)) = upstream.accept().await {
-            held.push(conn);
+        let mut readers = tokio::task::JoinSet::new();
+        while let Ok((mut conn, _)) = upstream.accept().await {
+            readers.spawn(async move { tokio::io::copy(&mut conn, &mut tokio::io::sink()).await });
         }
     });
     let dist = setup.dist.clone();
@@ -371,6 +373,15 @@ async fn when_the_upstream_stops_the_1011_close_is_explained() {
     .await;
     let browser = Browser::start(&setup, 1280, 900).await;
     browser.open_connected(&server).await;
+
+    // A message the upstream never answers: redraws wait for an owed reply at most 100 ms, so
+    // its row is drawn while the reply is still owed.
+    browser.type_into("#bs-input", "held").await;
+    browser.type_into("#bs-input", ENTER).await;
+    browser
+        .wait_for("#bs-log .entry.sent", "the unanswered message's row")
+        .await;
+    assert!(browser.texts("#bs-log .entry.received").await.is_empty());
 
     // Stop the upstream: the bridge loses it (1000), and every reconnect finds nobody (1011).
     upstream_task.abort();
