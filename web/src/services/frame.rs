@@ -27,8 +27,9 @@ pub const HOLD_MS: f64 = 100.0;
 thread_local! {
     /// Since when (`performance.now()`) the bridge has waited for a reply, while it does.
     static AWAITING: Cell<Option<f64>> = const { Cell::new(None) };
-    /// Jobs that wait for the owed reply ([`after_reply`]).
-    static PARKED: RefCell<Vec<Once>> = const { RefCell::new(Vec::new()) };
+    /// Jobs that wait for the owed reply ([`after_reply`]); whichever of the reply and
+    /// [`HOLD_TIMER`] comes first takes them all, so each runs once without a guard of its own.
+    static PARKED: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
     /// The one timer that ends the hold for every parked job; cancelled when the reply comes
     /// first, so a reply on time costs no timer task.
     static HOLD_TIMER: RefCell<Option<Timeout>> = const { RefCell::new(None) };
@@ -56,7 +57,7 @@ pub fn awaiting_reply(waiting: bool) {
     let parked = PARKED.with(|p| std::mem::take(&mut *p.borrow_mut()));
     if !parked.is_empty() {
         // At the next frame, not here: this runs inside the socket's callback.
-        next_frame(move || parked.iter().for_each(run));
+        next_frame(move || parked.into_iter().for_each(|job| job()));
     }
 }
 
@@ -88,7 +89,7 @@ pub fn after_reply(f: impl FnOnce() + 'static) {
         f();
         return;
     };
-    PARKED.with(|p| p.borrow_mut().push(once(f)));
+    PARKED.with(|p| p.borrow_mut().push(Box::new(f)));
     HOLD_TIMER.with(|t| {
         let mut t = t.borrow_mut();
         if t.is_none() {
@@ -107,7 +108,7 @@ fn hold_ended() {
         fired.forget();
     }
     for job in PARKED.with(|p| std::mem::take(&mut *p.borrow_mut())) {
-        run(&job);
+        job();
     }
 }
 
