@@ -177,11 +177,12 @@ async fn the_client_prompts_and_prints_whole_replies_over_tcp_udp_and_ws() {
 
 #[tokio::test]
 async fn the_client_says_when_the_server_is_not_there() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // Bound, not listening: connecting is refused, and nothing else can take the port.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let free = held.local_addr().unwrap();
     let (ok, out) = client_session(&[free.to_string()], "x\n").await;
+    drop(held);
     assert!(!ok);
     assert!(
         out.contains("cannot connect") && out.contains(&free.to_string()),

@@ -47,18 +47,20 @@ fn add(counter: &AtomicU64, n: usize) {
     counter.fetch_add(n as u64, Ordering::Relaxed);
 }
 
-/// Resident memory (KiB) and open file descriptors of `pid`.
+/// Resident memory (KiB) and open file descriptors of `pid`. Panics when `/proc` cannot say:
+/// zeros would pass the leak checks.
 fn usage(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|err| panic!("/proc/{pid}/status: {err}"));
     let rss = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+        .unwrap_or_else(|| panic!("/proc/{pid}/status has no VmRSS"));
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+        .unwrap_or_else(|err| panic!("/proc/{pid}/fd: {err}"))
+        .count();
     (rss, fds)
 }
 
@@ -323,9 +325,15 @@ async fn soak_mixed_clients_lose_nothing() {
             .expect("clients finish")
             .unwrap();
     }
-    // Let the server notice the last closes (and UDP peers go idle).
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    let (rss_end, fds_end) = usage(pid);
+    // Until the server has noticed the last closes (or 30 s: then the fd check below fails).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (rss_end, fds_end) = loop {
+        let (rss, fds) = usage(pid);
+        if fds <= fds_start + 2 || tokio::time::Instant::now() >= deadline {
+            break (rss, fds);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let warm = samples.get(1).copied().unwrap_or(rss_start);
     let peak = samples.iter().copied().max().unwrap_or(rss_end);
     let load = |k: usize| {

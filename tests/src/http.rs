@@ -46,7 +46,7 @@ pub async fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Ht
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    let (raw, response) = exchange(addr, req.as_bytes()).await.expect("connect");
+    let (raw, response, _) = exchange(addr, req.as_bytes()).await.expect("connect");
     response.unwrap_or_else(|| {
         panic!(
             "GET {target}: no whole HTTP response within {TIMEOUT:?}: {:?}",
@@ -55,11 +55,18 @@ pub async fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Ht
     })
 }
 
-/// Sends `request` verbatim on a new connection and reads until a whole response has come,
-/// the server closes, or [`TIMEOUT`] passes. Returns the status code (0 when the server sent
-/// no response head) and every byte it sent.
+/// Sends `request` verbatim on a new connection and reads until a whole response has come or
+/// the server closes. Returns the status code (0 when the server sent no response head) and
+/// every byte it sent. Panics when neither happens within [`TIMEOUT`]: a request held open
+/// was neither answered nor refused.
 pub async fn send(addr: SocketAddr, request: &[u8]) -> (u16, Vec<u8>) {
-    let (raw, _) = exchange(addr, request).await.expect("connect");
+    let (raw, response, closed) = exchange(addr, request).await.expect("connect");
+    // A server that holds a request open has neither answered nor refused it.
+    assert!(
+        closed || response.is_some(),
+        "{addr}: neither a whole response nor a close within {TIMEOUT:?}; got {:?}",
+        String::from_utf8_lossy(&raw)
+    );
     (status_of(&raw), raw)
 }
 
@@ -70,11 +77,12 @@ pub async fn fetch(addr: SocketAddr, request: &[u8]) -> Option<HttpResponse> {
     exchange(addr, request).await.ok()?.1
 }
 
-/// Sends `request`; every byte received, and the response when it is whole.
+/// Sends `request`; every byte received, the response when it is whole, and whether the
+/// server closed the connection (rather than [`TIMEOUT`] running out).
 async fn exchange(
     addr: SocketAddr,
     request: &[u8],
-) -> std::io::Result<(Vec<u8>, Option<HttpResponse>)> {
+) -> std::io::Result<(Vec<u8>, Option<HttpResponse>, bool)> {
     let mut s = TcpStream::connect(addr).await?;
     s.write_all(request).await?;
     let mut got = Vec::new();
@@ -93,7 +101,7 @@ async fn exchange(
     .await
     .unwrap_or(false);
     let response = parse(&got, closed);
-    Ok((got, response))
+    Ok((got, response, closed))
 }
 
 /// The status code of the response head at the start of `raw`, 0 if there is none.

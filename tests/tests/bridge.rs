@@ -115,14 +115,18 @@ async fn upstream_closing_closes_with_1000() {
 async fn a_partial_upstream_line_is_forwarded_when_upstream_pauses() {
     let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up_addr = up.local_addr().unwrap();
+    // The upstream stays open until the line has arrived: a close would flush it too.
+    let (done, hold) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let (mut s, _) = up.accept().await.unwrap();
         s.write_all(b"no newline").await.unwrap();
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let _ = hold.await;
+        drop(s);
     });
     let server = start_server_with(|c| c.upstream = Some(up_addr.to_string())).await;
     let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
     assert_eq!(text(next_message(&mut ws).await.unwrap()), "no newline");
+    done.send(()).unwrap();
     server.stop().await;
 }
 

@@ -805,14 +805,17 @@ const ROWS_IN_VIEW: &str = "const log = document.getElementById('bs-log'); \
       const b = r.getBoundingClientRect(); return b.top >= box.top - 1 && b.bottom <= box.bottom + 1; \
     }).map((r) => r.textContent);";
 
-/// Rows in view of the log, and the text of its newest row.
+/// Rows in view of the log (never none: the log always shows some), and the text of its
+/// newest row.
 async fn log_view(browser: &Browser) -> (Vec<String>, String) {
-    let rows: Vec<String> =
-        serde_json::from_value(browser.js(ROWS_IN_VIEW).await).unwrap_or_default();
+    let rows: Vec<String> = serde_json::from_value(browser.js(ROWS_IN_VIEW).await)
+        .expect("the rows in view, as a list of strings");
+    assert!(!rows.is_empty(), "no log row in view");
     let newest = browser
         .js("const r = document.querySelectorAll('#bs-log .entry'); return r[r.length - 1].textContent;")
         .await;
-    (rows, newest.as_str().unwrap_or_default().to_owned())
+    let newest = newest.as_str().expect("the newest row's text").to_owned();
+    (rows, newest)
 }
 
 #[tokio::test]

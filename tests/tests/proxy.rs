@@ -75,6 +75,8 @@ async fn a_proxy_v1_header_works_for_the_echo_and_the_banner() {
         "198.51.100.4:40000"
     );
 
+    // The banner answers at once either way; the session's peer says the header was read.
+    let mut monitor = Monitor::connect(&server).await;
     let mut banner = TcpStream::connect(server.addrs.banner[0]).await.unwrap();
     banner
         .write_all(b"PROXY TCP4 198.51.100.5 127.0.0.1 40001 9001\r\n")
@@ -84,6 +86,13 @@ async fn a_proxy_v1_header_works_for_the_echo_and_the_banner() {
         read_to_close(&mut banner).await,
         "欢迎访问菜鸟教程!\r\n".as_bytes()
     );
+    let opened = monitor
+        .wait_for(|e| matches!(e, MonitorEvent::SessionOpened(o) if o.kind == SessionKind::Banner))
+        .await;
+    let MonitorEvent::SessionOpened(opened) = opened else {
+        unreachable!()
+    };
+    assert_eq!(opened.peer, "198.51.100.5:40001");
     server.stop().await;
 }
 
