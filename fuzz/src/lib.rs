@@ -32,8 +32,8 @@ impl<'a> Case<'a> {
     }
 }
 
-/// The framer's contract, one byte at a time: a line (up to its `\n`) is one piece when it
-/// fits in `max` bytes; a longer one is cut into pieces of `max` bytes; a pause hands on
+/// The framer's contract, one byte at a time: a line is one piece when it has at most `max`
+/// bytes before its `\n`; a longer one is cut into pieces of `max` bytes; a pause hands on
 /// whatever is pending.
 #[derive(Debug, Default)]
 pub struct Model {
@@ -46,9 +46,9 @@ impl Model {
     /// Feeds bytes.
     pub fn push(&mut self, data: &[u8], max: usize) {
         for &b in data {
-            if self.pending.len() == max {
-                // Full and more is coming: it goes as a piece of its own (even if this byte
-                // is the `\n`, which would make the line one byte too long).
+            if self.pending.len() == max && b != b'\n' {
+                // Full and the line goes on: it goes as a piece of its own. (A `\n` here ends
+                // a line of exactly `max` bytes, which is whole.)
                 self.pieces.push(std::mem::take(&mut self.pending));
             }
             self.pending.push(b);

@@ -172,14 +172,15 @@ impl SessionCounts {
         };
         match seq {
             Some(seq) if seq <= *messages => false,
+            // Saturating: the figures may come from another instance's events (Redis).
             Some(seq) => {
                 *messages = seq;
-                *total += bytes;
+                *total = total.saturating_add(bytes);
                 true
             }
             None => {
-                *messages += 1;
-                *total += bytes;
+                *messages = messages.saturating_add(1);
+                *total = total.saturating_add(bytes);
                 true
             }
         }

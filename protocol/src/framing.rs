@@ -58,12 +58,14 @@ fn put_digits(out: &mut [u8], mut value: u32) {
 }
 
 /// Splits a byte stream into lines without copying complete lines, buffering at most
-/// `max_pending` bytes of an unfinished one.
+/// `max_pending` bytes of an unfinished one. A line of up to `max_pending` bytes, its `\n` not
+/// counted, is handed on whole; a longer one in pieces of `max_pending` bytes.
 #[derive(Debug, Clone)]
 pub struct LineFramer {
     /// Bytes of the line that has started but not ended yet.
     pending: Vec<u8>,
-    /// The bound on `pending`; a longer unfinished line is handed on in pieces of this size.
+    /// The bound on `pending` and on a whole line without its `\n`; a longer line is handed
+    /// on in pieces of this size.
     max_pending: usize,
 }
 
@@ -83,7 +85,7 @@ impl LineFramer {
         // Finish the line that earlier pushes started.
         while !self.pending.is_empty() && !data.is_empty() {
             match memchr::memchr(b'\n', data) {
-                Some(i) if self.pending.len() + i < self.max_pending => {
+                Some(i) if self.pending.len() + i <= self.max_pending => {
                     self.pending.extend_from_slice(&data[..=i]);
                     emit(&self.pending);
                     self.pending.clear();
@@ -106,7 +108,7 @@ impl LineFramer {
         }
         // Whole lines straight from the input, no copy.
         while let Some(i) = memchr::memchr(b'\n', data) {
-            if i >= self.max_pending {
+            if i > self.max_pending {
                 break;
             }
             emit(&data[..=i]);
@@ -118,10 +120,10 @@ impl LineFramer {
             emit(piece);
             data = rest;
             // A newline may follow within the remainder; frame it normally.
-            if let Some(i) = memchr::memchr(b'\n', data).filter(|&i| i < self.max_pending) {
+            if let Some(i) = memchr::memchr(b'\n', data).filter(|&i| i <= self.max_pending) {
                 emit(&data[..=i]);
                 data = &data[i + 1..];
-                while let Some(i) = memchr::memchr(b'\n', data).filter(|&i| i < self.max_pending) {
+                while let Some(i) = memchr::memchr(b'\n', data).filter(|&i| i <= self.max_pending) {
                     emit(&data[..=i]);
                     data = &data[i + 1..];
                 }
@@ -313,12 +315,28 @@ mod tests {
             vec![b"abcd".to_vec(), b"efgh".to_vec(), b"ij\n".to_vec()]
         );
         assert_eq!(pending, 2);
-        let (out, pending) = frame(4, &[b"ab", b"cdefg", b"h\n"]);
+        let (out, pending) = frame(4, &[b"ab", b"cdefg", b"hi\n"]);
         assert_eq!(
             out,
-            vec![b"abcd".to_vec(), b"efgh".to_vec(), b"\n".to_vec()]
+            vec![b"abcd".to_vec(), b"efgh".to_vec(), b"i\n".to_vec()]
         );
         assert_eq!(pending, 0);
+    }
+
+    /// A line of exactly the bound, plus its `\n`, is one line: whether it comes whole, after
+    /// a full buffer, or in bytes.
+    #[test]
+    fn a_line_as_long_as_the_bound_is_whole() {
+        assert_eq!(frame(4, &[b"abcd\nx"]), (vec![b"abcd\n".to_vec()], 1));
+        assert_eq!(frame(4, &[b"abcd", b"\n"]), (vec![b"abcd\n".to_vec()], 0));
+        assert_eq!(
+            frame(4, &[b"a", b"b", b"c", b"d", b"\n"]),
+            (vec![b"abcd\n".to_vec()], 0)
+        );
+        assert_eq!(
+            frame(4, &[b"abcdefgh\n"]),
+            (vec![b"abcd".to_vec(), b"efgh\n".to_vec()], 0)
+        );
     }
 
     #[test]
@@ -347,8 +365,10 @@ mod tests {
             let mut start = 0;
             for &c in cuts.iter().chain(std::iter::once(&data.len())) {
                 f.push(&data[start..c], |p| {
+                    // A piece is a line of at most `max` bytes and its `\n`, or `max` bytes
+                    // of a longer one.
                     assert!(p.ends_with(b"\n") || p.len() == max);
-                    assert!(p.len() <= max);
+                    assert!(p.len() <= max + usize::from(p.ends_with(b"\n")));
                     seen.extend_from_slice(p);
                 });
                 prop_assert!(f.pending() <= max);

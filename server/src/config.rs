@@ -12,6 +12,10 @@ use std::time::Duration;
 use clap::Parser;
 use ipnet::IpNet;
 
+/// The longest time any `SECS` flag takes: a year. Far beyond any use, and far enough below
+/// the clock's range that every deadline computed from one fits.
+pub const MAX_SECS: u64 = 365 * 24 * 60 * 60;
+
 /// socklab-server: the lesson's TCP/UDP echo and banner services, a WebSocket bridge for the
 /// browser, a live monitor feed and the page, in one process.
 ///
@@ -87,7 +91,7 @@ pub struct Config {
 
     /// Replace the self-signed WebTransport certificate after this many seconds (default: at
     /// half its 13-day life). For tests.
-    #[arg(long, value_name = "SECS", hide = true)]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), hide = true)]
     pub cert_renew_after: Option<u64>,
 
     /// Where the built page is (Trunk's output directory).
@@ -124,22 +128,23 @@ pub struct Config {
     #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
     pub max_message: usize,
 
-    /// Most bytes of an unfinished line held back; a longer line is answered in pieces.
+    /// Longest line answered whole, in bytes without its `\n`, and the most bytes of an
+    /// unfinished line held back; a longer line is answered in pieces.
     #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
     pub max_line: usize,
 
     /// Close a WebSocket session with 1001 after this many seconds without a message.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 300)]
     pub idle_timeout: u64,
 
     /// Seconds between the server's WebSocket pings (`/ws` and `/api/events`); a peer silent
     /// for two intervals (it answers no ping) is dropped and its connection slot freed.
-    #[arg(long, value_name = "SECS", default_value_t = 20)]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 20)]
     pub ping_interval: u64,
 
     /// Drop a client whose replies could not be written for this many seconds (it stopped
     /// reading and its buffers are full).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 30)]
     pub write_timeout: u64,
 
     /// Drop this share of UDP echo replies on purpose (0–100), so loss can be seen on loopback.
@@ -148,12 +153,13 @@ pub struct Config {
 
     /// Seconds of silence before TCP keepalive probes check that a client (raw TCP, or an HTTP
     /// connection with its WebSocket) is still there (a peer that vanished without a FIN is
-    /// dropped after 3 unanswered probes); 0 turns keepalive off.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    /// dropped after 3 unanswered probes); 0 turns keepalive off. At most 32767 (Linux's
+    /// limit).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=32_767), default_value_t = 60)]
     pub tcp_keepalive: u64,
 
     /// A UDP peer counts as one session on the monitor until it has been silent this long.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 60)]
     pub udp_idle: u64,
 
     /// How many monitor events a slow subscriber may fall behind before it loses some
@@ -169,11 +175,11 @@ pub struct Config {
 
     /// Drop an HTTP client that has not sent its whole request head within this many seconds
     /// (slowloris).
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 10)]
     pub header_timeout: u64,
 
     /// Seconds to let sessions close cleanly at shutdown before they are cut.
-    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 3)]
     pub shutdown_grace: u64,
 
     /// This instance's name, shown on monitor events when several instances share a feed.
@@ -316,32 +322,39 @@ impl Config {
 
     /// [`Config::idle_timeout`] as a duration.
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout.max(1))
+        Duration::from_secs(self.idle_timeout.clamp(1, MAX_SECS))
     }
 
     /// [`Config::ping_interval`] as a duration.
     pub fn ping_interval(&self) -> Duration {
-        Duration::from_secs(self.ping_interval.max(1))
+        Duration::from_secs(self.ping_interval.clamp(1, MAX_SECS))
+    }
+
+    /// The longest upstream line a bridge forwards as one message: the longest message it
+    /// accepts with the echo's stamp on it, so the echo's answer to it comes back whole.
+    /// Longer lines go in pieces of this size.
+    pub fn max_reply_line(&self) -> usize {
+        self.max_message.saturating_add(socklab_protocol::STAMP_LEN)
     }
 
     /// [`Config::write_timeout`] as a duration.
     pub fn write_timeout(&self) -> Duration {
-        Duration::from_secs(self.write_timeout.max(1))
+        Duration::from_secs(self.write_timeout.clamp(1, MAX_SECS))
     }
 
     /// [`Config::udp_idle`] as a duration.
     pub fn udp_idle(&self) -> Duration {
-        Duration::from_secs(self.udp_idle.max(1))
+        Duration::from_secs(self.udp_idle.clamp(1, MAX_SECS))
     }
 
     /// [`Config::header_timeout`] as a duration.
     pub fn header_timeout(&self) -> Duration {
-        Duration::from_secs(self.header_timeout.max(1))
+        Duration::from_secs(self.header_timeout.clamp(1, MAX_SECS))
     }
 
     /// [`Config::shutdown_grace`] as a duration.
     pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace)
+        Duration::from_secs(self.shutdown_grace.min(MAX_SECS))
     }
 
     /// Whether the peer is a proxy whose word about the client is believed: one listed with

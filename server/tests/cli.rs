@@ -247,6 +247,26 @@ async fn zero_threads_is_refused_with_a_clear_error() {
     );
 }
 
+/// A time no clock can reach is refused up front, naming the flag and the range, rather than
+/// overflowing a deadline in every session later.
+#[tokio::test]
+async fn a_timeout_beyond_a_year_is_refused_with_a_clear_error() {
+    for flag in [
+        "--idle-timeout",
+        "--ping-interval",
+        "--write-timeout",
+        "--shutdown-grace",
+    ] {
+        let stderr = refused(&[flag, "18446744073709551615"]).await;
+        assert!(
+            stderr.contains(flag) && stderr.contains("0..=31536000"),
+            "{flag}: {stderr}"
+        );
+    }
+    let stderr = refused(&["--tcp-keepalive", "40000"]).await;
+    assert!(stderr.contains("0..=32767"), "{stderr}");
+}
+
 /// Issue 13, item 5: a second instance on one host meets a taken WebTransport port first; the
 /// error names the address and the service, and says how to get past it.
 #[tokio::test]

@@ -148,6 +148,27 @@ async fn ipv6_works_when_asked_for() {
     server.stop().await;
 }
 
+/// `--max-line` bounds a line without its `\n`: a line of exactly that many bytes is answered
+/// whole, under one stamp; one byte more, in two pieces.
+#[tokio::test]
+async fn a_line_as_long_as_max_line_is_answered_whole() {
+    let server = start_server_small_lines().await; // --max-line 4096
+    let mut c = LineClient::connect(server.addrs.tcp[0]).await;
+    let mut line = vec![b'x'; 4096];
+    line.push(b'\n');
+    c.send(&line).await;
+    assert_stamped(&c.line().await, &line);
+    let mut longer = vec![b'y'; 4097];
+    longer.push(b'\n');
+    c.send(&longer).await;
+    let got = c.line().await;
+    let stamp = socklab_protocol::STAMP_LEN;
+    assert_eq!(got.len(), 2 * stamp + longer.len(), "two stamped pieces");
+    assert_stamped(&got[..stamp + 4096], &longer[..4096]);
+    assert_stamped(&got[stamp + 4096..], b"y\n");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn ten_megabytes_without_a_newline_all_come_back() {
     let server = start_server_small_lines().await;

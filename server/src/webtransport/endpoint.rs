@@ -16,6 +16,7 @@ use super::cert::{
     server_config,
 };
 use super::session::handle;
+use crate::config::MAX_SECS;
 use crate::state::{Shared, WtState};
 
 /// The bound WebTransport endpoint, ready to serve.
@@ -70,7 +71,7 @@ pub(crate) async fn serve(listener: WtListener, shared: Arc<Shared>) {
     let renew_every = shared
         .config
         .cert_renew_after
-        .map(|s| Duration::from_secs(s.max(1)))
+        .map(|s| Duration::from_secs(s.clamp(1, MAX_SECS)))
         .unwrap_or(Duration::from_secs(CERT_VALIDITY_DAYS as u64 * 86_400 / 2));
     let mut renew_at = (!state.custom_cert).then(|| Instant::now() + renew_every);
     tracing::info!(addr = %local, "webtransport listening");

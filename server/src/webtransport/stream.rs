@@ -68,7 +68,7 @@ pub async fn bridge_stream(
     };
     let write_timeout = shared.config.write_timeout();
     let mut down = Down {
-        framer: LineFramer::new(shared.config.max_message),
+        framer: LineFramer::new(shared.config.max_reply_line()),
         out: Vec::new(),
         ends: Vec::new(),
         write_timeout,
