@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use socklab_tests::raw::{reserved_addr, reserved_port};
 use socklab_tests::{
     LineClient, Monitor, TIMEOUT, assert_stamped, http, next_message, raw, send_text, start_server,
@@ -35,6 +35,28 @@ async fn hi_comes_back_stamped_as_one_message() {
     send_text(&mut ws, "hi").await;
     let reply = text(next_message(&mut ws).await.unwrap());
     assert_stamped(reply.as_bytes(), b"hi");
+    server.stop().await;
+}
+
+/// The longest message the bridge accepts comes back as one text message: the echo answers
+/// it whole and the bridge forwards the stamped line whole, even with multi-byte characters
+/// where a cut at the bound would fall.
+#[tokio::test]
+async fn the_longest_message_accepted_comes_back_as_one_text_message() {
+    let server = start_server().await; // --max-message 65536, --max-line 65536
+    let mut ws = ws_connect(&server, "/ws", &[]).await.unwrap();
+    let longest = format!("a{}", "€".repeat(65_535 / 3));
+    assert_eq!(longest.len(), 65_536);
+    send_text(&mut ws, &longest).await;
+    let reply = text(next_message(&mut ws).await.unwrap());
+    assert_eq!(reply.len(), socklab_protocol::STAMP_LEN + 65_536);
+    assert_stamped(reply.as_bytes(), longest.as_bytes());
+    // Nothing was left over: the next reply is the next message's.
+    send_text(&mut ws, "next").await;
+    assert_stamped(
+        text(next_message(&mut ws).await.unwrap()).as_bytes(),
+        b"next",
+    );
     server.stop().await;
 }
 
@@ -153,6 +175,65 @@ async fn shutdown_closes_sessions_with_1001() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// A client that sends without pause keeps its socket readable at every turn of the session's
+/// loop; shutdown still reaches it (1001, a clean close), long before the grace would cut it.
+/// With the server's own echo upstream, which closes at shutdown too (a write to it fails):
+/// the client hears why, 1001, not 1011.
+#[tokio::test]
+async fn a_session_that_never_pauses_still_closes_with_1001_at_shutdown() {
+    let server = start_server_with(|c| c.shutdown_grace = 60).await;
+    busy_session_closes_with_1001(server).await;
+}
+
+/// The same with an upstream that stays open through the shutdown: the session itself must
+/// notice it.
+#[tokio::test]
+async fn a_session_that_never_pauses_closes_with_1001_even_if_its_upstream_stays() {
+    let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = up.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (s, _) = up.accept().await.unwrap();
+        let (mut r, mut w) = s.into_split();
+        let _ = tokio::io::copy(&mut r, &mut w).await;
+    });
+    let server = start_server_with(|c| {
+        c.shutdown_grace = 60;
+        c.upstream = Some(up_addr.to_string());
+    })
+    .await;
+    busy_session_closes_with_1001(server).await;
+}
+
+async fn busy_session_closes_with_1001(server: socklab_tests::socklab_server::RunningServer) {
+    let (mut tx, mut rx) = ws_connect(&server, "/ws", &[]).await.unwrap().split();
+    let flood = tokio::spawn(async move {
+        let line = "x".repeat(1000);
+        while tx.send(Message::text(line.as_str())).await.is_ok() {}
+    });
+    for _ in 0..100 {
+        let reply = tokio::time::timeout(TIMEOUT, rx.next()).await.unwrap();
+        assert!(matches!(reply, Some(Ok(Message::Text(_)))), "{reply:?}");
+    }
+    let stopping = tokio::spawn(server.stop());
+    let close = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match rx.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close long before the 60 s grace");
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    tokio::time::timeout(TIMEOUT, stopping)
+        .await
+        .unwrap()
+        .unwrap();
+    flood.abort();
 }
 
 #[tokio::test]

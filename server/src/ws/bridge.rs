@@ -2,8 +2,10 @@
 //! its own TCP connection to the upstream (this server's echo, or `--upstream`), and the bridge
 //! forwards both ways: client messages become lines, upstream lines become messages.
 //!
-//! One task per session, one event loop, no channels: while a send waits (a slow browser, a
-//! slow upstream) nothing else is read, so backpressure reaches the other side through TCP and
+//! One task per session, one event loop, no channels: while a send to the browser waits
+//! nothing else is read, and while lines wait for the upstream to take them the client is not
+//! read (its replies still are: an upstream that answers as it reads, like the echo, is never
+//! waiting on us while we wait on it). So backpressure reaches the other side through TCP and
 //! no buffer grows without bound.
 //!
 //! Both sides are plain `TcpStream`s read without waiting into the thread's read buffer: the
@@ -145,6 +147,7 @@ async fn run(mut client: Client, early: &[u8], mut session: Session, shared: Arc
         flow = match std::future::poll_fn(|cx| bridge.poll_event(cx)).await {
             Event::Client(ready) => bridge.on_client(ready).await,
             Event::Upstream(ready) => bridge.on_upstream(ready).await,
+            Event::UpstreamWritable(ready) => bridge.on_upstream_writable(ready),
             Event::Tick => bridge.on_tick().await,
             Event::Shutdown => End::shutting_down().into(),
         };
@@ -158,6 +161,8 @@ enum Event {
     Client(io::Result<()>),
     /// The upstream is readable (or failed).
     Upstream(io::Result<()>),
+    /// The upstream can take more of the lines it could not take before (or failed).
+    UpstreamWritable(io::Result<()>),
     /// The session's timer fired: see [`Bridge::on_tick`].
     Tick,
     /// The server is shutting down.
@@ -330,8 +335,12 @@ struct Bridge<'a> {
     link: LinkGuard,
     session: Session,
     framer: LineFramer,
-    /// Client messages as the lines to send upstream (reused).
+    /// Client messages as the lines to send upstream (reused); the first `lines_sent` bytes
+    /// have gone. While some have not, the client is not read.
     lines: Vec<u8>,
+    lines_sent: usize,
+    /// Since when the upstream has taken none of `lines`: it is dropped after `write_timeout`.
+    upstream_full_since: Option<Instant>,
     /// A text or binary message came since the last event (even an empty one): the session
     /// is active.
     heard_data: bool,
@@ -378,8 +387,10 @@ impl<'a> Bridge<'a> {
             upstream,
             link,
             session,
-            framer: LineFramer::new(config.max_message),
+            framer: LineFramer::new(config.max_reply_line()),
             lines: Vec::new(),
+            lines_sent: 0,
+            upstream_full_since: None,
             heard_data: false,
             idle,
             write_timeout: config.write_timeout(),
@@ -399,15 +410,24 @@ impl<'a> Bridge<'a> {
     /// timer's or shutdown's; each polled only if it woke the task or was ready last time.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
         let first = self.client_first;
+        let lines_wait = self.lines_sent < self.lines.len();
         for client in [first, !first] {
             let event = if client {
+                if lines_wait {
+                    continue;
+                }
                 let stream = &self.client.stream;
                 let ready = |cx: &mut Context<'_>| stream.poll_read_ready(cx);
                 self.client_gate.poll(cx, ready).map(Event::Client)
             } else {
                 let upstream = &self.upstream;
-                let ready = |cx: &mut Context<'_>| upstream.poll_read_ready(cx);
-                self.upstream_gate.poll(cx, ready).map(Event::Upstream)
+                let ready = |cx: &mut Context<'_>| {
+                    if lines_wait && let Poll::Ready(r) = upstream.poll_write_ready(cx) {
+                        return Poll::Ready(Event::UpstreamWritable(r));
+                    }
+                    upstream.poll_read_ready(cx).map(Event::Upstream)
+                };
+                self.upstream_gate.poll(cx, ready)
             };
             if event.is_ready() {
                 self.client_first = !client;
@@ -489,22 +509,8 @@ impl<'a> Bridge<'a> {
         if std::mem::take(&mut self.heard_data) {
             self.active = now;
         }
-        if !self.lines.is_empty() {
-            let written = write_within(&mut self.upstream, &self.lines, self.write_timeout).await;
-            self.lines.clear();
-            match written {
-                Ok(Ok(())) => {
-                    self.awaiting.get_or_insert(now);
-                }
-                Ok(Err(err)) => {
-                    let why = format!("upstream failed: {err}");
-                    return End::closing(close_code::SERVER_ERROR, why).into();
-                }
-                Err(_) => {
-                    let why = "upstream stopped reading".to_owned();
-                    return End::closing(close_code::SERVER_ERROR, why).into();
-                }
-            }
+        if let Err(end) = self.send_lines(now) {
+            return end.into();
         }
         match heard {
             Heard::Open => Flow::Continue,
@@ -522,6 +528,47 @@ impl<'a> Bridge<'a> {
                 End::closing(code, why).into()
             }
             Heard::Gone(why) => End::quietly(why).into(),
+        }
+    }
+
+    /// Sends what the upstream takes now of the lines queued for it, never waiting: the rest
+    /// stays queued (and the client unread) until it can take more, while its replies are
+    /// still read. `Err` ends the session: the upstream failed.
+    fn send_lines(&mut self, now: Instant) -> Result<(), End> {
+        while let Some(rest) = self.lines.get(self.lines_sent..).filter(|r| !r.is_empty()) {
+            match self.upstream.try_write(rest) {
+                Ok(n) => {
+                    self.lines_sent += n;
+                    self.upstream_full_since = None;
+                    self.awaiting.get_or_insert(now);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let since = *self.upstream_full_since.get_or_insert(now);
+                    // The timer (it keeps its waker when moved) also ends the wait.
+                    let give_up = since + self.write_timeout;
+                    if give_up < self.timer.deadline() {
+                        self.timer.as_mut().reset(give_up);
+                    }
+                    return Ok(());
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(self.upstream_lost(&format!("failed: {err}"))),
+            }
+        }
+        self.lines.clear();
+        self.lines_sent = 0;
+        Ok(())
+    }
+
+    /// The upstream can take more of the queued lines.
+    fn on_upstream_writable(&mut self, ready: io::Result<()>) -> Flow {
+        let sent = match ready {
+            Ok(()) => self.send_lines(Instant::now()),
+            Err(err) => Err(self.upstream_lost(&format!("failed: {err}"))),
+        };
+        match sent {
+            Ok(()) => Flow::Continue,
+            Err(end) => end.into(),
         }
     }
 
@@ -551,7 +598,7 @@ impl<'a> Bridge<'a> {
             Ok(false) => Flow::Continue,
             // At shutdown the echo closes its side too: the client hears the real reason,
             // 1001, not "upstream closed".
-            Ok(true) | Err(_) if self.shared.shutdown.is_cancelled() => End::shutting_down().into(),
+            Ok(true) if self.shared.shutdown.is_cancelled() => End::shutting_down().into(),
             Ok(true) => End {
                 reason: "upstream closed".to_owned(),
                 farewell: Farewell::Close(
@@ -560,9 +607,18 @@ impl<'a> Bridge<'a> {
                 ),
             }
             .into(),
-            Err(err) => {
-                End::closing(close_code::SERVER_ERROR, format!("upstream failed: {err}")).into()
-            }
+            Err(err) => self.upstream_lost(&format!("failed: {err}")).into(),
+        }
+    }
+
+    /// How a session ends when its upstream fails (`why`): 1011 naming the upstream, or 1001
+    /// at shutdown, when the echo closing first is what failed a write or a read.
+    fn upstream_lost(&self, why: &str) -> End {
+        if self.shared.shutdown.is_cancelled() {
+            End::shutting_down()
+        } else {
+            let why = format!("upstream {} {why}", self.shared.upstream);
+            End::closing(close_code::SERVER_ERROR, why)
         }
     }
 
@@ -579,6 +635,12 @@ impl<'a> Bridge<'a> {
             let why = format!("idle for {}s", self.idle.as_secs());
             return End::closing(close_code::GOING_AWAY, why).into();
         }
+        let give_up = self
+            .upstream_full_since
+            .map(|since| since + self.write_timeout);
+        if give_up.is_some_and(|at| now >= at) {
+            return self.upstream_lost("stopped reading").into();
+        }
         if beat == Some(Beat::Ping) {
             put_frame(&mut self.client.out, OpCode::Control(Control::Ping), PING);
             if self.client.flush(self.write_timeout).await.is_err() {
@@ -586,6 +648,7 @@ impl<'a> Bridge<'a> {
             }
         }
         let next = self.heartbeat.next_check().min(idle_at);
+        let next = give_up.map_or(next, |at| next.min(at));
         // The gate polls the timer again: it was ready last time.
         self.timer.as_mut().reset(next);
         Flow::Continue
