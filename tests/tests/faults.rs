@@ -245,6 +245,55 @@ async fn a_browser_that_stops_reading_is_closed_and_the_flood_is_bounded() {
     server.stop().await;
 }
 
+/// An upstream that never reads: what it cannot take waits (the client is not read meanwhile,
+/// so nothing grows), and after the write timeout the browser hears 1011 naming it.
+#[tokio::test]
+async fn an_upstream_that_never_reads_ends_the_session_with_1011_naming_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = listener.local_addr().unwrap();
+    let (keep_tx, keep_rx) = tokio::sync::oneshot::channel::<TcpStream>();
+    let keep_tx = std::sync::Mutex::new(Some(keep_tx));
+    fake_upstream(listener, move |s| {
+        // Held open, never read.
+        if let Some(keep) = keep_tx.lock().unwrap().take() {
+            let _ = keep.send(s);
+        }
+        async {}
+    })
+    .await;
+    let server = start_server_with(|c| {
+        c.upstream = Some(up.to_string());
+        c.write_timeout = 1;
+    })
+    .await;
+    let (mut tx, mut rx) = ws_connect(&server, "/ws", &[]).await.unwrap().split();
+    let _held = keep_rx.await.unwrap();
+    let flood = tokio::spawn(async move {
+        let line = "u".repeat(16 * 1024);
+        while tx.send(Message::text(line.as_str())).await.is_ok() {}
+    });
+    let close = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match rx.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close within the write timeout and then some")
+    .expect("a close code");
+    assert_eq!(u16::from(close.code), 1011);
+    assert!(
+        close.reason.contains("stopped reading") && close.reason.contains(&up.to_string()),
+        "{}",
+        close.reason
+    );
+    flood.abort();
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_tcp_client_that_never_reads_is_dropped_and_others_are_served() {
     // Long enough that a reader stuck behind the flood would wait well past the bound below.
