@@ -439,11 +439,12 @@ fn serve_on(
 
 /// A listener handed to the runtime it runs on, registered with that runtime's reactor.
 fn registered(listener: std::net::TcpListener, service: &'static str) -> Option<TcpListener> {
+    let addr = listener.local_addr().ok();
     match TcpListener::from_std(listener) {
         Ok(l) => Some(l),
         Err(err) => {
             // Not expected: the reactor refused a socket it was handed (out of memory).
-            tracing::error!(service, cause = %err, "cannot serve a listener on this runtime");
+            tracing::error!(service, ?addr, cause = %err, "cannot serve a listener on this runtime");
             None
         }
     }

@@ -40,6 +40,15 @@ pub enum WtError {
         #[source]
         source: io::Error,
     },
+    /// The endpoint could not be started on the bound socket.
+    #[error("cannot start the WebTransport endpoint on {addr}: {source}")]
+    Endpoint {
+        /// The socket's address.
+        addr: SocketAddr,
+        /// Why not.
+        #[source]
+        source: io::Error,
+    },
     /// `--tls-cert`/`--tls-key` could not be read or do not belong together.
     #[error("WebTransport certificate {cert} / key {key}: {why}")]
     Certificate {

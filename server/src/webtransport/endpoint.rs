@@ -55,7 +55,7 @@ pub(crate) async fn bind(
         },
         None => WtError::SelfSigned(why),
     })?;
-    let endpoint = Endpoint::server(config).map_err(|source| WtError::Bind { addr, source })?;
+    let endpoint = Endpoint::server(config).map_err(|source| WtError::Endpoint { addr, source })?;
     let local = endpoint.local_addr().unwrap_or(addr);
     Ok(WtListener {
         endpoint,
