@@ -73,6 +73,7 @@ impl Gate {
     /// Runs `poll` (which polls the guarded futures with the context it is given) when one of
     /// them woke the task or was ready last time (or this is the first poll); `Pending`
     /// otherwise. A future reset after it was ready (a timer moved) is thus polled again.
+    #[inline(always)]
     pub fn poll<R>(
         &mut self,
         cx: &mut Context<'_>,
