@@ -184,6 +184,57 @@ async fn a_bidirectional_stream_is_bridged_to_the_tcp_echo() {
     server.stop().await;
 }
 
+/// A stream sent as fast as it can go, its replies read all the while: every byte comes back,
+/// stamped (a line the echo read in two passes comes back in two stamped pieces). While the
+/// echo upstream cannot take more, the stream is not read but the echo's replies are, so
+/// neither waits on the other.
+#[tokio::test]
+async fn a_stream_sent_without_pause_comes_back_whole() {
+    const LINES: usize = 4096;
+    let server = start_server().await;
+    let wt = connect(&server).await;
+    let (mut send, mut recv) = wt.conn.open_bi().await.unwrap().await.unwrap();
+    let line: Vec<u8> = [vec![b's'; 1023], vec![b'\n']].concat();
+    let writer = tokio::spawn(async move {
+        for _ in 0..LINES {
+            send.write_all(&line).await.unwrap();
+        }
+        send
+    });
+    // The payload so far: the replies without their stamps (`[` starts each one).
+    let want = LINES * 1024;
+    let (mut payload, mut newlines, mut in_stamp) = (0usize, 0usize, 0usize);
+    let mut buf = vec![0u8; 64 * 1024];
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while payload < want {
+            let n = match recv.read(&mut buf).await.unwrap() {
+                Some(n) => n,
+                None => panic!("finished after {payload} of {want} bytes"),
+            };
+            for &b in &buf[..n] {
+                if in_stamp > 0 {
+                    in_stamp -= 1;
+                } else if b == b'[' {
+                    in_stamp = socklab_protocol::STAMP_LEN - 1;
+                } else {
+                    assert!(b == b's' || b == b'\n', "{b}");
+                    payload += 1;
+                    newlines += usize::from(b == b'\n');
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{payload} of {want} bytes back in 30 s"));
+    assert_eq!((payload, newlines), (want, LINES));
+    let mut send = tokio::time::timeout(TIMEOUT, writer)
+        .await
+        .unwrap()
+        .unwrap();
+    send.finish().await.unwrap();
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn sessions_are_on_the_monitor_with_their_udp_upstream() {
     let server = start_server().await;

@@ -74,15 +74,22 @@ pub async fn bridge_stream(
         write_timeout,
     };
     let mut buf = vec![0u8; STREAM_CHUNK];
+    let mut up = Up::default();
     let mut client_done = false;
     loop {
+        // While the upstream has not taken the last chunk, the browser is not read but the
+        // upstream's replies are: an upstream that answers as it reads (the echo) is never
+        // waiting on us while we wait on it.
+        let waiting = up.waiting();
+        let give_up = up.full_since.map(|since| since + write_timeout);
         let next = tokio::select! {
-            read = recv.read(&mut buf), if !client_done => match read {
+            read = recv.read(&mut buf), if !client_done && !waiting => match read {
                 Ok(Some(n)) => {
                     activity.touch();
                     let data = &buf[..n];
                     session.received(data);
-                    write_up(&mut upstream, data, write_timeout, id).await
+                    up.queue(data);
+                    up.send(&upstream, id, &shared.upstream)
                 }
                 Ok(None) => {
                     // The browser finished its side: so do we, and wait for the last replies.
@@ -95,6 +102,17 @@ pub async fn bridge_stream(
                     Next::Stop
                 }
             },
+            ready = upstream.writable(), if waiting => match ready {
+                Ok(()) => up.send(&upstream, id, &shared.upstream),
+                Err(err) => {
+                    tracing::info!(id, upstream = %shared.upstream, "upstream failed: {err}");
+                    Next::Reset
+                }
+            },
+            () = tokio::time::sleep_until(give_up.unwrap_or_else(Instant::now)), if give_up.is_some() => {
+                tracing::info!(id, upstream = %shared.upstream, "upstream stopped reading");
+                Next::Reset
+            }
             ready = upstream.readable() => {
                 down.on_upstream(ready, &upstream, &mut send, session, activity).await
             }
@@ -123,18 +141,48 @@ enum Next {
     Finish,
 }
 
-/// The browser's bytes, verbatim, to the upstream.
-async fn write_up(upstream: &mut TcpStream, data: &[u8], timeout: Duration, id: u64) -> Next {
-    match tokio::time::timeout(timeout, upstream.write_all(data)).await {
-        Ok(Ok(())) => Next::Continue,
-        Ok(Err(err)) => {
-            tracing::info!(id, "upstream failed: {err}");
-            Next::Reset
+/// The browser's bytes on their way to the upstream, verbatim: at most one chunk, sent without
+/// waiting, the rest kept until the upstream can take it.
+#[derive(Default)]
+struct Up {
+    data: Vec<u8>,
+    sent: usize,
+    /// Since when the upstream has taken none of `data`: the stream is reset after the write
+    /// timeout.
+    full_since: Option<Instant>,
+}
+
+impl Up {
+    fn waiting(&self) -> bool {
+        self.sent < self.data.len()
+    }
+
+    fn queue(&mut self, data: &[u8]) {
+        self.data.clear();
+        self.sent = 0;
+        self.data.extend_from_slice(data);
+    }
+
+    /// Sends what the upstream (`to`) takes now.
+    fn send(&mut self, upstream: &TcpStream, id: u64, to: &str) -> Next {
+        while let Some(rest) = self.data.get(self.sent..).filter(|r| !r.is_empty()) {
+            match upstream.try_write(rest) {
+                Ok(n) => {
+                    self.sent += n;
+                    self.full_since = None;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.full_since.get_or_insert_with(Instant::now);
+                    return Next::Continue;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    tracing::info!(id, upstream = %to, "upstream failed: {err}");
+                    return Next::Reset;
+                }
+            }
         }
-        Err(_) => {
-            tracing::info!(id, "upstream stopped reading");
-            Next::Reset
-        }
+        Next::Continue
     }
 }
 
