@@ -162,6 +162,27 @@ pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(Message::text(text)).await.expect("ws send");
 }
 
+/// Reads `rx` (the read half of a client whose other half may still be sending) past other
+/// messages until the server's close frame: its code and reason, or `None` for an empty one.
+/// Panics on an error, an end without a close frame, or none within [`TIMEOUT`].
+pub async fn close_of<S>(rx: &mut S) -> Option<(u16, String)>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let frame = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match rx.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                other => panic!("no close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a close frame in time");
+    frame.map(|f| (u16::from(f.code), f.reason.to_string()))
+}
+
 /// A monitor subscriber: connects to `/api/events` and parses events.
 pub struct Monitor {
     ws: Ws,

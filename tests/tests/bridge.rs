@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use socklab_tests::raw::{reserved_addr, reserved_port};
 use socklab_tests::{
-    LineClient, Monitor, TIMEOUT, assert_stamped, http, next_message, raw, send_text, start_server,
-    start_server_with, ws_connect,
+    LineClient, Monitor, TIMEOUT, assert_stamped, close_of, http, next_message, raw, send_text,
+    start_server, start_server_with, ws_connect,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -217,18 +217,9 @@ async fn busy_session_closes_with_1001(server: socklab_tests::socklab_server::Ru
         assert!(matches!(reply, Some(Ok(Message::Text(_)))), "{reply:?}");
     }
     let stopping = tokio::spawn(server.stop());
-    let close = tokio::time::timeout(TIMEOUT, async {
-        loop {
-            match rx.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => {}
-                other => panic!("no close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a close long before the 60 s grace");
-    assert_eq!(close.map(|f| u16::from(f.code)), Some(1001));
+    // Long before the 60 s grace.
+    let close = close_of(&mut rx).await;
+    assert_eq!(close.map(|(code, _)| code), Some(1001));
     tokio::time::timeout(TIMEOUT, stopping)
         .await
         .unwrap()

@@ -14,8 +14,8 @@ use socklab_server::RunningServer;
 use socklab_tests::http;
 use socklab_tests::raw::{reserved_addr, reserved_port, wait_until, ws_request, ws_upgraded};
 use socklab_tests::{
-    LineClient, TIMEOUT, assert_stamped, next_message, send_text, start_server, start_server_with,
-    ws_connect,
+    LineClient, TIMEOUT, assert_stamped, close_of, next_message, send_text, start_server,
+    start_server_with, ws_connect,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -272,23 +272,11 @@ async fn an_upstream_that_never_reads_ends_the_session_with_1011_naming_it() {
         let line = "u".repeat(16 * 1024);
         while tx.send(Message::text(line.as_str())).await.is_ok() {}
     });
-    let close = tokio::time::timeout(TIMEOUT, async {
-        loop {
-            match rx.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => {}
-                other => panic!("no close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a close within the write timeout and then some")
-    .expect("a close code");
-    assert_eq!(u16::from(close.code), 1011);
+    let (code, reason) = close_of(&mut rx).await.expect("a close code");
+    assert_eq!(code, 1011);
     assert!(
-        close.reason.contains("stopped reading") && close.reason.contains(&up.to_string()),
-        "{}",
-        close.reason
+        reason.contains("stopped reading") && reason.contains(&up.to_string()),
+        "{reason}"
     );
     flood.abort();
     server.stop().await;
