@@ -16,6 +16,11 @@ use ipnet::IpNet;
 /// the clock's range that every deadline computed from one fits.
 pub const MAX_SECS: u64 = 365 * 24 * 60 * 60;
 
+/// How every `SECS` flag is read: 0 to [`MAX_SECS`], a clear error beyond.
+fn secs() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=MAX_SECS)
+}
+
 /// socklab-server: the lesson's TCP/UDP echo and banner services, a WebSocket bridge for the
 /// browser, a live monitor feed and the page, in one process.
 ///
@@ -91,7 +96,7 @@ pub struct Config {
 
     /// Replace the self-signed WebTransport certificate after this many seconds (default: at
     /// half its 13-day life). For tests.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), hide = true)]
+    #[arg(long, value_name = "SECS", value_parser = secs(), hide = true)]
     pub cert_renew_after: Option<u64>,
 
     /// Where the built page is (Trunk's output directory).
@@ -134,17 +139,17 @@ pub struct Config {
     pub max_line: usize,
 
     /// Close a WebSocket session with 1001 after this many seconds without a message.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 300)]
+    #[arg(long, value_name = "SECS", value_parser = secs(), default_value_t = 300)]
     pub idle_timeout: u64,
 
     /// Seconds between the server's WebSocket pings (`/ws` and `/api/events`); a peer silent
     /// for two intervals (it answers no ping) is dropped and its connection slot freed.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 20)]
+    #[arg(long, value_name = "SECS", value_parser = secs(), default_value_t = 20)]
     pub ping_interval: u64,
 
     /// Drop a client whose replies could not be written for this many seconds (it stopped
     /// reading and its buffers are full).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 30)]
+    #[arg(long, value_name = "SECS", value_parser = secs(), default_value_t = 30)]
     pub write_timeout: u64,
 
     /// Drop this share of UDP echo replies on purpose (0–100), so loss can be seen on loopback.
@@ -159,7 +164,7 @@ pub struct Config {
     pub tcp_keepalive: u64,
 
     /// A UDP peer counts as one session on the monitor until it has been silent this long.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 60)]
+    #[arg(long, value_name = "SECS", value_parser = secs(), default_value_t = 60)]
     pub udp_idle: u64,
 
     /// How many monitor events a slow subscriber may fall behind before it loses some
@@ -175,11 +180,11 @@ pub struct Config {
 
     /// Drop an HTTP client that has not sent its whole request head within this many seconds
     /// (slowloris).
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 10)]
+    #[arg(long, value_name = "SECS", value_parser = secs(), default_value_t = 10)]
     pub header_timeout: u64,
 
     /// Seconds to let sessions close cleanly at shutdown before they are cut.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=MAX_SECS), default_value_t = 3)]
+    #[arg(long, value_name = "SECS", value_parser = secs(), default_value_t = 3)]
     pub shutdown_grace: u64,
 
     /// This instance's name, shown on monitor events when several instances share a feed.

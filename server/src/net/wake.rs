@@ -111,26 +111,35 @@ pub async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Ela
     }
 }
 
-/// Writes all of `data` to `stream`, given at most `limit`: straight `send`s while the socket
-/// takes them (the usual case: one `send`, no future, no timer, no waker registered), and
-/// only what it did not take through [`within`] and `write_all`.
+/// Writes what `stream` takes of `data` now, never waiting: straight `send`s until all went or
+/// the socket is full. Returns how many bytes went.
+#[inline]
+pub fn write_now(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while let Some(rest) = data.get(written..).filter(|r| !r.is_empty()) {
+        match stream.try_write(rest) {
+            Ok(n) => written += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
+/// Writes all of `data` to `stream`, given at most `limit`: [`write_now`] first (the usual
+/// case: one `send`, no future, no timer, no waker registered), and only what the socket did
+/// not take through [`within`] and `write_all`.
 pub async fn write_within(
     stream: &mut TcpStream,
     data: &[u8],
     limit: Duration,
 ) -> Result<io::Result<()>, Elapsed> {
-    let mut written = 0;
-    while written < data.len() {
-        match stream.try_write(&data[written..]) {
-            Ok(n) => written += n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                return within(limit, stream.write_all(&data[written..])).await;
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Ok(Err(err)),
-        }
+    match write_now(stream, data) {
+        Ok(n) if n == data.len() => Ok(Ok(())),
+        Ok(n) => within(limit, stream.write_all(data.get(n..).unwrap_or_default())).await,
+        Err(err) => Ok(Err(err)),
     }
-    Ok(Ok(()))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use wtransport::{RecvStream, SendStream, VarInt};
 
 use crate::net::relay::drain_lines;
 use crate::net::upstream::connect_upstream;
+use crate::net::wake::write_now;
 use crate::registry::Session;
 use crate::state::Shared;
 
@@ -165,22 +166,20 @@ impl Up {
 
     /// Sends what the upstream (`to`) takes now.
     fn send(&mut self, upstream: &TcpStream, id: u64, to: &str) -> Next {
-        while let Some(rest) = self.data.get(self.sent..).filter(|r| !r.is_empty()) {
-            match upstream.try_write(rest) {
-                Ok(n) => {
-                    self.sent += n;
-                    self.full_since = None;
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.full_since.get_or_insert_with(Instant::now);
-                    return Next::Continue;
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    tracing::info!(id, upstream = %to, "upstream failed: {err}");
-                    return Next::Reset;
-                }
+        let rest = self.data.get(self.sent..).unwrap_or_default();
+        match write_now(upstream, rest) {
+            Ok(0) => {}
+            Ok(n) => {
+                self.sent += n;
+                self.full_since = None;
             }
+            Err(err) => {
+                tracing::info!(id, upstream = %to, "upstream failed: {err}");
+                return Next::Reset;
+            }
+        }
+        if self.waiting() {
+            self.full_since.get_or_insert_with(Instant::now);
         }
         Next::Continue
     }

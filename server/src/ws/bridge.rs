@@ -45,7 +45,7 @@ use crate::http::access::{Admitted, BridgeQuery, ConnAddrs};
 use crate::net::read::{Drained, ReadNow, drain, read_now, with_read_buf};
 use crate::net::relay::{BATCH_BYTES, drain_lines};
 use crate::net::upstream::connect_upstream;
-use crate::net::wake::{Gate, write_within};
+use crate::net::wake::{Gate, write_now, write_within};
 use crate::registry::{Extra, LinkGuard, Session};
 use crate::state::Shared;
 use crate::ws::handshake::Handshake;
@@ -535,29 +535,35 @@ impl<'a> Bridge<'a> {
     /// stays queued (and the client unread) until it can take more, while its replies are
     /// still read. `Err` ends the session: the upstream failed.
     fn send_lines(&mut self, now: Instant) -> Result<(), End> {
-        while let Some(rest) = self.lines.get(self.lines_sent..).filter(|r| !r.is_empty()) {
-            match self.upstream.try_write(rest) {
-                Ok(n) => {
-                    self.lines_sent += n;
-                    self.upstream_full_since = None;
-                    self.awaiting.get_or_insert(now);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let since = *self.upstream_full_since.get_or_insert(now);
-                    // The timer (it keeps its waker when moved) also ends the wait.
-                    let give_up = since + self.write_timeout;
-                    if give_up < self.timer.deadline() {
-                        self.timer.as_mut().reset(give_up);
-                    }
-                    return Ok(());
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(self.upstream_lost(&format!("failed: {err}"))),
+        let rest = self.lines.get(self.lines_sent..).unwrap_or_default();
+        match write_now(&self.upstream, rest) {
+            Ok(0) => {}
+            Ok(n) => {
+                self.lines_sent += n;
+                self.upstream_full_since = None;
+                self.awaiting.get_or_insert(now);
             }
+            Err(err) => return Err(self.upstream_lost(&format!("failed: {err}"))),
+        }
+        if self.lines_sent < self.lines.len() {
+            self.upstream_full_since.get_or_insert(now);
+            // The timer (it keeps its waker when moved) also ends the wait.
+            if let Some(give_up) = self.upstream_give_up()
+                && give_up < self.timer.deadline()
+            {
+                self.timer.as_mut().reset(give_up);
+            }
+            return Ok(());
         }
         self.lines.clear();
         self.lines_sent = 0;
         Ok(())
+    }
+
+    /// When the session ends if the upstream goes on taking none of the queued lines.
+    fn upstream_give_up(&self) -> Option<Instant> {
+        self.upstream_full_since
+            .map(|since| since + self.write_timeout)
     }
 
     /// The upstream can take more of the queued lines.
@@ -635,9 +641,7 @@ impl<'a> Bridge<'a> {
             let why = format!("idle for {}s", self.idle.as_secs());
             return End::closing(close_code::GOING_AWAY, why).into();
         }
-        let give_up = self
-            .upstream_full_since
-            .map(|since| since + self.write_timeout);
+        let give_up = self.upstream_give_up();
         if give_up.is_some_and(|at| now >= at) {
             return self.upstream_lost("stopped reading").into();
         }
